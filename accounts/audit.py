@@ -1,0 +1,16 @@
+from django.db import models
+
+from .models import AuditEvent
+
+
+def record(*, actor, action: str, obj: models.Model, before=None, after=None) -> AuditEvent:
+    """Write one audit event. Called by every action, inside the action's transaction."""
+    return AuditEvent.objects.create(
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        action=action,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        object_repr=str(obj)[:200],
+        before=before,
+        after=after,
+    )

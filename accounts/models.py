@@ -1,0 +1,190 @@
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from .organisation_types import OrganisationType
+from .roles import PERMISSIONS, ROLE_CHOICES
+
+__all__ = ["OrganisationType"]
+
+
+class Organisation(models.Model):
+    """One row of the organisation hierarchy: national → region → ICB → sub-ICB location → practice.
+
+    A practice's parent is its sub-ICB location, the commissioner of record. PCNs hang off the sub-ICB
+    location where most of their practices are; practices join PCNs through dated memberships.
+    """
+
+    code = models.CharField("ODS code", max_length=12, unique=True)
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=10, choices=OrganisationType.choices, db_index=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    ons_code = models.CharField("ONS code", max_length=12, blank=True)
+    opened_on = models.DateField(null=True, blank=True)
+    closed_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["code"]
+        default_permissions = ()
+        permissions = list(PERMISSIONS.items())
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(closed_on__isnull=True)
+                | Q(opened_on__isnull=True)
+                | Q(closed_on__gte=F("opened_on")),
+                name="organisation_closes_after_opening",
+            ),
+            models.CheckConstraint(
+                condition=Q(type=OrganisationType.NATIONAL) | Q(parent__isnull=False),
+                name="organisation_below_national_has_parent",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+    @property
+    def is_commissioner(self) -> bool:
+        return self.type in {OrganisationType.ICB, OrganisationType.SUB_ICB}
+
+
+class PcnMembership(models.Model):
+    practice = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="pcn_memberships")
+    pcn = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="practice_memberships")
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["practice", "start_date"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=F("start_date")),
+                name="pcn_membership_ends_after_start",
+            ),
+            models.UniqueConstraint(
+                fields=["practice"], condition=Q(end_date__isnull=True), name="one_open_pcn_membership"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.practice.code} in {self.pcn.code} from {self.start_date}"
+
+
+class PortalUserManager(UserManager):
+    def _create_user(self, username, email, password, **extra_fields):
+        user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", False)
+        extra_fields.setdefault("is_superuser", False)
+        return self._create_user(None, email, password, **extra_fields)
+
+    def create_superuser(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", True)
+        extra_fields.setdefault("is_superuser", True)
+        return self._create_user(None, email, password, **extra_fields)
+
+
+class User(AbstractUser):
+    """A person who signs in with an NHS email address. Users are retired, never deleted."""
+
+    username = None
+    first_name = None
+    last_name = None
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=150)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS = ["full_name"]
+
+    objects = PortalUserManager()
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self):
+        return self.email
+
+    def get_full_name(self):
+        return self.full_name
+
+    def get_short_name(self):
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+
+class Membership(models.Model):
+    """A role held by a user at an organisation, from `started_at` until `ended_at`."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(max_length=40, choices=ROLE_CHOICES)
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["organisation__code", "role"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "organisation", "role"],
+                condition=Q(ended_at__isnull=True),
+                name="one_active_membership_per_role",
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("started_at")),
+                name="membership_ends_after_start",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user} — {self.get_role_display()} at {self.organisation.code}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.ended_at is None
+
+
+class OrganisationUserObjectPermission(UserObjectPermissionBase):
+    # Direct foreign keys (not generic ones) so permissions die with their organisation and join cheaply.
+    content_object = models.ForeignKey(Organisation, on_delete=models.CASCADE)
+
+
+class OrganisationGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Organisation, on_delete=models.CASCADE)
+
+
+class AuditEvent(models.Model):
+    """Append-only record of every change made through an action (a database trigger refuses edits)."""
+
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(max_length=80, db_index=True)
+    object_type = models.CharField(max_length=80)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        default_permissions = ("view",)
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self):
+        return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.action} {self.object_repr}"
