@@ -1,5 +1,4 @@
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import render
 from django_tables2 import RequestConfig
 from django_tables2.export import TableExport
@@ -23,9 +22,6 @@ def home(request):
 @login_required
 def practice_list(request):
     practices = practice_list_for(request.user)
-    if not practices.exists():
-        # A practice-only user has nothing to list beyond their home page.
-        raise Http404
     practice_filter = PracticeFilter(request.GET, queryset=practices)
     table = PracticeTable(practice_filter.qs)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)

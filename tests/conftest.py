@@ -1,0 +1,143 @@
+"""Shared fixtures.
+
+Services (PostgreSQL, Redis and a worker, Chromium) are required with CI=true: a missing one fails the test
+there, and only outside CI does it skip.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.factories import build_organisation_tree
+
+IN_CI = os.environ.get("CI") == "true"
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+def require_service(name: str, available: bool, how: str) -> None:
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{name} is required with CI=true: {how}", pytrace=False)
+    pytest.skip(f"{name} is not available here ({how}); CI runs this test")
+
+
+def pytest_sessionstart(session):
+    if IN_CI:
+        from django.conf import settings
+
+        engine = settings.DATABASES["default"]["ENGINE"]
+        if engine != "django.db.backends.postgresql":
+            pytest.exit(
+                f"CI=true needs PostgreSQL (DATABASE_URL); the tests would run on {engine}", returncode=1
+            )
+
+
+@pytest.fixture(autouse=True)
+def _celery_runs_in_process(request):
+    """Unit tests run tasks in-process; tests marked `redis` talk to a real broker and worker instead."""
+    from cqrs_portal.celery import app
+
+    if request.node.get_closest_marker("redis"):
+        yield
+        return
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture
+def postgresql(db):
+    from django.db import connection
+
+    require_service(
+        "PostgreSQL", connection.vendor == "postgresql", "set DATABASE_URL to a PostgreSQL database"
+    )
+
+
+@pytest.fixture
+def tree(db):
+    return build_organisation_tree()
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or default_port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def celery_worker_queue():
+    """A real Celery worker process consuming a queue of this test session's own, against REDIS_URL."""
+    from django.conf import settings
+
+    redis_url = settings.REDIS_URL
+    require_service(
+        "Redis", bool(redis_url) and _reachable(redis_url, 6379), "set REDIS_URL to a running Redis"
+    )
+    from cqrs_portal.celery import app
+
+    queue = f"tests-{uuid.uuid4().hex[:8]}"
+    node = f"{queue}@{socket.gethostname()}"
+    environment = {**os.environ, "REDIS_URL": redis_url, "CELERY_QUEUE": queue}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "cqrs_portal", "worker", "--pool=solo", "-Q", queue,
+         "-n", node,
+         "--without-heartbeat", "--without-mingle", "--without-gossip", "--loglevel=WARNING"],
+        cwd=REPO, env=environment,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not app.control.ping(destination=[node], timeout=1):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Celery worker did not start (exit status {worker.poll()})")
+        yield queue
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    executable = (
+        os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
+    require_service("Chromium", bool(executable), "install Debian's chromium package")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the live server's database work is still
+    # synchronous and in other threads, so Django's async-safety guard does not apply here.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )  # fmt: skip
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium, live_server):
+    context = chromium.new_context(base_url=live_server.url)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()

@@ -1,0 +1,45 @@
+import pytest
+
+from tests.e2e.accessibility import assert_no_serious_accessibility_violations
+from tests.factories import PASSWORD, user_with_roles
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_practice_manager_signs_in_and_sees_their_organisation(page, tree):
+    user = user_with_roles(tree["A00001"], "participation_management", "declaration_management")
+    page.goto("/")
+    assert page.url.endswith("/sign-in/?next=/")
+    assert_no_serious_accessibility_violations(page)
+    page.get_by_label("Email address").fill(user.email.upper())
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Your organisations and roles").wait_for()
+    assert page.get_by_role("link", name="Practice A00001").is_visible()
+    assert page.get_by_text("Declaration Management").is_visible()
+    assert_no_serious_accessibility_violations(page)
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("heading", name="Sign in").wait_for()
+
+
+def test_wrong_password_is_refused_with_an_error_summary(page, tree):
+    user = user_with_roles(tree["A00001"], "view")
+    page.goto("/sign-in/")
+    page.get_by_label("Email address").fill(user.email)
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="There is a problem").wait_for()
+    assert_no_serious_accessibility_violations(page)
+
+
+def test_commissioner_browses_its_practices(page, tree):
+    user = user_with_roles(tree["01A"], "view")
+    page.goto("/sign-in/")
+    page.get_by_label("Email address").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Practices").click()
+    page.get_by_role("heading", name="Practices").wait_for()
+    assert page.get_by_role("link", name="A00002").is_visible()
+    assert page.get_by_role("link", name="A00003").count() == 0
+    assert_no_serious_accessibility_violations(page)
