@@ -197,9 +197,9 @@ def _sync_admin_access(*, user: User) -> None:
 
 
 def admin_group() -> Group:
-    group, created = Group.objects.get_or_create(name=ADMIN_GROUP)
-    if created:
-        group.permissions.set(Permission.objects.filter(codename__startswith="view_"))
+    """The group national staff share; it is given view access to every model, including ones added since."""
+    group, _ = Group.objects.get_or_create(name=ADMIN_GROUP)
+    group.permissions.set(Permission.objects.filter(codename__startswith="view_"))
     return group
 
 

@@ -1,4 +1,4 @@
-"""Demo data for `make demo`: one real ICB with its practices, and a user for every role.
+"""Demo data for `make demo`: the shipped rulesets, one real ICB, its practices, a user for every role.
 
 Everything goes through the same actions as real use, and every step is idempotent, so a second
 `make demo` finds the work done and starts in seconds.
@@ -16,6 +16,8 @@ from django.utils import timezone
 from accounts import actions
 from accounts.models import Organisation, OrganisationType, User
 from accounts.organisation_import import parse_mapping
+from participation.actions import load_rulesets
+from participation.ruleset_files import RULESETS_DIR, read_rulesets
 
 # NHS Digital's QOF_MANUAL_MAPPINGS.csv (2023/24, Open Government Licence), shipped so the demo needs nothing
 # else.
@@ -90,6 +92,7 @@ def demo_logins(icb: Organisation) -> list[DemoLogin]:
 
 @transaction.atomic
 def load_demo(*, icb_code: str = DEFAULT_ICB) -> list[DemoLogin]:
+    load_rulesets(rulesets=read_rulesets(RULESETS_DIR))
     mapping = load_mapping_for_icb(icb_code)
     start_of_year = timezone.localdate().replace(month=4, day=1)
     actions.import_organisations(mapping=mapping, effective_date=start_of_year, by=None)

@@ -1,0 +1,232 @@
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+
+
+class Provenance(models.TextChoices):
+    """How sure we are of a value taken from public sources (DOMAIN.md §3)."""
+
+    CONFIRMED = "confirmed", "Confirmed"
+    INFERRED = "inferred", "Inferred"
+    UNCONFIRMED = "unconfirmed", "Unconfirmed"
+
+
+class QualityService(models.Model):
+    class Kind(models.TextChoices):
+        QOF = "qof", "Quality and Outcomes Framework"
+        ENHANCED_SERVICE = "enhanced_service", "Enhanced service"
+        NETWORK = "network", "Network (PCN) payment"
+
+    code = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+
+class ServiceYear(models.Model):
+    """A quality service in one financial year (1 April–31 March): its money parameters, workflow settings
+    and, through `indicators`, its ruleset."""
+
+    class MissingAnswer(models.TextChoices):
+        NO = "no", "No"
+        YES = "yes", "Yes"
+
+    service = models.ForeignKey(QualityService, on_delete=models.PROTECT, related_name="years")
+    financial_year = models.PositiveSmallIntegerField(
+        help_text="The calendar year the financial year starts in"
+    )
+    code = models.CharField(max_length=20, unique=True, help_text="e.g. QOF2324")
+    name = models.CharField(max_length=200)
+    start_date = models.DateField()
+    end_date = models.DateField()
+
+    point_value = models.DecimalField("£ per point", max_digits=8, decimal_places=2)
+    national_average_list_size = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Divides a practice's list size into its CPI; blank while unknown"
+    )
+    aspiration_rate = models.DecimalField(max_digits=4, decimal_places=3)
+    max_points = models.DecimalField(
+        max_digits=7,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Published maximum, a check on the ruleset",
+    )
+    parameters_confidence = models.CharField(
+        max_length=12, choices=Provenance.choices, default=Provenance.UNCONFIRMED
+    )
+    parameters_note = models.TextField(blank=True)
+    ruleset_source = models.TextField(blank=True, help_text="Where the indicators of this year come from")
+
+    automatic_participation = models.BooleanField(default=False)
+    declaration_required = models.BooleanField(default=True)
+    approval_required = models.BooleanField(default=True)
+    missing_manual_answer_default = models.CharField(
+        max_length=3, choices=MissingAnswer.choices, default=MissingAnswer.NO
+    )
+    manual_entry_deadline = models.DateField()
+    payment_cutoff = models.DateTimeField(null=True, blank=True)
+    base_year = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The year whose achievement income-protected indicators are credited from",
+    )
+
+    class Meta:
+        ordering = ["service__code", "financial_year"]
+        constraints = [
+            models.UniqueConstraint(fields=["service", "financial_year"], name="one_service_year_per_year"),
+            models.CheckConstraint(
+                condition=Q(end_date__gt=F("start_date")), name="service_year_ends_after_start"
+            ),
+            models.CheckConstraint(condition=Q(point_value__gt=0), name="service_year_point_value_positive"),
+            models.CheckConstraint(
+                condition=Q(aspiration_rate__gte=0) & Q(aspiration_rate__lte=1),
+                name="service_year_aspiration_rate_is_a_fraction",
+            ),
+            models.CheckConstraint(
+                condition=Q(national_average_list_size__isnull=True) | Q(national_average_list_size__gt=0),
+                name="service_year_list_size_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(manual_entry_deadline__gte=F("start_date")),
+                name="service_year_manual_deadline_in_year",
+            ),
+        ]
+
+    def __str__(self):
+        return self.code
+
+    def clean(self):
+        if self.base_year_id is None:
+            return
+        if self.base_year_id == self.pk:
+            raise ValidationError({"base_year": "A year cannot be its own base year."})
+        base = self.base_year
+        if base.service_id != self.service_id or base.financial_year >= self.financial_year:
+            raise ValidationError({"base_year": "The base year must be an earlier year of the same service."})
+
+    @property
+    def label(self) -> str:
+        """The financial year as written in the guidance, e.g. 2023/24."""
+        return financial_year_label(self.financial_year)
+
+    @property
+    def parameters_confirmed(self) -> bool:
+        return self.parameters_confidence == Provenance.CONFIRMED
+
+
+def financial_year_label(start_year: int) -> str:
+    return f"{start_year}/{(start_year + 1) % 100:02d}"
+
+
+def financial_year_dates(start_year: int) -> tuple[date, date]:
+    return date(start_year, 4, 1), date(start_year + 1, 3, 31)
+
+
+class Indicator(models.Model):
+    """One indicator of a service year's ruleset (DOMAIN.md §3, §4)."""
+
+    class Kind(models.TextChoices):
+        REGISTER = "register", "Register"
+        PERCENTAGE = "percentage", "Percentage (thresholds)"
+        MANUAL = "manual", "Manual (yes/no)"
+        MANAGEMENT_INFORMATION = "management_information", "Management information"
+
+    service_year = models.ForeignKey(ServiceYear, on_delete=models.PROTECT, related_name="indicators")
+    code = models.CharField(max_length=20)
+    group_code = models.CharField(max_length=20)
+    group_description = models.CharField(max_length=200)
+    domain_code = models.CharField(max_length=10)
+    points = models.DecimalField(max_digits=6, decimal_places=2)
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    carries_register = models.BooleanField(
+        default=False, help_text="A percentage indicator whose extract carries its group's register"
+    )
+    patient_list = models.CharField(max_length=20)
+    additional_patient_list = models.CharField(max_length=20, blank=True)
+    prevalence_adjusted = models.BooleanField()
+    lower_threshold = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    upper_threshold = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    threshold_confidence = models.CharField(
+        max_length=12, choices=Provenance.choices, blank=True, help_text="Percentage indicators only"
+    )
+    definition_confidence = models.CharField(
+        max_length=12,
+        choices=Provenance.choices,
+        default=Provenance.CONFIRMED,
+        help_text="Code, points, kind, patient lists and income protection",
+    )
+    income_protected = models.BooleanField(
+        default=False, help_text="Credited with the base year's achievement instead of this year's"
+    )
+    base_indicator_code = models.CharField(
+        max_length=20, blank=True, help_text="The indicator's code in the base year, when it changed"
+    )
+    provenance_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["service_year", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["service_year", "code"], name="one_indicator_code_per_year"),
+            models.CheckConstraint(condition=Q(points__gte=0), name="indicator_points_not_negative"),
+            models.CheckConstraint(
+                condition=~Q(kind="management_information") | Q(points=0),
+                name="indicator_management_information_unpaid",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind="percentage")
+                    & Q(lower_threshold__isnull=False)
+                    & Q(upper_threshold__isnull=False)
+                    & Q(lower_threshold__gte=0)
+                    & Q(upper_threshold__lte=100)
+                    & Q(lower_threshold__lt=F("upper_threshold"))
+                    & ~Q(threshold_confidence="")
+                )
+                | (
+                    ~Q(kind="percentage")
+                    & Q(lower_threshold__isnull=True)
+                    & Q(upper_threshold__isnull=True)
+                    & Q(threshold_confidence="")
+                ),
+                name="indicator_thresholds_only_for_percentages",
+            ),
+            models.CheckConstraint(
+                condition=Q(carries_register=False) | Q(kind="percentage"),
+                name="indicator_only_percentages_carry_a_register",
+            ),
+            models.CheckConstraint(
+                condition=Q(prevalence_adjusted=False) | Q(kind__in=["register", "percentage"]),
+                name="indicator_manual_and_mi_not_prevalence_adjusted",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.code} ({self.service_year.code})"
+
+    def clean(self):
+        if self.income_protected and self.service_year_id and self.service_year.base_year_id is None:
+            raise ValidationError(
+                {"income_protected": f"{self.service_year} has no base year to credit achievement from."}
+            )
+
+    @property
+    def unconfirmed_values(self) -> list[tuple[str, str]]:
+        """(what, confidence) for the parts of this indicator to check before relying on them."""
+        flagged = []
+        if self.definition_confidence != Provenance.CONFIRMED:
+            flagged.append(("definition", self.definition_confidence))
+        if self.threshold_confidence and self.threshold_confidence != Provenance.CONFIRMED:
+            flagged.append(("thresholds", self.threshold_confidence))
+        return flagged
