@@ -39,5 +39,8 @@ urlpatterns = [
     ),
     path("accessibility/", TemplateView.as_view(template_name="accessibility.html"), name="accessibility"),
     path("", include("accounts.urls")),
+    path("", include("participation.urls")),
+    path("", include("achievement.urls")),
+    path("", include("achievement.calculation.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -173,6 +173,10 @@ class Indicator(models.Model):
     base_indicator_code = models.CharField(
         max_length=20, blank=True, help_text="The indicator's code in the base year, when it changed"
     )
+    answered_with_count = models.BooleanField(
+        default=False,
+        help_text="Manual indicators only: entered as a count (as some enhanced services are), not Yes/No",
+    )
     provenance_note = models.TextField(blank=True)
 
     class Meta:

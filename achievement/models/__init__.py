@@ -1,0 +1,3 @@
+from .extracts import Extract, ExtractValue, ManualAnswer
+
+__all__ = ["Extract", "ExtractValue", "ManualAnswer"]
