@@ -49,10 +49,10 @@ def create_user(
     *, email: str, full_name: str, organisation: Organisation, role: str, by, request=None
 ) -> User:
     """Register a user with a first role and email them a link to set their password."""
+    _authorise_user_management(by, organisation)
     email = validate_email_domain(email)
     if User.objects.filter(email=email).exists():
         raise ValidationError("A user with this email address already exists.", code="duplicate")
-    _authorise_user_management(by, organisation)
     user = User.objects.create_user(email=email, full_name=full_name.strip())
     user.set_unusable_password()
     user.save(update_fields=["password"])

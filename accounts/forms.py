@@ -29,3 +29,44 @@ class NHSPasswordResetForm(PasswordResetForm):
         from .models import User
 
         return User.objects.filter(email__iexact=email.strip(), is_active=True, retired_at__isnull=True)
+
+
+class RoleChoiceMixin:
+    """Offer only the roles the organisation's kind may hold."""
+
+    def limit_roles_to(self, organisation):
+        from .roles import CATALOGUE
+
+        self.fields["role"].choices = [
+            (role.key, role.name) for role in CATALOGUE.values() if organisation.type in role.holders
+        ]
+
+
+class InviteUserForm(RoleChoiceMixin, forms.Form):
+    full_name = forms.CharField(
+        label="Full name", max_length=150, widget=forms.TextInput(attrs={"class": "nhsuk-input"})
+    )
+    email = forms.EmailField(
+        label="NHS email address",
+        help_text="They will be emailed a link to set their password. The link lasts 14 days.",
+        widget=forms.EmailInput(attrs={"class": "nhsuk-input", "autocomplete": "off"}),
+    )
+    role = forms.ChoiceField(label="First role", widget=forms.Select(attrs={"class": "nhsuk-select"}))
+
+    def __init__(self, *args, organisation, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.limit_roles_to(organisation)
+
+
+class GrantRoleForm(RoleChoiceMixin, forms.Form):
+    organisation = forms.ModelChoiceField(
+        queryset=None, label="Organisation", widget=forms.Select(attrs={"class": "nhsuk-select"})
+    )
+    role = forms.ChoiceField(label="Role", widget=forms.Select(attrs={"class": "nhsuk-select"}))
+
+    def __init__(self, *args, organisations, **kwargs):
+        super().__init__(*args, **kwargs)
+        from .roles import CATALOGUE
+
+        self.fields["organisation"].queryset = organisations
+        self.fields["role"].choices = [(role.key, role.name) for role in CATALOGUE.values()]

@@ -44,6 +44,16 @@ def may_manage_users(user, organisation: Organisation) -> bool:
     )
 
 
+def organisations_managed_by(user) -> QuerySet:
+    """The organisations whose users `user` may manage: the queryset form of `may_manage_users`."""
+    own = Organisation.objects.filter(pk__in=organisations_granting(user, "manage_users"))
+    return (
+        own
+        | organisations_reachable(user, "manage_commissioned_users")
+        | organisations_reachable(user, "support")
+    ).distinct()
+
+
 def _self_and_ancestor_ids(organisation: Organisation) -> set[int]:
     cache = organisation.__dict__.get("_lineage")
     if cache is None:

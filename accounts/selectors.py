@@ -1,8 +1,8 @@
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
-from .models import Membership, Organisation, OrganisationType, PcnMembership
-from .permissions import organisations_reachable
+from .models import Membership, Organisation, OrganisationType, PcnMembership, User
+from .permissions import organisations_managed_by, organisations_reachable
 from .roles import VIEW_ORGANISATION
 
 
@@ -43,4 +43,19 @@ def memberships_at(organisation: Organisation) -> QuerySet:
         Membership.objects.filter(organisation=organisation, ended_at__isnull=True)
         .select_related("user")
         .order_by("user__email", "role")
+    )
+
+
+def user_managed_by(admin, pk: int) -> User:
+    """A user with a role (current or past) at an organisation `admin` manages, or 404."""
+    managed = User.objects.filter(memberships__organisation__in=organisations_managed_by(admin)).distinct()
+    return get_object_or_404(managed, pk=pk)
+
+
+def memberships_of(user) -> QuerySet:
+    current_first = F("ended_at").desc(nulls_first=True)
+    return (
+        Membership.objects.filter(user=user)
+        .select_related("organisation")
+        .order_by(current_first, "started_at")
     )

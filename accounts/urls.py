@@ -1,10 +1,17 @@
 from django.urls import path
 
-from . import views
+from . import user_views, views
 
 app_name = "accounts"
 
 urlpatterns = [
     path("practices/", views.practice_list, name="practice_list"),
     path("organisations/<str:code>/", views.organisation_detail, name="organisation_detail"),
+    path("organisations/<str:code>/users/invite/", user_views.invite_user, name="invite_user"),
+    path("users/<int:pk>/", user_views.user_detail, name="user_detail"),
+    path("users/<int:pk>/roles/", user_views.grant_role, name="grant_role"),
+    path("users/<int:pk>/roles/<int:membership_pk>/end/", user_views.end_role, name="end_role"),
+    path("users/<int:pk>/lock/", user_views.set_locked, {"locked": True}, name="lock_user"),
+    path("users/<int:pk>/unlock/", user_views.set_locked, {"locked": False}, name="unlock_user"),
+    path("users/<int:pk>/retire/", user_views.retire, name="retire_user"),
 ]

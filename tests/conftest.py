@@ -43,6 +43,12 @@ def pytest_sessionstart(session):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Production hashing is deliberately slow; tests create hundreds of users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _celery_runs_in_process(request):
     """Unit tests run tasks in-process; tests marked `redis` talk to a real broker and worker instead."""
     from cqrs_portal.celery import app

@@ -21,6 +21,17 @@ PUBLIC = {
     "accessibility",
 }
 SKIPPED_NAMESPACES = {"admin"}  # the Django admin has its own staff check, tested in test_admin_access
+# User administration is scoped by who may manage users, not who may see; tests/accounts/test_user_pages.py
+# walks these URLs the same way.
+USER_ADMINISTRATION = {
+    "accounts:invite_user",
+    "accounts:user_detail",
+    "accounts:grant_role",
+    "accounts:end_role",
+    "accounts:lock_user",
+    "accounts:unlock_user",
+    "accounts:retire_user",
+}
 
 
 def portal_patterns(resolver=None, namespace=""):
@@ -31,7 +42,9 @@ def portal_patterns(resolver=None, namespace=""):
                 continue
             yield from portal_patterns(entry, f"{entry.namespace}:" if entry.namespace else namespace)
         elif isinstance(entry, URLPattern) and entry.name and entry.name not in PUBLIC:
-            yield f"{namespace}{entry.name}", sorted(entry.pattern.converters)
+            name = f"{namespace}{entry.name}"
+            if name not in USER_ADMINISTRATION:
+                yield name, sorted(entry.pattern.converters)
 
 
 def urls_for(name, parameters, tree):

@@ -1,0 +1,108 @@
+"""Pages for User Administrators: invite users, give and end roles, lock, unlock and retire accounts."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from . import actions
+from .forms import GrantRoleForm, InviteUserForm
+from .permissions import may_manage_users, organisations_managed_by
+from .selectors import memberships_of, organisation_for, user_managed_by
+
+
+@login_required
+def invite_user(request, code):
+    organisation = organisation_for(request.user, code)
+    if not may_manage_users(request.user, organisation):
+        raise PermissionDenied
+    form = InviteUserForm(request.POST or None, organisation=organisation)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = actions.create_user(
+                email=form.cleaned_data["email"],
+                full_name=form.cleaned_data["full_name"],
+                organisation=organisation,
+                role=form.cleaned_data["role"],
+                by=request.user,
+                request=request,
+            )
+        except ValidationError as error:
+            form.add_error("email", error)
+        else:
+            messages.success(request, f"{user.email} has been invited.")
+            return redirect("accounts:user_detail", pk=user.pk)
+    return render(request, "accounts/invite_user.html", {"organisation": organisation, "form": form})
+
+
+@login_required
+def user_detail(request, pk):
+    managed_user = user_managed_by(request.user, pk)
+    form = GrantRoleForm(organisations=organisations_managed_by(request.user).order_by("code"))
+    context = {"managed_user": managed_user, "memberships": memberships_of(managed_user), "grant_form": form}
+    return render(request, "accounts/user_detail.html", context)
+
+
+@login_required
+@require_POST
+def grant_role(request, pk):
+    managed_user = user_managed_by(request.user, pk)
+    form = GrantRoleForm(request.POST, organisations=organisations_managed_by(request.user))
+    if form.is_valid():
+        _attempt(
+            request,
+            lambda: actions.grant_role(
+                user=managed_user,
+                organisation=form.cleaned_data["organisation"],
+                role=form.cleaned_data["role"],
+                by=request.user,
+            ),
+            "Role given.",
+        )
+    else:
+        messages.error(request, "Choose an organisation and a role.")
+    return redirect("accounts:user_detail", pk=managed_user.pk)
+
+
+@login_required
+@require_POST
+def end_role(request, pk, membership_pk):
+    managed_user = user_managed_by(request.user, pk)
+    membership = get_object_or_404(
+        managed_user.memberships.filter(Q(ended_at__isnull=True)), pk=membership_pk
+    )
+    _attempt(request, lambda: actions.end_membership(membership=membership, by=request.user), "Role ended.")
+    return redirect("accounts:user_detail", pk=managed_user.pk)
+
+
+@login_required
+@require_POST
+def set_locked(request, pk, locked):
+    managed_user = user_managed_by(request.user, pk)
+    done = "Account locked." if locked else "Account unlocked."
+    _attempt(
+        request, lambda: actions.set_user_locked(user=managed_user, locked=locked, by=request.user), done
+    )
+    return redirect("accounts:user_detail", pk=managed_user.pk)
+
+
+@login_required
+@require_POST
+def retire(request, pk):
+    managed_user = user_managed_by(request.user, pk)
+    _attempt(request, lambda: actions.retire_user(user=managed_user, by=request.user), "Account retired.")
+    return redirect("accounts:user_detail", pk=managed_user.pk)
+
+
+def _attempt(request, action, success: str) -> None:
+    """Run an action and report its refusal as a message rather than an error page."""
+    try:
+        action()
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    except PermissionDenied:
+        messages.error(request, "You cannot manage this user's roles at every organisation involved.")
+    else:
+        messages.success(request, success)

@@ -1,0 +1,127 @@
+"""User administration: who may manage whose users, walked over every role, plus the actions behind the pages."""
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import Membership, User
+from accounts.roles import CATALOGUE
+from tests.factories import user_with_roles
+from tests.scopes import HOLDER
+from tests.test_url_walk import USER_ADMINISTRATION, visible_codes
+
+# A target user per organisation that can hold a role, each with one role there.
+TARGET_ROLE = {"practice": "view", "sub_icb": "view", "icb": "view", "national": "support"}
+ROLE_AT_HOLDER = [(role.key, holder) for role in CATALOGUE.values() for holder in sorted(role.holders)]
+
+
+def managed_codes(tree, role, holder_code):
+    """Who each role may administer, stated independently of the code under test."""
+    if role == "user_admin":
+        return {holder_code}
+    if role == "advanced_user_admin":
+        return visible_codes(tree, holder_code)
+    if role == "support":
+        return set(tree)
+    return set()
+
+
+def targets(tree):
+    return {
+        code: user_with_roles(
+            organisation, TARGET_ROLE[organisation.type], email=f"target.{code.lower()}@nhs.net"
+        )
+        for code, organisation in tree.items()
+        if organisation.type in TARGET_ROLE
+    }
+
+
+@pytest.mark.parametrize(("role", "holder"), ROLE_AT_HOLDER)
+def test_user_pages_reach_only_the_users_an_administrator_manages(client, tree, role, holder):
+    holder_code = HOLDER[holder][0]
+    client.force_login(user_with_roles(tree[holder_code], role))
+    managed = managed_codes(tree, role, holder_code)
+    for code, target in targets(tree).items():
+        membership = target.memberships.get()
+        detail = client.get(reverse("accounts:user_detail", args=[target.pk]))
+        invite = client.get(reverse("accounts:invite_user", args=[code]))
+        posts = [
+            reverse("accounts:grant_role", args=[target.pk]),
+            reverse("accounts:end_role", args=[target.pk, membership.pk]),
+            reverse("accounts:lock_user", args=[target.pk]),
+            reverse("accounts:unlock_user", args=[target.pk]),
+            reverse("accounts:retire_user", args=[target.pk]),
+        ]
+        if code in managed:
+            assert detail.status_code == 200 and invite.status_code == 200, (role, code)
+        else:
+            assert detail.status_code == 404, (role, code)
+            assert invite.status_code in {403, 404}, (role, code)
+            for url in posts:
+                assert client.post(url).status_code == 404, (role, url)
+            target.refresh_from_db()
+            assert target.is_active and target.memberships.get().ended_at is None
+
+
+def test_walk_covers_every_user_administration_page():
+    names = {name.split(":")[1] for name in USER_ADMINISTRATION}
+    assert names == {
+        "invite_user",
+        "user_detail",
+        "grant_role",
+        "end_role",
+        "lock_user",
+        "unlock_user",
+        "retire_user",
+    }
+
+
+def test_practice_administrator_invites_a_colleague(
+    client, tree, mailoutbox, django_capture_on_commit_callbacks
+):
+    client.force_login(user_with_roles(tree["A00001"], "user_admin"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("accounts:invite_user", args=["A00001"]),
+            {"full_name": "Nina New", "email": "nina.new@nhs.net", "role": "declaration_management"},
+        )
+    user = User.objects.get(email="nina.new@nhs.net")
+    assert response.status_code == 302 and response.url == reverse("accounts:user_detail", args=[user.pk])
+    assert user.memberships.get().role == "declaration_management"
+    assert mailoutbox[0].to == ["nina.new@nhs.net"]
+
+
+def test_invitation_refuses_roles_the_organisation_cannot_hold_and_non_nhs_addresses(client, tree):
+    client.force_login(user_with_roles(tree["A00001"], "user_admin"))
+    url = reverse("accounts:invite_user", args=["A00001"])
+    response = client.post(url, {"full_name": "X", "email": "x@nhs.net", "role": "approval_management"})
+    assert response.status_code == 200 and "role" in response.context["form"].errors
+    response = client.post(url, {"full_name": "X", "email": "x@example.com", "role": "view"})
+    assert "NHS email address" in str(response.context["form"].errors)
+    assert not User.objects.filter(email__in=["x@nhs.net", "x@example.com"]).exists()
+
+
+def test_administrator_ends_a_role_locks_and_retires(client, tree):
+    client.force_login(user_with_roles(tree["01A"], "advanced_user_admin"))
+    target = user_with_roles(tree["A00002"], "view", "declaration_management")
+    membership = target.memberships.get(role="declaration_management")
+    client.post(reverse("accounts:end_role", args=[target.pk, membership.pk]))
+    assert Membership.objects.get(pk=membership.pk).ended_at is not None
+    client.post(reverse("accounts:lock_user", args=[target.pk]))
+    target.refresh_from_db()
+    assert not target.is_active
+    client.post(reverse("accounts:retire_user", args=[target.pk]))
+    target.refresh_from_db()
+    assert target.retired_at is not None and not target.memberships.filter(ended_at__isnull=True).exists()
+    # Retired users stay visible to their administrator, for the record.
+    assert client.get(reverse("accounts:user_detail", args=[target.pk])).status_code == 200
+
+
+def test_giving_a_role_at_an_organisation_outside_the_administrators_reach_is_refused(client, tree):
+    client.force_login(user_with_roles(tree["A00001"], "user_admin"))
+    target = user_with_roles(tree["A00001"], "view")
+    response = client.post(
+        reverse("accounts:grant_role", args=[target.pk]),
+        {"organisation": tree["A00002"].pk, "role": "view"},
+    )
+    assert response.status_code == 302
+    assert not target.memberships.filter(organisation=tree["A00002"]).exists()
