@@ -14,3 +14,23 @@ def record(*, actor, action: str, obj: models.Model, before=None, after=None) ->
         before=before,
         after=after,
     )
+
+
+def record_many(*, actor, action: str, changes) -> list[AuditEvent]:
+    """One event per (obj, before, after) in `changes`, written in one insert for actions on many rows."""
+    actor = actor if actor is not None and actor.is_authenticated else None
+    return AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                actor=actor,
+                action=action,
+                object_type=obj._meta.label_lower,
+                object_id=str(obj.pk),
+                object_repr=str(obj)[:200],
+                before=before,
+                after=after,
+            )
+            for obj, before, after in changes
+        ],
+        batch_size=2000,
+    )

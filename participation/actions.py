@@ -6,11 +6,23 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
 
 from accounts import audit
+from accounts.models import Organisation, OrganisationType
+from accounts.permissions import ANCESTOR_LOOKUPS, may, organisations_granting, organisations_reachable
 
-from .models import Indicator, QualityService, ServiceYear, financial_year_label
-from .permissions import may_manage_services
+from .models import (
+    Indicator,
+    Milestone,
+    Offer,
+    Participation,
+    QualityService,
+    ServiceYear,
+    financial_year_label,
+)
+from .permissions import may_manage_services, practice_ids_reachable
 from .ruleset_files import RulesetFileError, Rulesets
 
 
@@ -187,6 +199,11 @@ def load_rulesets(*, rulesets: Rulesets, update: bool = False) -> LoadSummary:
             continue
         _load_indicators(year=year, rows=rows, loader=loader, problems=problems)
 
+    for year_code, rows in rulesets.milestones.items():
+        year = years.get(year_code)
+        if year is not None:
+            _load_milestones(year=year, rows=rows, loader=loader, problems=problems)
+
     if problems:
         raise RulesetFileError(problems)
     return summary
@@ -223,7 +240,434 @@ def _load_indicators(*, year: ServiceYear, rows: list[dict], loader: _Loader, pr
         )
 
 
+def _load_milestones(*, year: ServiceYear, rows: list[dict], loader: _Loader, problems: list[str]) -> None:
+    existing = {milestone.kind: milestone for milestone in year.milestones.select_related("service_year")}
+    for values in rows:
+        label = f"timetables.csv {year.code} {values['kind']}"
+        try:
+            milestone = existing.get(values["kind"])
+            if milestone is None:
+                _create(
+                    Milestone, values={"service_year": year, **values}, by=None, action="milestone.created"
+                )
+                loader.summary.created += 1
+            else:
+                loader.sync(milestone, values, label=label, action="milestone.updated")
+        except ValidationError as error:
+            problems.append(f"{label}: {_messages(error)}")
+
+
 def _messages(error: ValidationError) -> str:
     if hasattr(error, "message_dict"):
         return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in error.message_dict.items())
     return " ".join(error.messages)
+
+
+@transaction.atomic
+def create_milestone(*, values: dict, by) -> Milestone:
+    return _create(Milestone, values=values, by=by, action="milestone.created")
+
+
+@transaction.atomic
+def update_milestone(*, milestone: Milestone, changes: dict, by) -> Milestone:
+    return _update(milestone, changes=changes, by=by, action="milestone.updated")
+
+
+# Offers and participation (DOMAIN.md §7; docs/adr/0004-offers-and-participation.md).
+
+State = Offer.State
+
+
+@dataclass(frozen=True)
+class Transition:
+    sources: frozenset
+    target: str
+    # Who may make it, checked against the offer's practice; None means only the system (by=None).
+    permission: str | None
+    verb: str
+
+
+TRANSITIONS = {
+    "accept": Transition(frozenset({State.OFFERED}), State.ACCEPTED, "manage_participation", "accepted"),
+    "decline": Transition(frozenset({State.OFFERED}), State.DECLINED, "manage_participation", "declined"),
+    "withdraw": Transition(
+        frozenset({State.OFFERED, State.ACCEPTED}), State.WITHDRAWN, "commission_services", "withdrawn"
+    ),
+    "expire": Transition(frozenset({State.OFFERED}), State.EXPIRED, "support", "expired"),
+    "approve": Transition(frozenset({State.ACCEPTED}), State.APPROVED, "commission_services", "approved"),
+    "end": Transition(frozenset({State.APPROVED}), State.ENDED, "commission_services", "ended"),
+}
+
+
+def _day(value: date) -> str:
+    return f"{value.day} {value:%B %Y}"
+
+
+def validate_offer_dates(
+    *, service_year: ServiceYear, start_date: date, end_date: date, response_date: date, target_date: date
+) -> None:
+    """Raise a ValidationError keyed by field unless the dates fit each other and the national year."""
+    errors = {}
+    first, last = service_year.start_date, service_year.end_date
+    dates = {
+        "start_date": start_date,
+        "end_date": end_date,
+        "response_date": response_date,
+        "target_date": target_date,
+    }
+    for name, value in dates.items():
+        if not first <= value <= last:
+            errors[name] = f"Must be between {_day(first)} and {_day(last)}, the dates of {service_year}."
+    if "end_date" not in errors and start_date > end_date:
+        errors["end_date"] = "The end date must be on or after the start date."
+    if "response_date" not in errors and response_date > end_date:
+        errors["response_date"] = "The response date must be on or before the end date."
+    if errors:
+        raise ValidationError(errors)
+
+
+@dataclass
+class OfferSummary:
+    offers: list[Offer]
+    # Practices left out because they already hold a live offer or participate for those dates.
+    already_offered: list[str]
+
+
+def _offer_snapshot(offer: Offer) -> dict:
+    return {
+        "service_year": offer.service_year.code,
+        "practice": offer.practice.code,
+        "commissioner": offer.commissioner.code,
+        "state": offer.state,
+        "start_date": offer.start_date.isoformat(),
+        "end_date": offer.end_date.isoformat(),
+        "response_date": offer.response_date.isoformat(),
+        "target_date": offer.target_date.isoformat(),
+    }
+
+
+@transaction.atomic
+def offer_service(
+    *,
+    service_year: ServiceYear,
+    practices,
+    start_date: date,
+    end_date: date,
+    response_date: date,
+    target_date: date,
+    by,
+) -> OfferSummary:
+    """Offer a service year to many practices at once, one offer each, in a fixed number of queries.
+
+    Each offer is made by the nearest commissioner above the practice at which `by` holds Commissioning
+    Management (the practice's own commissioner for the system, `by=None`). Practices that already hold a
+    live offer, or participate on any of the dates, are left out and listed in the summary.
+    """
+    if service_year.automatic_participation:
+        raise ValidationError(f"Practices take part in {service_year} automatically; it is not offered.")
+    validate_offer_dates(
+        service_year=service_year,
+        start_date=start_date,
+        end_date=end_date,
+        response_date=response_date,
+        target_date=target_date,
+    )
+    practice_ids = {practice.pk for practice in practices}
+    if not practice_ids:
+        raise ValidationError("Choose at least one practice.")
+    lineage = [f"{lookup}_id" for lookup in ANCESTOR_LOOKUPS]
+    rows = {
+        organisation.pk: organisation
+        for organisation in Organisation.objects.filter(pk__in=practice_ids, type=OrganisationType.PRACTICE)
+        .select_related("parent")
+        .annotate(**{f"ancestor_{n}": F(lookup) for n, lookup in enumerate(lineage)})
+    }
+    if len(rows) != len(practice_ids):
+        raise ValidationError("Services are offered to GP practices only.")
+    closed = sorted(p.code for p in rows.values() if p.closed_on is not None and p.closed_on < start_date)
+    if closed:
+        raise ValidationError(f"Closed before the start date: {', '.join(closed)}.")
+
+    granted = organisations_granting(by, "commission_services") if by is not None else None
+    commissioner_ids = {}
+    for practice in rows.values():
+        ancestors = [getattr(practice, f"ancestor_{n}") for n in range(len(lineage))]
+        if granted is None:
+            commissioner_ids[practice.pk] = practice.parent_id
+            continue
+        nearest = next((pk for pk in ancestors if pk in granted), None)
+        if nearest is None:
+            raise PermissionDenied
+        commissioner_ids[practice.pk] = nearest
+    commissioners = Organisation.objects.in_bulk(set(commissioner_ids.values()))
+
+    taken = set(
+        Offer.objects.filter(
+            service_year=service_year, practice_id__in=practice_ids, state__in=Offer.LIVE_STATES
+        ).values_list("practice_id", flat=True)
+    ) | set(
+        Participation.objects.filter(
+            service_year=service_year,
+            practice_id__in=practice_ids,
+            start_date__lte=end_date,
+            end_date__gte=start_date,
+        ).values_list("practice_id", flat=True)
+    )
+    now = timezone.now()
+    offers = Offer.objects.bulk_create(
+        [
+            Offer(
+                service_year=service_year,
+                practice=practice,
+                commissioner=commissioners[commissioner_ids[practice.pk]],
+                start_date=start_date,
+                end_date=end_date,
+                response_date=response_date,
+                target_date=target_date,
+                offered_at=now,
+                offered_by=by if by is not None and by.is_authenticated else None,
+            )
+            for practice in sorted(rows.values(), key=lambda p: p.code)
+            if practice.pk not in taken
+        ],
+        batch_size=2000,
+    )
+    audit.record_many(
+        actor=by, action="offer.created", changes=[(offer, None, _offer_snapshot(offer)) for offer in offers]
+    )
+    return OfferSummary(offers=offers, already_offered=sorted(rows[pk].code for pk in taken))
+
+
+def _lock_for(name: str, *, offers, by) -> list[Offer]:
+    """Lock the offers, then refuse the whole batch unless `by` may make transition `name` on every one
+    of them and each is in a state the transition starts from."""
+    transition = TRANSITIONS[name]
+    ids = sorted({offer.pk for offer in offers})
+    locked = list(
+        # In primary-key order, so that two batches touching the same offers cannot deadlock.
+        Offer.objects.select_for_update(of=("self",))
+        .filter(pk__in=ids)
+        .select_related("service_year", "practice", "commissioner")
+        .order_by("pk")
+    )
+    if len(locked) != len(ids):
+        raise ValidationError("An offer no longer exists.")
+    if by is not None:
+        reachable = practice_ids_reachable(by, transition.permission, {offer.practice_id for offer in locked})
+        if any(offer.practice_id not in reachable for offer in locked):
+            raise PermissionDenied
+    refused = [offer for offer in locked if offer.state not in transition.sources]
+    if refused:
+        raise ValidationError(
+            [
+                f"The {offer} is {offer.get_state_display().lower()}, so it cannot be {transition.verb}."
+                for offer in refused
+            ],
+            code="refused_transition",
+        )
+    return locked
+
+
+def _move(name: str, offers: list[Offer], *, by, fields: dict, after: dict | None = None) -> list[Offer]:
+    """Move locked offers to the transition's target state, setting `fields`, with one audit event each."""
+    target = TRANSITIONS[name].target
+    before = {offer.pk: offer.state for offer in offers}
+    for offer in offers:
+        offer.state = target
+        for field_name, value in fields.items():
+            setattr(offer, field_name, value)
+    Offer.objects.bulk_update(offers, ["state", *fields], batch_size=2000)
+    audit.record_many(
+        actor=by,
+        action=f"offer.{name}",
+        changes=[
+            (offer, {"state": before[offer.pk]}, {"state": target, **(after or {})}) for offer in offers
+        ],
+    )
+    return offers
+
+
+def _user(by):
+    return by if by is not None and by.is_authenticated else None
+
+
+@transaction.atomic
+def accept_offer(*, offer: Offer, by) -> Offer:
+    [offer] = _lock_for("accept", offers=[offer], by=by)
+    fields = {"responded_at": timezone.now(), "responded_by": _user(by)}
+    return _move("accept", [offer], by=by, fields=fields)[0]
+
+
+@transaction.atomic
+def decline_offer(*, offer: Offer, reason: str = "", by) -> Offer:
+    [offer] = _lock_for("decline", offers=[offer], by=by)
+    reason = reason.strip()
+    fields = {"responded_at": timezone.now(), "responded_by": _user(by), "decline_reason": reason}
+    return _move("decline", [offer], by=by, fields=fields, after={"decline_reason": reason})[0]
+
+
+@transaction.atomic
+def withdraw_offers(*, offers, by) -> list[Offer]:
+    """Withdraw offers that are offered or accepted; approved participation is ended instead."""
+    locked = _lock_for("withdraw", offers=offers, by=by)
+    return _move("withdraw", locked, by=by, fields={"closed_at": timezone.now(), "closed_by": _user(by)})
+
+
+def withdraw_offer(*, offer: Offer, by) -> Offer:
+    return withdraw_offers(offers=[offer], by=by)[0]
+
+
+@transaction.atomic
+def approve_offers(*, offers, by) -> list[Offer]:
+    """Approve accepted offers: each practice participates for its offer's dates, and its data may flow."""
+    locked = _lock_for("approve", offers=offers, by=by)
+    service_year_ids = {offer.service_year_id for offer in locked}
+    existing = {}
+    for participation in Participation.objects.filter(
+        service_year_id__in=service_year_ids, practice_id__in={offer.practice_id for offer in locked}
+    ):
+        existing.setdefault((participation.service_year_id, participation.practice_id), []).append(
+            participation
+        )
+    clashes = [
+        str(offer)
+        for offer in locked
+        if any(
+            p.start_date <= offer.end_date and p.end_date >= offer.start_date
+            for p in existing.get((offer.service_year_id, offer.practice_id), [])
+        )
+    ]
+    if clashes:
+        raise ValidationError(f"Already participating on some of the offered dates: {', '.join(clashes)}.")
+    now, user = timezone.now(), _user(by)
+    _move("approve", locked, by=by, fields={"approved_at": now, "approved_by": user})
+    participations = Participation.objects.bulk_create(
+        [
+            Participation(
+                service_year=offer.service_year,
+                practice=offer.practice,
+                offer=offer,
+                start_date=offer.start_date,
+                end_date=offer.end_date,
+                created_at=now,
+                created_by=user,
+            )
+            for offer in locked
+        ],
+        batch_size=2000,
+    )
+    audit.record_many(
+        actor=by,
+        action="participation.started",
+        changes=[
+            (p, None, {"start_date": p.start_date.isoformat(), "end_date": p.end_date.isoformat()})
+            for p in participations
+        ],
+    )
+    return locked
+
+
+def approve_offer(*, offer: Offer, by) -> Offer:
+    return approve_offers(offers=[offer], by=by)[0]
+
+
+@transaction.atomic
+def end_participation(*, participation: Participation, ended_on: date, by) -> Participation:
+    """End a practice's participation after `ended_on`, its last participating day.
+
+    Participation from an approved offer moves that offer to ended; automatic participation has no offer
+    and may be ended by its commissioner or by Service Management.
+    """
+    participation = (
+        Participation.objects.select_for_update(of=("self",))
+        .select_related("service_year", "practice")
+        .get(pk=participation.pk)
+    )
+    ending_offers = []
+    if participation.offer_id is not None:
+        ending_offers = _lock_for("end", offers=[Offer(pk=participation.offer_id)], by=by)
+    elif by is not None and not (
+        may(by, "commission_services", participation.practice) or may_manage_services(by)
+    ):
+        raise PermissionDenied
+    if participation.ended_at is not None:
+        raise ValidationError(f"The participation of {participation.practice.code} has already ended.")
+    if not participation.start_date <= ended_on <= participation.end_date:
+        raise ValidationError(
+            {
+                "ended_on": f"The last day must be between {_day(participation.start_date)} and "
+                f"{_day(participation.end_date)}."
+            }
+        )
+    before = {"end_date": participation.end_date.isoformat()}
+    now, user = timezone.now(), _user(by)
+    participation.end_date, participation.ended_at, participation.ended_by = ended_on, now, user
+    participation.save(update_fields=["end_date", "ended_at", "ended_by"])
+    audit.record(
+        actor=by,
+        action="participation.ended",
+        obj=participation,
+        before=before,
+        after={"end_date": ended_on.isoformat()},
+    )
+    if ending_offers:
+        _move("end", ending_offers, by=by, fields={"closed_at": now, "closed_by": user})
+    return participation
+
+
+@transaction.atomic
+def expire_lapsed_offers(*, today: date, by=None) -> list[Offer]:
+    """Expire every offer still unanswered after its response date (the practice may answer on the day)."""
+    lapsed = Offer.objects.filter(state=State.OFFERED, response_date__lt=today).only("pk")
+    locked = _lock_for("expire", offers=lapsed, by=by)
+    if not locked:
+        return []
+    return _move("expire", locked, by=by, fields={"closed_at": timezone.now(), "closed_by": _user(by)})
+
+
+@transaction.atomic
+def record_automatic_participation(*, service_year: ServiceYear, by) -> list[Participation]:
+    """Record participation for every practice in scope that is open during a year with automatic
+    participation and has none yet: for the whole year, or from its opening or to its closing.
+
+    Idempotent: practices with any participation in the year (including one that has ended) are left as
+    they are. The scope is all practices for the system and Service Management, else those `by`
+    commissions.
+    """
+    if not service_year.automatic_participation:
+        raise ValidationError(f"{service_year} is offered to practices; participation is not automatic.")
+    first, last = service_year.start_date, service_year.end_date
+    practices = Organisation.objects.filter(
+        Q(closed_on__isnull=True) | Q(closed_on__gte=first),
+        Q(opened_on__isnull=True) | Q(opened_on__lte=last),
+        type=OrganisationType.PRACTICE,
+    )
+    if by is not None and not may_manage_services(by):
+        if not organisations_granting(by, "commission_services"):
+            raise PermissionDenied
+        practices = organisations_reachable(by, "commission_services", practices)
+    practices = practices.exclude(participations__service_year=service_year).order_by("code")
+    now, user = timezone.now(), _user(by)
+    participations = Participation.objects.bulk_create(
+        [
+            Participation(
+                service_year=service_year,
+                practice=practice,
+                start_date=max(first, practice.opened_on or first),
+                end_date=min(last, practice.closed_on or last),
+                created_at=now,
+                created_by=user,
+            )
+            for practice in practices
+        ],
+        batch_size=2000,
+    )
+    if participations:
+        # One event for the batch, as for a loaded ruleset: the rows themselves say who and when.
+        audit.record(
+            actor=by,
+            action="participation.recorded_automatically",
+            obj=service_year,
+            after={"practices": [p.practice.code for p in participations]},
+        )
+    return participations

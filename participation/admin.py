@@ -2,8 +2,10 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from accounts.admin import ReadOnlyAdmin
+
 from . import actions
-from .models import Indicator, Provenance, QualityService, ServiceYear
+from .models import Indicator, Milestone, Offer, Participation, Provenance, QualityService, ServiceYear
 from .permissions import may_manage_services
 from .selectors import service_years_with_flags
 
@@ -242,3 +244,52 @@ class IndicatorAdmin(RulesetAdmin):
         if warnings and obj.provenance_note:
             warnings.append(obj.provenance_note)
         return warnings
+
+
+@admin.register(Milestone)
+class MilestoneAdmin(RulesetAdmin):
+    """A year-end timetable (DOMAIN.md §8); practices and commissioners read it on the timetable page."""
+
+    list_display = ["service_year", "kind", "starts_on", "ends_on", "note"]
+    list_filter = ["service_year", "kind"]
+    list_select_related = ["service_year"]
+    fields = ["service_year", "kind", "starts_on", "ends_on", "note"]
+
+    def create_object(self, *, values, by):
+        return actions.create_milestone(values=values, by=by)
+
+    def update_object(self, obj, *, changes, by):
+        return actions.update_milestone(milestone=obj, changes=changes, by=by)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["service_year", "kind"] if obj is not None else []
+
+
+@admin.register(Offer)
+class OfferAdmin(ReadOnlyAdmin):
+    """Offers move only through the portal's audited transitions; national staff read them here."""
+
+    list_display = [
+        "service_year",
+        "practice",
+        "commissioner",
+        "state",
+        "start_date",
+        "end_date",
+        "response_date",
+    ]
+    list_filter = ["service_year", "state"]
+    search_fields = ["practice__code", "practice__name", "commissioner__code"]
+    list_select_related = ["service_year", "practice", "commissioner"]
+
+
+@admin.register(Participation)
+class ParticipationAdmin(ReadOnlyAdmin):
+    list_display = ["service_year", "practice", "start_date", "end_date", "is_automatic"]
+    list_filter = ["service_year"]
+    search_fields = ["practice__code", "practice__name"]
+    list_select_related = ["service_year", "practice"]
+
+    @admin.display(boolean=True, description="Automatic")
+    def is_automatic(self, obj):
+        return obj.is_automatic

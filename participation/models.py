@@ -1,5 +1,6 @@
 from datetime import date
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
@@ -234,3 +235,156 @@ class Indicator(models.Model):
         if self.threshold_confidence and self.threshold_confidence != Provenance.CONFIRMED:
             flagged.append(("thresholds", self.threshold_confidence))
         return flagged
+
+
+class Milestone(models.Model):
+    """One step of a service year's year-end timetable (DOMAIN.md §8), a single day or a window."""
+
+    class Kind(models.TextChoices):
+        PARTICIPATION_EXTRACTION = "participation_extraction", "Participation extracted"
+        EXTRACTION_WINDOW = "extraction_window", "GP system extraction window"
+        PREVALENCE_CALCULATION = "prevalence_calculation", "Prevalence calculation and checks"
+        ACHIEVEMENT_CALCULATION = "achievement_calculation", "Achievement and aspiration calculations"
+        AVAILABLE_TO_DECLARE = "available_to_declare", "Achievement available to view and declare"
+
+    service_year = models.ForeignKey(ServiceYear, on_delete=models.PROTECT, related_name="milestones")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    starts_on = models.DateField()
+    ends_on = models.DateField(help_text="The same day as the start for a one-day milestone")
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["service_year", "starts_on", "ends_on", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["service_year", "kind"], name="one_milestone_of_a_kind_per_year"),
+            models.CheckConstraint(
+                condition=Q(ends_on__gte=F("starts_on")), name="milestone_ends_after_start"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.service_year.code})"
+
+    def clean(self):
+        if self.service_year_id and self.starts_on and self.starts_on < self.service_year.start_date:
+            raise ValidationError(
+                {"starts_on": f"{self.service_year} starts on {self.service_year.start_date}."}
+            )
+
+
+class Offer(models.Model):
+    """A commissioner's offer of a service year to one practice, and where it has got to (DOMAIN.md §7).
+
+    offered → accepted | declined | withdrawn | expired; accepted → approved | withdrawn; approved → ended.
+    Only approval lets data in: it creates the practice's `Participation` for the offer's dates.
+    """
+
+    class State(models.TextChoices):
+        OFFERED = "offered", "Offered"
+        ACCEPTED = "accepted", "Accepted, awaiting approval"
+        DECLINED = "declined", "Declined"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        EXPIRED = "expired", "Expired"
+        APPROVED = "approved", "Approved"
+        ENDED = "ended", "Ended"
+
+    # States in which an offer still stands; a practice holds at most one per service year.
+    LIVE_STATES = (State.OFFERED, State.ACCEPTED, State.APPROVED)
+
+    service_year = models.ForeignKey(ServiceYear, on_delete=models.PROTECT, related_name="offers")
+    practice = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="offers_received"
+    )
+    commissioner = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="offers_made"
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OFFERED, db_index=True)
+    start_date = models.DateField()
+    end_date = models.DateField()
+    response_date = models.DateField(help_text="The practice must accept or decline by this day")
+    target_date = models.DateField(help_text="The day the commissioner aims to have participation approved")
+    decline_reason = models.TextField(blank=True)
+
+    offered_at = models.DateTimeField()
+    offered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    responded_at = models.DateTimeField(null=True, blank=True)
+    responded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Withdrawn, expired or ended: the last transition an offer can make.
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["service_year", "practice__code", "-offered_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service_year", "practice"],
+                condition=Q(state__in=["offered", "accepted", "approved"]),
+                name="one_live_offer_per_practice_and_year",
+            ),
+            models.CheckConstraint(condition=Q(end_date__gte=F("start_date")), name="offer_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(response_date__lte=F("end_date")), name="offer_response_by_its_end"
+            ),
+            models.CheckConstraint(
+                condition=Q(state="declined") | Q(decline_reason=""), name="offer_reason_only_when_declined"
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "response_date"])]
+
+    def __str__(self):
+        return f"{self.service_year.code} offer to {self.practice.code}"
+
+
+class Participation(models.Model):
+    """A period in which a practice takes part in a service year, so its data may come in.
+
+    Created when an offer is approved (dates from the offer) or recorded automatically for years with
+    `automatic_participation` (no offer). Ending participation moves `end_date` earlier; a practice that
+    leaves and later rejoins has two rows.
+    """
+
+    service_year = models.ForeignKey(ServiceYear, on_delete=models.PROTECT, related_name="participations")
+    practice = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="participations"
+    )
+    offer = models.OneToOneField(
+        Offer, null=True, blank=True, on_delete=models.PROTECT, related_name="participation"
+    )
+    start_date = models.DateField()
+    end_date = models.DateField()
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["service_year", "practice", "start_date"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__gte=F("start_date")), name="participation_ends_after_start"
+            ),
+            models.UniqueConstraint(
+                fields=["service_year", "practice", "start_date"], name="one_participation_start_per_day"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.practice.code} in {self.service_year.code} {self.start_date}–{self.end_date}"
+
+    @property
+    def is_automatic(self) -> bool:
+        return self.offer_id is None

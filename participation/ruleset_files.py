@@ -2,7 +2,8 @@
 
 Layout: `quality_services.csv`, `service_years.csv` (one row per service year, money parameters and workflow
 settings) and `indicators/<service year code>.csv`, whose first thirteen columns are exactly those of
-`shared/reference/qof_2023_24_indicators.csv`. Files are checked as a whole: any bad value rejects the lot.
+`shared/reference/qof_2023_24_indicators.csv`, and `timetables.csv` (year-end milestones, DOMAIN.md §8).
+Files are checked as a whole: any bad value rejects the lot.
 """
 
 import csv
@@ -14,7 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
-from .models import financial_year_dates
+from .models import Milestone, financial_year_dates
 
 RULESETS_DIR = Path(settings.BASE_DIR) / "fixtures" / "rulesets"
 
@@ -31,6 +32,7 @@ INDICATOR_COLUMNS = [
     "threshold_confidence", "income_protected", "base_indicator_code", "definition_confidence",
     "provenance_note",
 ]  # fmt: skip
+TIMETABLE_COLUMNS = ["service_year", "milestone", "starts_on", "ends_on", "note"]
 
 
 class RulesetFileError(Exception):
@@ -52,6 +54,8 @@ class Rulesets:
     years: list[YearRow] = field(default_factory=list)
     # Keyed by service year code; each row's values are Indicator field values.
     indicators: dict[str, list[dict]] = field(default_factory=dict)
+    # Keyed by service year code; each row's values are Milestone field values.
+    milestones: dict[str, list[dict]] = field(default_factory=dict)
 
 
 class _Row:
@@ -187,9 +191,27 @@ def read_rulesets(directory: Path = RULESETS_DIR) -> Rulesets:
                 }
             )
 
+    milestone_kinds = set(Milestone.Kind.values)
+    for where, raw in _read(directory / "timetables.csv", TIMETABLE_COLUMNS, problems):
+        row = _Row(where, raw, problems)
+        if row.text("milestone") not in milestone_kinds:
+            row._problem(
+                "milestone", f"{row.text('milestone')!r} is not one of {', '.join(sorted(milestone_kinds))}"
+            )
+        rulesets.milestones.setdefault(row.text("service_year"), []).append(
+            {
+                "kind": row.text("milestone"),
+                "starts_on": row.day("starts_on"),
+                "ends_on": row.day("ends_on"),
+                "note": row.text("note"),
+            }
+        )
+
     known_years = {year.values["code"] for year in rulesets.years}
     for year_code in rulesets.indicators.keys() - known_years:
         problems.append(f"indicators/{year_code}.csv: no service year {year_code} in service_years.csv")
+    for year_code in rulesets.milestones.keys() - known_years:
+        problems.append(f"timetables.csv: no service year {year_code} in service_years.csv")
     if problems:
         raise RulesetFileError(problems)
     return rulesets

@@ -1,7 +1,15 @@
-import pandas as pd
-from django.db.models import Count, Q, QuerySet
+from datetime import date
 
-from .models import Indicator, Provenance, ServiceYear
+import pandas as pd
+from django.db.models import Case, Count, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from accounts.models import AuditEvent, Membership, Organisation
+from accounts.selectors import practices_visible_to
+
+from .models import Indicator, Offer, Participation, Provenance, ServiceYear
 
 # The columns of shared/reference/qof_2023_24_indicators.csv, then what a year adds to them.
 RULESET_COLUMNS = {
@@ -49,3 +57,169 @@ def service_years_with_flags() -> QuerySet[ServiceYear]:
         indicator_count=Count("indicators"),
         flagged_indicator_count=Count("indicators", filter=not_confirmed),
     )
+
+
+# Participation, for the extract loader and the calculation: who may send data, on which days.
+
+
+def participation_periods(service_year: ServiceYear) -> dict[str, list[tuple[date, date]]]:
+    """Practice code → its participation periods in the year, in date order; both ends inclusive (one query).
+
+    A practice that joins mid-year starts late, one that leaves ends early, and one that leaves and comes
+    back has two periods. Practices that do not participate are absent.
+    """
+    periods: dict[str, list[tuple[date, date]]] = {}
+    rows = (
+        Participation.objects.filter(service_year_id=service_year.pk)
+        .order_by("practice__code", "start_date")
+        .values_list("practice__code", "start_date", "end_date")
+    )
+    for code, start, end in rows:
+        periods.setdefault(code, []).append((start, end))
+    return periods
+
+
+def participation_frame(service_year: ServiceYear) -> pd.DataFrame:
+    """The same periods as a frame with columns practice_code, start_date, end_date (dates; one query)."""
+    rows = (
+        Participation.objects.filter(service_year_id=service_year.pk)
+        .order_by("practice__code", "start_date")
+        .values_list("practice__code", "start_date", "end_date")
+    )
+    return pd.DataFrame.from_records(list(rows), columns=["practice_code", "start_date", "end_date"])
+
+
+def participating_practice_codes(service_year: ServiceYear, *, on: date) -> set[str]:
+    """Codes of the practices participating on `on`, e.g. an extract's achievement date (one query)."""
+    return set(
+        Participation.objects.filter(
+            service_year_id=service_year.pk, start_date__lte=on, end_date__gte=on
+        ).values_list("practice__code", flat=True)
+    )
+
+
+def is_participating(practice: Organisation, service_year: ServiceYear, on: date) -> bool:
+    return Participation.objects.filter(
+        service_year_id=service_year.pk, practice_id=practice.pk, start_date__lte=on, end_date__gte=on
+    ).exists()
+
+
+# Pages: every list is scoped to what the user may see.
+
+
+def offerable_service_years() -> QuerySet[ServiceYear]:
+    """Years practices must be offered; the newest first."""
+    return (
+        ServiceYear.objects.filter(automatic_participation=False)
+        .select_related("service")
+        .order_by("-financial_year", "service__code")
+    )
+
+
+def offers_visible_to(user) -> QuerySet[Offer]:
+    return Offer.objects.filter(practice__in=practices_visible_to(user)).select_related(
+        "service_year", "practice", "commissioner", "participation"
+    )
+
+
+def offer_for(user, pk: int) -> Offer:
+    """The offer, or 404 when it does not exist or its practice lies outside the user's scope."""
+    return get_object_or_404(offers_visible_to(user), pk=pk)
+
+
+def offers_for_practice_users(user) -> QuerySet[Offer]:
+    """Offers to the practices where the user holds a role themselves (not those below a commissioner)."""
+    own = Membership.objects.filter(user=user, ended_at__isnull=True).values("organisation_id")
+    return offers_visible_to(user).filter(practice_id__in=own)
+
+
+def practices_offerable_by(user) -> QuerySet[Organisation]:
+    return practices_visible_to(user, "commission_services").select_related("parent").order_by("code")
+
+
+def participation_overview_for(user, service_year: ServiceYear) -> QuerySet[Organisation]:
+    """Every practice the user may see, with where its latest offer for the year stands and its current
+    participation period, as annotations (one query however many practices)."""
+    latest_offer = Offer.objects.filter(service_year_id=service_year.pk, practice=OuterRef("pk")).order_by(
+        "-offered_at", "-pk"
+    )
+    latest_participation = Participation.objects.filter(
+        service_year_id=service_year.pk, practice=OuterRef("pk")
+    ).order_by("-start_date")
+    return (
+        practices_visible_to(user)
+        .select_related("parent")
+        .annotate(
+            offer_id=Subquery(latest_offer.values("pk")[:1]),
+            offer_state=Coalesce(
+                Subquery(latest_offer.values("state")[:1]),
+                Case(
+                    When(Exists(latest_participation), then=Value(AUTOMATIC)),
+                    default=Value(NOT_OFFERED),
+                ),
+            ),
+            response_date=Subquery(latest_offer.values("response_date")[:1]),
+            participation_start=Subquery(latest_participation.values("start_date")[:1]),
+            participation_end=Subquery(latest_participation.values("end_date")[:1]),
+        )
+        .order_by("code")
+    )
+
+
+# States shown alongside an offer's for practices with no offer in the year.
+AUTOMATIC = "automatic"
+NOT_OFFERED = "not_offered"
+OVERVIEW_STATES = [
+    *Offer.State.choices,
+    (AUTOMATIC, "Participating automatically"),
+    (NOT_OFFERED, "Not offered"),
+]
+
+
+def default_service_year_for(user) -> ServiceYear | None:
+    """The newest year with an offer or participation the user can see, else the newest year."""
+    visible = practices_visible_to(user)
+    years = ServiceYear.objects.order_by("-financial_year", "service__code")
+    offered = Offer.objects.filter(service_year=OuterRef("pk"), practice__in=visible)
+    participating = Participation.objects.filter(service_year=OuterRef("pk"), practice__in=visible)
+    return years.filter(Exists(offered) | Exists(participating)).first() or years.first()
+
+
+def timetable_for(service_year: ServiceYear) -> list[dict]:
+    """The year's milestones in date order, with the manual-entry deadline and payment cut-off among them."""
+    entries = [
+        {"what": m.get_kind_display(), "starts_on": m.starts_on, "ends_on": m.ends_on, "note": m.note}
+        for m in service_year.milestones.all()
+    ]
+    entries.append(
+        {
+            "what": "Manual indicators complete (manual-entry deadline)",
+            "starts_on": service_year.manual_entry_deadline,
+            "ends_on": service_year.manual_entry_deadline,
+            "note": "",
+        }
+    )
+    if service_year.payment_cutoff is not None:
+        cutoff = timezone.localtime(service_year.payment_cutoff)
+        entries.append(
+            {
+                "what": f"Payment cut-off at {cutoff:%H:%M}",
+                "starts_on": cutoff.date(),
+                "ends_on": cutoff.date(),
+                "note": "",
+            }
+        )
+    return sorted(entries, key=lambda entry: (entry["starts_on"], entry["ends_on"]))
+
+
+def offer_history(offer: Offer) -> QuerySet[AuditEvent]:
+    """Who moved the offer and when, oldest first, from the audit trail."""
+    return (
+        AuditEvent.objects.filter(object_type=Offer._meta.label_lower, object_id=str(offer.pk))
+        .select_related("actor")
+        .order_by("occurred_at", "id")
+    )
+
+
+def service_years_with_timetables() -> QuerySet[ServiceYear]:
+    return ServiceYear.objects.filter(milestones__isnull=False).distinct().order_by("-financial_year")

@@ -1,5 +1,13 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "participation"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("participation/", views.participation_list, name="participation_list"),
+    path("participation/offers/", views.offer_list, name="offer_list"),
+    path("participation/offers/new/", views.offer_create, name="offer_create"),
+    path("participation/offers/<int:pk>/", views.offer_detail, name="offer_detail"),
+    path("participation/timetable/", views.timetable, name="timetable"),
+]

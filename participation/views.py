@@ -1,0 +1,263 @@
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods
+from django_tables2 import RequestConfig
+from django_tables2.export import TableExport
+
+from accounts.permissions import may
+
+from . import actions
+from .filters import ParticipationFilter
+from .forms import DeclineForm, EndParticipationForm, OfferForm
+from .models import Offer, ServiceYear
+from .permissions import practice_ids_reachable
+from .selectors import (
+    default_service_year_for,
+    offer_for,
+    offer_history,
+    offerable_service_years,
+    offers_for_practice_users,
+    offers_visible_to,
+    participation_overview_for,
+    practices_offerable_by,
+    service_years_with_timetables,
+    timetable_for,
+)
+from .tables import ParticipationTable
+
+
+def _refusal(error: ValidationError) -> str:
+    return " ".join(error.messages)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def participation_list(request):
+    """Every practice the user can see and where it stands for one service year; bulk approve or withdraw."""
+    if request.method == "POST":
+        return _bulk_transition(request)
+    years = ServiceYear.objects.select_related("service").order_by("-financial_year", "service__code")
+    code = request.GET.get("service_year")
+    service_year = get_object_or_404(years, code=code) if code else default_service_year_for(request.user)
+    if service_year is None:
+        return render(request, "participation/participation_list.html", {"years": years})
+    overview = participation_overview_for(request.user, service_year)
+    participation_filter = ParticipationFilter(request.GET, queryset=overview)
+    table = ParticipationTable(participation_filter.qs)
+    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    export_format = request.GET.get("_export")
+    if TableExport.is_valid_format(export_format):
+        return TableExport(export_format, table).response(
+            f"participation-{service_year.code}.{export_format}"
+        )
+    context = {
+        "years": years,
+        "service_year": service_year,
+        "table": table,
+        "filter": participation_filter,
+        "commissions": bool(practices_offerable_by(request.user).exists()),
+    }
+    return render(request, "participation/participation_list.html", context)
+
+
+def _bulk_transition(request):
+    offers = list(offers_visible_to(request.user).filter(pk__in=request.POST.getlist("offer")))
+    transition = request.POST.get("transition")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("participation:participation_list")
+    if not offers:
+        messages.error(request, "Select at least one offer.")
+        return redirect(back)
+    bulk_actions = {"approve": actions.approve_offers, "withdraw": actions.withdraw_offers}
+    if transition not in bulk_actions:
+        raise Http404
+    try:
+        done = bulk_actions[transition](offers=offers, by=request.user)
+    except ValidationError as error:
+        messages.error(request, f"Nothing was changed. {_refusal(error)}")
+    else:
+        verb = actions.TRANSITIONS[transition].verb
+        messages.success(request, f"{len(done)} offer{'s' if len(done) != 1 else ''} {verb}.")
+    return redirect(back)
+
+
+def _list_url(service_year: ServiceYear) -> str:
+    return f"{reverse('participation:participation_list')}?service_year={service_year.code}"
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def offer_create(request):
+    """Offer a service year to many practices: choose the year, then the dates and the practices."""
+    practices = practices_offerable_by(request.user)
+    if not practices.exists():
+        raise Http404
+    years = offerable_service_years()
+    code = request.POST.get("service_year") or request.GET.get("service_year")
+    service_year = get_object_or_404(years, code=code) if code else None
+    search = request.GET.get("search", "").strip()
+    listed = practices.filter(Q(code__iexact=search) | Q(name__icontains=search)) if search else practices
+    form = None
+    if service_year is not None:
+        form = OfferForm(
+            request.POST or None,
+            service_year=service_year,
+            practices=practices,
+            initial=_initial_dates(service_year),
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                summary = actions.offer_service(
+                    service_year=service_year,
+                    practices=form.cleaned_data["practices"],
+                    start_date=form.cleaned_data["start_date"],
+                    end_date=form.cleaned_data["end_date"],
+                    response_date=form.cleaned_data["response_date"],
+                    target_date=form.cleaned_data["target_date"],
+                    by=request.user,
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                count = len(summary.offers)
+                messages.success(
+                    request, f"{service_year.name} offered to {count} practice{'s' if count != 1 else ''}."
+                )
+                if summary.already_offered:
+                    messages.info(
+                        request,
+                        "Not offered again (already offered or participating): "
+                        f"{', '.join(summary.already_offered)}.",
+                    )
+                return redirect(
+                    f"{reverse('participation:participation_list')}?service_year={service_year.code}"
+                )
+    selected = {str(pk) for pk in request.POST.getlist("practices")}
+    context = {
+        "years": years,
+        "service_year": service_year,
+        "form": form,
+        "listed": listed,
+        "practice_count": practices.count(),
+        "search": search,
+        "selected": selected,
+    }
+    return render(request, "participation/offer_form.html", context)
+
+
+def _initial_dates(service_year: ServiceYear) -> dict:
+    today = timezone.localdate()
+    respond_by = min(max(today + timedelta(days=28), service_year.start_date), service_year.end_date)
+    return {
+        "start_date": service_year.start_date,
+        "end_date": service_year.end_date,
+        "response_date": respond_by,
+        "target_date": service_year.end_date,
+    }
+
+
+@login_required
+def offer_list(request):
+    """Offers to the practices where the user works, to accept or decline."""
+    offers = offers_for_practice_users(request.user).order_by(
+        "-service_year__financial_year", "practice__code", "-offered_at"
+    )
+    awaiting = [offer for offer in offers if offer.state == Offer.State.OFFERED]
+    answered = [offer for offer in offers if offer.state != Offer.State.OFFERED]
+    responders = practice_ids_reachable(
+        request.user, "manage_participation", {offer.practice_id for offer in awaiting}
+    )
+    context = {"awaiting": awaiting, "answered": answered, "responders": responders}
+    return render(request, "participation/offer_list.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def offer_detail(request, pk):
+    offer = offer_for(request.user, pk)
+    responds = may(request.user, "manage_participation", offer.practice)
+    commissions = may(request.user, "commission_services", offer.practice)
+    decline_form = DeclineForm(request.POST if request.POST.get("transition") == "decline" else None)
+    end_form = EndParticipationForm(
+        request.POST if request.POST.get("transition") == "end" else None,
+        initial={"ended_on": min(timezone.localdate(), offer.end_date)},
+    )
+    if request.method == "POST":
+        done = _transition(request, offer, decline_form=decline_form, end_form=end_form)
+        if done:
+            messages.success(request, f"The {offer} was {actions.TRANSITIONS[done].verb}.")
+            return redirect("participation:offer_detail", pk=offer.pk)
+    state = offer.state
+    context = {
+        "offer": offer,
+        "participation": getattr(offer, "participation", None),
+        "history": offer_history(offer),
+        "may_respond": responds and state == Offer.State.OFFERED,
+        "may_approve": commissions and state == Offer.State.ACCEPTED,
+        "may_withdraw": commissions and state in actions.TRANSITIONS["withdraw"].sources,
+        "may_end": commissions and state == Offer.State.APPROVED,
+        "decline_form": decline_form,
+        "end_form": end_form,
+    }
+    return render(request, "participation/offer_detail.html", context)
+
+
+def _transition(request, offer, *, decline_form, end_form) -> str | None:
+    """Make the posted transition; the name of the one made, or None with the reason shown."""
+    transition = request.POST.get("transition")
+    by = request.user
+    try:
+        if transition == "accept":
+            actions.accept_offer(offer=offer, by=by)
+        elif transition == "decline":
+            if not decline_form.is_valid():
+                return None
+            actions.decline_offer(offer=offer, reason=decline_form.cleaned_data["reason"], by=by)
+        elif transition == "withdraw":
+            actions.withdraw_offer(offer=offer, by=by)
+        elif transition == "approve":
+            actions.approve_offer(offer=offer, by=by)
+        elif transition == "end":
+            participation = getattr(offer, "participation", None)
+            if participation is None or not end_form.is_valid():
+                return None
+            actions.end_participation(
+                participation=participation, ended_on=end_form.cleaned_data["ended_on"], by=by
+            )
+        else:
+            raise Http404
+    except ValidationError as error:
+        if transition == "end" and hasattr(error, "error_dict"):
+            for name, errors in error.message_dict.items():
+                end_form.add_error(name, errors)
+        else:
+            messages.error(request, _refusal(error))
+        return None
+    return transition
+
+
+@login_required
+def timetable(request):
+    """A service year's year-end timetable, for everyone (DOMAIN.md §8)."""
+    years = service_years_with_timetables()
+    code = request.GET.get("service_year")
+    if code:
+        service_year = get_object_or_404(ServiceYear.objects.all(), code=code)
+    else:
+        service_year = years.first() or ServiceYear.objects.order_by("-financial_year").first()
+    context = {
+        "years": years,
+        "service_year": service_year,
+        "entries": timetable_for(service_year) if service_year is not None else [],
+    }
+    return render(request, "participation/timetable.html", context)

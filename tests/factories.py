@@ -1,11 +1,16 @@
 """Factories and builders. Organisations and roles are made through the real actions, as in production."""
 
+from datetime import date
+from decimal import Decimal
+
 import factory
 from django.utils import timezone
 
 from accounts import actions
 from accounts.models import Organisation, User
 from accounts.organisation_import import COLUMNS, parse_mapping
+from participation import actions as participation_actions
+from participation.models import Offer, QualityService, ServiceYear, financial_year_dates
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -61,3 +66,58 @@ def user_with_roles(organisation: Organisation, *roles: str, **fields) -> User:
     for role in roles:
         actions.grant_role(user=user, organisation=organisation, role=role, by=None)
     return user
+
+
+# Offers and participation, made through the participation actions.
+
+QOF2324_OFFER_DATES = {
+    "start_date": date(2023, 4, 1),
+    "end_date": date(2024, 3, 31),
+    "response_date": date(2023, 6, 30),
+    "target_date": date(2023, 9, 30),
+}
+
+
+def service_year(code: str = "QOF2324", *, automatic_participation: bool = False):
+    """A QOF service year without indicators (offers need no ruleset): QOFyyzz for the year 20yy/zz."""
+    existing = ServiceYear.objects.filter(code=code).first()
+    if existing is not None:
+        return existing
+    service = QualityService.objects.filter(
+        code="QOF"
+    ).first() or participation_actions.create_quality_service(
+        values={"code": "QOF", "name": "Quality and Outcomes Framework", "kind": "qof"}, by=None
+    )
+    financial_year = 2000 + int(code[3:5])
+    start_date, end_date = financial_year_dates(financial_year)
+    return participation_actions.create_service_year(
+        values={
+            "service": service,
+            "financial_year": financial_year,
+            "code": code,
+            "name": f"Quality and Outcomes Framework {financial_year}/{(financial_year + 1) % 100:02d}",
+            "start_date": start_date,
+            "end_date": end_date,
+            "point_value": Decimal("213.43"),
+            "aspiration_rate": Decimal("0.70"),
+            "automatic_participation": automatic_participation,
+            "manual_entry_deadline": end_date,
+        },
+        by=None,
+    )
+
+
+def offers_to(practices, year=None, *, by=None, **dates) -> list:
+    """Offer `year` (QOF 2023/24 by default) to the practices, with the 2023/24 dates unless given."""
+    year = year or service_year()
+    return participation_actions.offer_service(
+        service_year=year, practices=practices, **(QOF2324_OFFER_DATES | dates), by=by
+    ).offers
+
+
+def one_offer_per_practice(tree) -> list:
+    """An offer of QOF 2023/24 to every practice of the tree (made once; later calls return the same)."""
+    year = service_year()
+    practices = [organisation for organisation in tree.values() if organisation.type == "practice"]
+    offers_to(practices, year)
+    return list(Offer.objects.filter(service_year=year).select_related("practice").order_by("practice__code"))

@@ -1,0 +1,65 @@
+from django import forms
+from django.core.exceptions import ValidationError
+
+from .actions import validate_offer_dates
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self):
+        super().__init__(attrs={"class": "nhsuk-input nhsuk-input--width-10"}, format="%Y-%m-%d")
+
+
+OFFER_DATES = ["start_date", "end_date", "response_date", "target_date"]
+
+
+class OfferForm(forms.Form):
+    """Offer one service year to many practices: the year is chosen first, the form brings its dates."""
+
+    start_date = forms.DateField(widget=DateInput(), help_text="Participation starts on this day.")
+    end_date = forms.DateField(widget=DateInput(), help_text="Participation ends after this day.")
+    response_date = forms.DateField(
+        widget=DateInput(), help_text="Practices must accept or decline by this day; the offer then expires."
+    )
+    target_date = forms.DateField(
+        widget=DateInput(), help_text="The day you aim to have approved every practice's participation."
+    )
+    all_practices = forms.BooleanField(required=False, label="All the practices I commission")
+    practices = forms.ModelMultipleChoiceField(queryset=None, required=False)
+
+    def __init__(self, *args, service_year, practices, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.service_year = service_year
+        self.fields["practices"].queryset = practices
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("all_practices"):
+            cleaned["practices"] = list(self.fields["practices"].queryset)
+        elif not cleaned.get("practices") and "practices" not in self.errors:
+            self.add_error("practices", "Choose at least one practice, or all the practices you commission.")
+        if all(cleaned.get(name) for name in OFFER_DATES):
+            try:
+                validate_offer_dates(
+                    service_year=self.service_year, **{name: cleaned[name] for name in OFFER_DATES}
+                )
+            except ValidationError as error:
+                for name, messages in error.message_dict.items():
+                    self.add_error(name, messages)
+        return cleaned
+
+
+class DeclineForm(forms.Form):
+    reason = forms.CharField(
+        required=False,
+        max_length=1000,
+        label="Reason for declining (optional)",
+        widget=forms.Textarea(attrs={"class": "nhsuk-textarea", "rows": 3}),
+    )
+
+
+class EndParticipationForm(forms.Form):
+    ended_on = forms.DateField(
+        widget=DateInput(), label="Last day of participation", help_text="No data is taken after this day."
+    )
