@@ -9,11 +9,31 @@ class PracticeTable(tables.Table):
     pcn = tables.Column(verbose_name="PCN", empty_values=(), orderable=False)
     sub_icb = tables.Column(accessor="parent__name", verbose_name="Sub-ICB location", order_by="parent__name")
     icb = tables.Column(accessor="parent__parent__code", verbose_name="ICB", order_by="parent__parent__code")
+    year_end = tables.Column(verbose_name="Year-end checklist", empty_values=(), orderable=False)
 
     class Meta:
         model = Organisation
-        fields = ["code", "name", "pcn", "sub_icb", "icb"]
+        fields = ["code", "name", "pcn", "sub_icb", "icb", "year_end"]
         attrs = {"class": "nhsuk-table"}
+
+    def __init__(self, *args, checklist=None, **kwargs):
+        # `checklist`: achievement.selectors.ChecklistContext for rows annotated with the year-end checklist.
+        if checklist is None:
+            kwargs["exclude"] = (*kwargs.get("exclude", ()), "year_end")
+        super().__init__(*args, **kwargs)
+        self.checklist = checklist
+        if checklist is not None:
+            self.columns["year_end"].column.verbose_name = f"Year end {checklist.service_year.label}"
+
+    def render_year_end(self, record):
+        checklist = self.checklist.of(record)
+        if checklist.complete:
+            return "Complete"
+        return f"{checklist.summary}: " + "; ".join(label for label, done in checklist.items if not done)
+
+    def value_year_end(self, record):
+        checklist = self.checklist.of(record)
+        return "; ".join(f"{label}: {'yes' if done else 'no'}" for label, done in checklist.items)
 
     def render_pcn(self, record):
         memberships = getattr(record, "current_pcn_memberships", [])

@@ -3,8 +3,10 @@ from django.shortcuts import render
 from django_tables2 import RequestConfig
 from django_tables2.export import TableExport
 
+from achievement.selectors import annotate_year_end_checklist, year_end_checklists
+
 from .filters import PracticeFilter
-from .models import OrganisationType
+from .models import Organisation, OrganisationType
 from .permissions import may_manage_users
 from .selectors import active_memberships_of, memberships_at, organisation_for, practice_list_for
 from .tables import PracticeTable
@@ -16,14 +18,17 @@ def home(request):
     organisations = {}
     for membership in memberships:
         organisations.setdefault(membership.organisation, []).append(membership.get_role_display())
-    return render(request, "accounts/home.html", {"organisations": organisations})
+    practice_ids = [o.pk for o in organisations if o.type == OrganisationType.PRACTICE]
+    checklists = year_end_checklists(Organisation.objects.filter(pk__in=practice_ids)) if practice_ids else {}
+    year_end = [(o, checklists[o.pk]) for o in organisations if o.pk in checklists]
+    return render(request, "accounts/home.html", {"organisations": organisations, "year_end": year_end})
 
 
 @login_required
 def practice_list(request):
-    practices = practice_list_for(request.user)
+    practices, checklist = annotate_year_end_checklist(practice_list_for(request.user))
     practice_filter = PracticeFilter(request.GET, queryset=practices)
-    table = PracticeTable(practice_filter.qs)
+    table = PracticeTable(practice_filter.qs, checklist=checklist)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     export_format = request.GET.get("_export")
     if TableExport.is_valid_format(export_format):

@@ -1,5 +1,18 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "achievement"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("extracts/", views.extract_list, name="extract_list"),
+    path("extracts/upload/", views.extract_upload, name="extract_upload"),
+    path("extracts/<int:pk>/", views.extract_detail, name="extract_detail"),
+    path("practices/<str:code>/manual-entry/", views.manual_entry_years, name="manual_entry_years"),
+    path("practices/<str:code>/manual-entry/<str:year>/", views.manual_entry, name="manual_entry"),
+    path(
+        "service-years/<str:year>/manual-answers/set-missing-to-yes/",
+        views.set_missing_answers,
+        name="set_missing_answers",
+    ),
+]

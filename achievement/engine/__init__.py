@@ -6,7 +6,7 @@ Points are int64 hundredths and money int64 pence throughout; convert with
 
 from .aspiration import calculate_aspiration, split_into_instalments, year_end_balance
 from .errors import InputError, Problem
-from .extract import Extract, parse_extract
+from .extract import Extract, parse_extract, reduce_fields
 from .pcn import calculate_pcn_payments
 from .qof import QofResult, YearParameters, calculate_qof, national_prevalence
 from .rounding import hundredths_to_decimal, round_half_up_quotient
@@ -24,6 +24,7 @@ __all__ = [
     "hundredths_to_decimal",
     "national_prevalence",
     "parse_extract",
+    "reduce_fields",
     "round_half_up_quotient",
     "split_into_instalments",
     "validate_ruleset",

@@ -8,6 +8,10 @@ Submissions: rows with LAST_SUBMISSION = N are older submissions kept for audit,
 with Y for the same practice and indicator. They must still be well-formed (service, date, practice,
 value) but take no part in the calculation, the duplicate check, or the numerator ≤ denominator check. A
 practice × indicator that has N rows but no Y row has lost its current submission, and is an error.
+
+Besides the reduced values the parser returns the validated field rows themselves (``Extract.fields``, current
+and superseded) so that they can be stored; ``reduce_fields`` turns stored current rows back into the same
+reduced values.
 """
 
 from __future__ import annotations
@@ -51,6 +55,25 @@ YES_NO_FIELD = "Yes/No Flag"
 # No count of patients in one practice comes near this; the bound keeps every factor exact in float64.
 MAX_VALUE = 10**9
 FIRST_DATA_LINE = 2
+SUBMITTED_AT_FORMAT = "%d/%m/%Y %H:%M:%S"
+FIELD_COLUMNS = (
+    "line",
+    "practice_code",
+    "indicator_code",
+    "field_name",
+    "value",
+    "last_submission",
+    "submitted_at",
+)
+VALUE_COLUMNS = (
+    "practice_code",
+    "indicator_code",
+    "register",
+    "numerator",
+    "denominator",
+    "pcas",
+    "manual_answer",
+)
 
 _OTHER, _NUMERATOR, _DENOMINATOR, _REGISTER, _YES_NO, _PCA = range(6)
 
@@ -59,13 +82,18 @@ _OTHER, _NUMERATOR, _DENOMINATOR, _REGISTER, _YES_NO, _PCA = range(6)
 class Extract:
     """A valid extract. ``values``: practice_code, indicator_code, register, numerator, denominator, pcas
     (nullable Int64) and manual_answer (nullable boolean), one row per practice × ruleset indicator that
-    has a current submission."""
+    has a current submission.
+
+    ``fields``: every row of a ruleset indicator, current and superseded, in file order: line, practice_code,
+    indicator_code, field_name (categoricals), value (int64), last_submission (True for Y) and submitted_at
+    (naive local datetime64 from SUBMIT_DATE and SUBMIT_TIME; NaT when blank or unreadable)."""
 
     quality_service: str
     achievement_date: dt.date
     values: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
     row_count: int = 0
+    fields: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(FIELD_COLUMNS)))
 
 
 def parse_extract(
@@ -123,7 +151,8 @@ def parse_extract(
     value = _parse_values(columns["VALUE"], role, problems)
     problems.raise_if_any()
 
-    practice_position = pd.Index(sorted(practice_codes)).get_indexer(organisation.categories)
+    practice_index = pd.Index(sorted(practice_codes))
+    practice_position = practice_index.get_indexer(organisation.categories)
     row_practice = practice_position[organisation.codes]
     row_indicator = np.append(indicator_position, -1)[indicator.codes]
     current = submission.rows_mask(submission.categories == "Y") & (row_indicator >= 0)
@@ -136,12 +165,71 @@ def parse_extract(
     _check_current_submission_exists(pair, current, superseded, problems)
     problems.raise_if_any()
 
-    values = _reduce(pair, role, value, current, n_indicators, len(practice_codes), ruleset, problems)
+    values = _reduce(pair, role, value, current, practice_index, ruleset, problems)
     problems.raise_if_any()
-    practice_index = pd.Index(sorted(practice_codes))
-    values.insert(0, "practice_code", practice_index[values.pop("practice")].to_numpy())
-    values.insert(1, "indicator_code", ruleset_codes[values.pop("indicator")].to_numpy())
-    return Extract(service, date, values.reset_index(drop=True), warnings, len(frame))
+    submitted_at, unreadable = _submitted_at(columns["SUBMIT_DATE"], columns["SUBMIT_TIME"])
+    if unreadable:
+        warnings.append(
+            f"{unreadable} row(s) have a SUBMIT_DATE and SUBMIT_TIME not in the form DD/MM/YYYY HH:MM:SS; "
+            "their submission time is unknown"
+        )
+    kept = np.flatnonzero(current | superseded)
+    fields = pd.DataFrame(
+        {
+            "line": _lines(kept),
+            "practice_code": _categorical_rows(organisation, kept),
+            "indicator_code": _categorical_rows(indicator, kept),
+            "field_name": _categorical_rows(field_name, kept),
+            "value": value[kept],
+            "last_submission": current[kept],
+            "submitted_at": submitted_at[kept],
+        }
+    )
+    return Extract(service, date, values, warnings, len(frame), fields)
+
+
+def reduce_fields(
+    fields: pd.DataFrame, *, ruleset: pd.DataFrame, pca_codes: set[str] | frozenset[str]
+) -> pd.DataFrame:
+    """Reduce current field rows (practice_code, indicator_code, field_name, value) to the values layout of
+    ``Extract.values``, as ``parse_extract`` does. Rows of indicators outside the ruleset are ignored.
+
+    Meant for rows that were validated when they came in (stored extracts), so a cross-field rule broken
+    here means the stored rows were tampered with: it raises InputError naming the row position.
+    """
+    problems = ProblemCollector("stored extract values")
+    practice = pd.Categorical(fields["practice_code"].astype(str))
+    practice_index = pd.Index(practice.categories)
+    ruleset_codes = pd.Index(ruleset["indicator_code"])
+    row_indicator = ruleset_codes.get_indexer(fields["indicator_code"].astype(str))
+    names = pd.Categorical(fields["field_name"].astype(str))
+    role = _field_roles(pd.Index(names.categories), pca_codes)[names.codes]
+    known = row_indicator >= 0
+    pair = practice.codes.astype(np.int64) * len(ruleset_codes) + row_indicator
+    value = fields["value"].to_numpy(dtype=np.int64)
+    values = _reduce(pair, role, value, known, practice_index, ruleset, problems)
+    problems.raise_if_any()
+    return values
+
+
+def _categorical_rows(column: _CategoricalColumn, rows: np.ndarray) -> pd.Categorical:
+    return pd.Categorical.from_codes(column.codes[rows], categories=column.categories)
+
+
+def _submitted_at(date: _CategoricalColumn, time: _CategoricalColumn) -> tuple[np.ndarray, int]:
+    """Each row's submission time, parsed once per distinct (date, time) pair; and how many rows had a
+    non-blank one that could not be read."""
+    key = (date.codes.astype(np.int64) + 1) * (len(time.categories) + 1) + (time.codes + 1)
+    distinct, row_key = np.unique(key, return_inverse=True)
+    date_text = np.append([""], date.categories.to_numpy(dtype=object))[
+        distinct // (len(time.categories) + 1)
+    ]
+    time_text = np.append([""], time.categories.to_numpy(dtype=object))[distinct % (len(time.categories) + 1)]
+    text = pd.Series(date_text).str.strip() + " " + pd.Series(time_text).str.strip()
+    parsed = pd.to_datetime(text, format=SUBMITTED_AT_FORMAT, errors="coerce").to_numpy()
+    unreadable = np.asarray(parsed != parsed) & np.asarray(text.str.strip() != "")  # NaT != NaT
+    counts = np.bincount(row_key, minlength=len(distinct))
+    return parsed[row_key], int(counts[unreadable].sum())
 
 
 class _CategoricalColumn:
@@ -313,13 +401,13 @@ def _reduce(
     role: np.ndarray,
     value: np.ndarray,
     current: np.ndarray,
-    n_indicators: int,
-    n_practices: int,
+    practice_index: pd.Index,
     ruleset: pd.DataFrame,
     problems: ProblemCollector,
 ) -> pd.DataFrame:
     """Scatter the current rows onto a dense practice × indicator grid, check the cross-field rules there,
-    and return the pairs that have any current row."""
+    and return the pairs that have any current row, in the layout of ``Extract.values``."""
+    n_indicators, n_practices = len(ruleset), len(practice_index)
     size = n_practices * n_indicators
     has_rows = np.bincount(pair[current], minlength=size) > 0
 
@@ -372,8 +460,8 @@ def _reduce(
     answered = has_answer & manual
     return pd.DataFrame(
         {
-            "practice": keep // n_indicators,
-            "indicator": keep % n_indicators,
+            "practice_code": practice_index[keep // n_indicators].to_numpy(),
+            "indicator_code": ruleset["indicator_code"].to_numpy()[keep % n_indicators],
             "register": pd.arrays.IntegerArray(register[keep], ~has_register[keep]),
             "numerator": pd.arrays.IntegerArray(numerator[keep], ~(has_numerator & percentage)[keep]),
             "denominator": pd.arrays.IntegerArray(denominator[keep], ~(has_denominator & percentage)[keep]),

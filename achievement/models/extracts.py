@@ -40,17 +40,24 @@ class Extract(models.Model):
 class ExtractValue(models.Model):
     """One practice × indicator × field value of an extract. Superseded values stay for audit."""
 
+    # A national extract is 3.5 million rows, and each index costs time on every load: reads go through the
+    # extract (audit) or the partial unique index of current values, so the other foreign keys have none.
     extract = models.ForeignKey(Extract, on_delete=models.PROTECT, related_name="values")
     # Denormalised from the extract so that the current values of a year and date are one index scan.
-    service_year = models.ForeignKey(ServiceYear, on_delete=models.PROTECT, related_name="+")
+    service_year = models.ForeignKey(ServiceYear, on_delete=models.PROTECT, related_name="+", db_index=False)
     achievement_date = models.DateField()
-    practice = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    practice = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+", db_index=False)
     indicator_code = models.CharField(max_length=20)
     field_name = models.CharField(max_length=80)
     value = models.BigIntegerField()
     submitted_at = models.DateTimeField(null=True, blank=True)
     superseded_by = models.ForeignKey(
-        Extract, null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_values"
+        Extract,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="superseded_values",
+        db_index=False,
     )
 
     class Meta:
