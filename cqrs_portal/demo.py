@@ -6,6 +6,7 @@ Everything goes through the same actions as real use, and every step is idempote
 
 import csv
 import io
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +17,14 @@ from django.utils import timezone
 from accounts import actions
 from accounts.models import Organisation, OrganisationType, User
 from accounts.organisation_import import parse_mapping
+from achievement.actions import enter_manual_answers, load_extract
+from achievement.selectors import manual_indicators
+from achievement.synthetic import write_extract, year_end_extract
+from participation import actions as participation_actions
 from participation.actions import load_rulesets
+from participation.models import Offer, ServiceYear
 from participation.ruleset_files import RULESETS_DIR, read_rulesets
+from participation.selectors import participating_practice_codes
 
 # NHS Digital's QOF_MANUAL_MAPPINGS.csv (2023/24, Open Government Licence), shipped so the demo needs nothing
 # else.
@@ -100,6 +107,9 @@ def load_demo(*, icb_code: str = DEFAULT_ICB) -> list[DemoLogin]:
     logins = demo_logins(icb)
     for login in logins:
         _ensure_user(login)
+    offer_demo_participation(icb)
+    load_demo_extract(icb)
+    run_demo_calculations(icb)
     return logins
 
 
@@ -110,3 +120,179 @@ def _ensure_user(login: DemoLogin) -> None:
         user = User.objects.create_user(email=login.email, full_name=login.full_name, password=DEMO_PASSWORD)
     for role in login.roles:
         actions.grant_role(user=user, organisation=organisation, role=role, by=None)
+
+
+# --- Offers and participation (docs/adr/0004-offers-and-participation.md) ---------------------------------
+
+DEMO_OFFER_YEARS = ["QOF2324", "QOF2425"]
+
+
+def offer_demo_participation(icb: Organisation) -> None:
+    """Offer QOF 2023/24 and 2024/25 to the ICB's practices and move them so every state shows.
+
+    The demo practice manager's practice takes part in 2023/24 (so its year end is there to read) and is
+    left offered 2024/25 so that it can accept. Of the others, the last in code order has accepted and awaits
+    the commissioner's approval, the one before it declined, and the rest are approved. Only offers still
+    `offered` are moved, so a second run changes nothing.
+    """
+    practices = list(
+        Organisation.objects.filter(type=OrganisationType.PRACTICE, parent__parent=icb).order_by("code")
+    )
+    sub_icb = icb.children.filter(type=OrganisationType.SUB_ICB).order_by("code").first()
+    managed = sub_icb.children.filter(type=OrganisationType.PRACTICE).order_by("code").first()
+    others = [practice for practice in practices if practice.pk != managed.pk]
+    for service_year in ServiceYear.objects.filter(code__in=DEMO_OFFER_YEARS).order_by("financial_year"):
+        wanted = {practice.pk: "approve" for practice in others[:-2]}
+        wanted.update({others[-1].pk: "accept", others[-2].pk: "decline"})
+        if service_year.code == DEMO_CALCULATION_YEAR:
+            wanted[managed.pk] = "approve"
+        # Declined offers may be made again in real use; the demo offers each practice once.
+        offered_before = set(
+            Offer.objects.filter(service_year=service_year).values_list("practice_id", flat=True)
+        )
+        not_yet_offered = [practice for practice in practices if practice.pk not in offered_before]
+        if not not_yet_offered:
+            continue
+        participation_actions.offer_service(
+            service_year=service_year,
+            practices=not_yet_offered,
+            start_date=service_year.start_date,
+            end_date=service_year.end_date,
+            response_date=service_year.start_date.replace(month=6, day=30),
+            target_date=service_year.start_date.replace(month=9, day=30),
+            by=None,
+        )
+        offered = list(
+            Offer.objects.filter(
+                service_year=service_year, practice__in=practices, state=Offer.State.OFFERED
+            ).select_related("practice")
+        )
+        for offer in offered:
+            if wanted.get(offer.practice_id) in {"accept", "approve"}:
+                participation_actions.accept_offer(offer=offer, by=None)
+            elif wanted.get(offer.practice_id) == "decline":
+                participation_actions.decline_offer(offer=offer, reason="No capacity this year", by=None)
+        to_approve = [offer for offer in offered if wanted.get(offer.practice_id) == "approve"]
+        if to_approve:
+            participation_actions.approve_offers(offers=to_approve, by=None)
+
+
+# --- Calculation runs (achievement/calculation): list sizes, in-year runs and a published 2023/24 year end.
+
+DEMO_CALCULATION_YEAR = "QOF2324"
+# In-year extracts before the year end, with numerators this far along: the trend on each practice's report.
+DEMO_IN_YEAR_PROGRESS = {"20231231": 0.6, "20240229": 0.85}
+
+
+def run_demo_calculations(icb: Organisation) -> None:
+    """Publish 2023/24 for the demo ICB: in-year runs at two month ends, then the year end. Idempotent: a
+    published year end is left alone. Needs the year-end extract (load_demo_extract) first; runs every
+    stage in-process, whatever the broker."""
+    from achievement.calculation import actions as calculation_actions
+    from achievement.models import CalculationRun, Extract, Publication
+    from participation.models import ServiceYear
+
+    year = ServiceYear.objects.filter(code=DEMO_CALCULATION_YEAR).first()
+    if year is None or Publication.objects.filter(service_year=year, achievement_date=year.end_date).exists():
+        return
+    if not Extract.objects.filter(service_year=year, achievement_date=year.end_date).exists():
+        return
+    codes = _demo_year_end_practices(year)
+    _demo_list_sizes(year, codes)
+    _demo_in_year_extracts(year, codes)
+    published = set(Publication.objects.filter(service_year=year).values_list("achievement_date", flat=True))
+    dates = sorted(set(Extract.objects.filter(service_year=year).values_list("achievement_date", flat=True)))
+    for achievement_date in dates:
+        if achievement_date in published:
+            continue
+        kind = (
+            CalculationRun.Kind.YEAR_END if achievement_date == year.end_date else CalculationRun.Kind.IN_YEAR
+        )
+        run = calculation_actions.start_run(
+            service_year=year, achievement_date=achievement_date, kind=kind, by=None, reason="Demo data"
+        )
+        calculation_actions.calculate_in_process(run=run)
+
+
+def _demo_year_end_practices(year) -> list[str]:
+    from achievement.models import ExtractValue
+
+    return sorted(
+        ExtractValue.objects.filter(
+            service_year=year, achievement_date=year.end_date, superseded_by__isnull=True
+        )
+        .values_list("practice__code", flat=True)
+        .distinct()
+    )
+
+
+def _demo_list_sizes(year, codes: list[str]) -> None:
+    """The list sizes the synthetic extract's registers were drawn from (same seed, same order), for
+    prevalence at 31 March; the January list for CPI a little smaller."""
+    import numpy as np
+
+    from achievement.calculation import actions as calculation_actions
+    from achievement.synthetic import list_sizes
+
+    sizes = list_sizes(len(codes), np.random.default_rng(2324))
+    rows = [(code, int(size) * 98 // 100, int(size)) for code, size in zip(codes, sizes, strict=True)]
+    if rows:
+        calculation_actions.load_list_sizes(service_year=year, rows=rows, by=None)
+
+
+def _demo_in_year_extracts(year, codes: list[str]) -> None:
+    """The year-end extract as it stood at earlier month ends: numerators scaled back, the rest unchanged.
+    Deterministic, so a second demo load finds the same files already loaded."""
+    import numpy as np
+
+    from achievement.actions import load_extract
+    from achievement.synthetic import write_extract, year_end_extract
+
+    if not codes:
+        return
+    for achievement_date, progress in DEMO_IN_YEAR_PROGRESS.items():
+        frame = year_end_extract(codes, seed=2324)
+        numerator = frame["FIELD_NAME"] == "Numerator"
+        frame.loc[numerator, "VALUE"] = np.floor(frame.loc[numerator, "VALUE"] * progress).astype(np.int64)
+        frame["ACH_DATE"] = achievement_date
+        frame["SUBMIT_DATE"] = f"02/{achievement_date[4:6]}/{achievement_date[:4]}"
+        with tempfile.TemporaryDirectory() as directory:
+            path = write_extract(frame, Path(directory) / f"QOF2324_{achievement_date}.csv")
+            load_extract(path=path, file_name=path.name, by=None, service_year=year)
+
+
+# --- Extracts and manual entry (docs/adr/0005-extracts-and-manual-entry.md) --------------------------------
+
+DEMO_EXTRACT_YEAR = "QOF2324"
+
+
+def load_demo_extract(icb: Organisation) -> None:
+    """Load a synthetic QOF 2023/24 year-end extract for the ICB's participating practices, and answer the
+    manual indicators of some of them: every answer for the first third, the first half of them for the
+    next third, none for the rest, so the checklist shows each state.
+
+    The file is generated from a fixed seed, so a second run produces the same bytes and `load_extract`
+    recognises it (same SHA-256); answers already given are left as they are.
+    """
+    service_year = ServiceYear.objects.filter(code=DEMO_EXTRACT_YEAR).first()
+    if service_year is None:
+        return
+    codes = sorted(
+        Organisation.objects.filter(
+            type=OrganisationType.PRACTICE,
+            parent__parent=icb,
+            code__in=participating_practice_codes(service_year, on=service_year.end_date),
+        ).values_list("code", flat=True)
+    )
+    if not codes:
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        path = write_extract(year_end_extract(codes, seed=2324), Path(directory) / "QOF2324_year_end.csv")
+        load_extract(path=path, file_name=path.name, by=None, service_year=service_year)
+    indicators = [indicator.code for indicator in manual_indicators(service_year)]
+    practices = {p.code: p for p in Organisation.objects.filter(code__in=codes)}
+    third = len(codes) // 3
+    for position, code in enumerate(codes[: 2 * third]):
+        answered = indicators if position < third else indicators[: len(indicators) // 2]
+        answers = dict.fromkeys(answered, position % 5 != 4)
+        enter_manual_answers(practice=practices[code], service_year=service_year, answers=answers, by=None)

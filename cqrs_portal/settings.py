@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -203,3 +204,27 @@ LOGGING = {
 # Tests run their real worker on a queue of their own, so a developer's running worker never takes
 # their tasks.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
+
+# Beat schedule. Offers unanswered after their response date expire nightly; in-year calculation runs start
+# nightly; a watchdog fails any run whose worker was killed mid-chunk (its result would never arrive). The
+# stall limit exceeds a chunk's hard time limit (10 minutes), so a slow live chunk is never taken for lost.
+CALCULATION_STALL_SECONDS = int(os.environ.get("CALCULATION_STALL_SECONDS", str(15 * 60)))
+CELERY_BEAT_SCHEDULE = {
+    "participation-expire-lapsed-offers": {
+        "task": "participation.expire_lapsed_offers",
+        "schedule": crontab(hour=0, minute=30),
+    },
+    "achievement-nightly-in-year-runs": {
+        "task": "achievement.start_nightly_calculation_runs",
+        "schedule": crontab(hour=1, minute=0),
+    },
+    "achievement-fail-stalled-runs": {
+        "task": "achievement.fail_stalled_calculation_runs",
+        "schedule": crontab(minute="*/5"),
+    },
+}
+
+# Extract files: the command reads up to EXTRACT_MAX_BYTES; uploads through the portal stop reading past
+# EXTRACT_UPLOAD_MAX_BYTES. A national year-end extract is about 450 MB.
+EXTRACT_MAX_BYTES = int(os.environ.get("EXTRACT_MAX_BYTES", str(1024**3)))
+EXTRACT_UPLOAD_MAX_BYTES = int(os.environ.get("EXTRACT_UPLOAD_MAX_BYTES", str(EXTRACT_MAX_BYTES)))

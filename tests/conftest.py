@@ -119,6 +119,68 @@ def celery_worker_queue():
             worker.kill()
 
 
+class WorkerPool:
+    """Real Celery worker processes on one queue, started and killed on demand by a test."""
+
+    def __init__(self, queue: str, environment: dict):
+        self.queue, self.environment, self.workers = queue, environment, []
+
+    def start(self) -> subprocess.Popen:
+        from cqrs_portal.celery import app
+
+        node = f"{self.queue}-{len(self.workers)}@{socket.gethostname()}"
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "cqrs_portal", "worker", "--pool=solo", "-Q", self.queue,
+             "-n", node, "--without-heartbeat", "--without-mingle", "--without-gossip", "--loglevel=WARNING"],
+            cwd=REPO, env=self.environment,
+        )  # fmt: skip
+        self.workers.append(worker)
+        deadline = time.monotonic() + 60
+        while not app.control.ping(destination=[node], timeout=1):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Celery worker did not start (exit status {worker.poll()})")
+        return worker
+
+    def stop_all(self) -> None:
+        for worker in self.workers:
+            if worker.poll() is None:
+                worker.terminate()
+        for worker in self.workers:
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+@pytest.fixture
+def workers_on_test_database(postgresql, settings):
+    """Real workers that read and write this test's PostgreSQL database, on a queue of the test's own, and
+    this process sending its tasks there. The test must be transactional so that workers see its rows."""
+    from django.db import connection
+
+    from cqrs_portal.celery import app
+
+    redis_url = settings.REDIS_URL
+    require_service(
+        "Redis", bool(redis_url) and _reachable(redis_url, 6379), "set REDIS_URL to a running Redis"
+    )
+    database = connection.settings_dict
+    database_url = (
+        f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST'] or 'localhost'}:"
+        f"{database['PORT'] or 5432}/{database['NAME']}"
+    )
+    queue = f"tests-{uuid.uuid4().hex[:8]}"
+    environment = {**os.environ, "REDIS_URL": redis_url, "CELERY_QUEUE": queue, "DATABASE_URL": database_url}
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    pool = WorkerPool(queue, environment)
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+        app.conf.task_default_queue = previous
+
+
 @pytest.fixture(scope="session")
 def chromium():
     executable = (

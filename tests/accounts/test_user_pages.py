@@ -1,4 +1,4 @@
-"""User administration: who may manage whose users, walked over every role, plus the actions behind the pages."""
+"""User administration: who may manage whose users, walked over every role, and the actions behind it."""
 
 import pytest
 from django.urls import reverse
