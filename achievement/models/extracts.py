@@ -40,13 +40,19 @@ class Extract(models.Model):
 class ExtractValue(models.Model):
     """One practice × indicator × field value of an extract. Superseded values stay for audit."""
 
-    # A national extract is 3.5 million rows, and each index costs time on every load: reads go through the
-    # extract (audit) or the partial unique index of current values, so the other foreign keys have none.
+    # A national extract is 3.5 million rows, and every index and row-by-row foreign-key check costs time on
+    # each load. Reads go through the extract (audit) or the partial unique index of current values, so the
+    # other keys have no index; and the loader takes practice and service year ids from the database itself
+    # (extract_store.store_fields), so only the extract keeps a database-checked constraint.
     extract = models.ForeignKey(Extract, on_delete=models.PROTECT, related_name="values")
     # Denormalised from the extract so that the current values of a year and date are one index scan.
-    service_year = models.ForeignKey(ServiceYear, on_delete=models.PROTECT, related_name="+", db_index=False)
+    service_year = models.ForeignKey(
+        ServiceYear, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     achievement_date = models.DateField()
-    practice = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+", db_index=False)
+    practice = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     indicator_code = models.CharField(max_length=20)
     field_name = models.CharField(max_length=80)
     value = models.BigIntegerField()
@@ -58,6 +64,7 @@ class ExtractValue(models.Model):
         on_delete=models.PROTECT,
         related_name="superseded_values",
         db_index=False,
+        db_constraint=False,
     )
 
     class Meta:
