@@ -20,7 +20,7 @@ from participation.selectors import ruleset_frame
 
 from .engine import readers, reduce_fields, validate_ruleset
 from .extract_store import current_field_rows
-from .models import Extract, ManualAnswer
+from .models import Extract, ExtractValue, ManualAnswer
 
 # ---- For the calculation (helper contract: keyword-only, frames in the engine's layouts) ----
 
@@ -86,6 +86,34 @@ def extract_for(user, pk: int) -> Extract:
     if not may_load_extracts(user):
         raise Http404
     return get_object_or_404(extracts_list(), pk=pk)
+
+
+def values_superseded_later(extract: Extract) -> int:
+    """How many of this extract's values a later extract has replaced (its own N rows not counted)."""
+    return (
+        ExtractValue.objects.filter(extract=extract, superseded_by__isnull=False)
+        .exclude(superseded_by=extract)
+        .count()
+    )
+
+
+@dataclass(frozen=True)
+class MissingAnswers:
+    indicator_count: int
+    participating: int
+    missing: int
+
+
+def missing_manual_answers(service_year: ServiceYear) -> MissingAnswers:
+    """Yes/No manual answers not yet given by the practices taking part in the year."""
+    indicators = manual_indicators(service_year).filter(answered_with_count=False)
+    practice_ids = service_year.participations.values("practice")
+    participating = practice_ids.distinct().count()
+    answered = ManualAnswer.objects.filter(
+        service_year=service_year, indicator__in=indicators, practice__in=practice_ids
+    ).count()
+    indicator_count = indicators.count()
+    return MissingAnswers(indicator_count, participating, max(participating * indicator_count - answered, 0))
 
 
 def may_load_extracts(user) -> bool:

@@ -21,15 +21,15 @@ from participation.permissions import may_manage_services
 from . import actions
 from .filters import ExtractFilter
 from .forms import ExtractUploadForm, ManualEntryForm
-from .models import ExtractValue, ManualAnswer
 from .selectors import (
     extract_for,
     extracts_list,
     manual_entry_sheet,
-    manual_indicators,
     may_load_extracts,
+    missing_manual_answers,
     service_year_for_practice,
     service_years_of_practice,
+    values_superseded_later,
 )
 from .tables import ExtractTable
 
@@ -57,12 +57,7 @@ def extract_list(request):
 @login_required
 def extract_detail(request, pk):
     extract = extract_for(request.user, pk)
-    context = {
-        "extract": extract,
-        "superseded_later": ExtractValue.objects.filter(extract=extract, superseded_by__isnull=False)
-        .exclude(superseded_by=extract)
-        .count(),
-    }
+    context = {"extract": extract, "superseded_later": values_superseded_later(extract)}
     return render(request, "achievement/extract_detail.html", context)
 
 
@@ -200,20 +195,15 @@ def set_missing_answers(request, year):
     if not may_manage_services(request.user):
         raise Http404
     service_year = get_object_or_404(ServiceYear, code=year)
-    indicators = manual_indicators(service_year).filter(answered_with_count=False)
-    practice_ids = service_year.participations.values("practice")
-    participating = practice_ids.distinct().count()
-    answered = ManualAnswer.objects.filter(
-        service_year=service_year, indicator__in=indicators, practice__in=practice_ids
-    ).count()
     if request.method == "POST":
         created = actions.set_missing_answers_to_yes(service_year=service_year, by=request.user)
         messages.success(request, f"{created} missing answer{'s' if created != 1 else ''} set to Yes.")
         return redirect("achievement:set_missing_answers", year=service_year.code)
+    missing = missing_manual_answers(service_year)
     context = {
         "service_year": service_year,
-        "indicator_count": indicators.count(),
-        "participating": participating,
-        "missing": max(participating * indicators.count() - answered, 0),
+        "indicator_count": missing.indicator_count,
+        "participating": missing.participating,
+        "missing": missing.missing,
     }
     return render(request, "achievement/set_missing_answers.html", context)
