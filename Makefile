@@ -24,7 +24,7 @@ help:
 	@echo "make worker  run a Celery worker against REDIS_URL"
 	@echo "make beat    run the Celery beat scheduler for the nightly runs"
 	@echo "make lint    ruff, formatting and migration checks"
-	@echo "make bench   national-scale benchmarks"
+	@echo "make bench   national-scale benchmarks (PostgreSQL and Redis for all but the engine)"
 
 install: .venv/.synced node_modules/.installed
 
@@ -68,5 +68,10 @@ format: install
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
+# The PostgreSQL benchmarks use scratch databases of their own (created if missing) on the local server.
 bench: install
 	$(PYTHON) bench/engine.py
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cqrs_bench} $(PYTHON) bench/organisations.py
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cqrs_bench} $(PYTHON) bench/extract_load.py
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cqrs_bench_runs} \
+		REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/3} $(PYTHON) bench/calculation_run.py

@@ -24,10 +24,12 @@ import time
 import uuid
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlparse
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from scratch_database import ensure_database  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cqrs_portal.settings")
 QUEUE = f"bench-{uuid.uuid4().hex[:8]}"
 os.environ["CELERY_QUEUE"] = QUEUE
@@ -40,25 +42,9 @@ TARGET_COMMISSIONER_SECONDS = 0.5
 YEAR_END = date(2024, 3, 31)
 
 
-def ensure_database() -> None:
-    import psycopg2
-
-    url = urlparse(os.environ["DATABASE_URL"])
-    name = url.path.lstrip("/")
-    connection = psycopg2.connect(
-        dbname="postgres", user=url.username, password=url.password, host=url.hostname, port=url.port or 5432
-    )
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if cursor.fetchone() is None:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    connection.close()
-
-
 if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
     sys.exit("set DATABASE_URL (PostgreSQL) and REDIS_URL: this benchmark runs real workers")
-ensure_database()
+ensure_database(os.environ["DATABASE_URL"])
 
 import django  # noqa: E402
 

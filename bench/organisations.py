@@ -15,6 +15,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cqrs_portal.settings")
 
+from scratch_database import ensure_database  # noqa: E402
+
+if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+    sys.exit("this benchmark needs PostgreSQL: set DATABASE_URL")
+ensure_database(os.environ["DATABASE_URL"])
+
 import django  # noqa: E402
 
 django.setup()
