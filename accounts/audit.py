@@ -5,7 +5,22 @@ from .models import AuditEvent
 
 def record(*, actor, action: str, obj: models.Model, before=None, after=None) -> AuditEvent:
     """Write one audit event. Called by every action, inside the action's transaction."""
-    return AuditEvent.objects.create(
+    event = _event(actor=actor, action=action, obj=obj, before=before, after=after)
+    event.save()
+    return event
+
+
+def record_many(*, actor, action: str, changes) -> list[AuditEvent]:
+    """One event per (obj, before, after) in `changes`, written in one insert for actions on many rows."""
+    events = [
+        _event(actor=actor, action=action, obj=obj, before=before, after=after)
+        for obj, before, after in changes
+    ]
+    return AuditEvent.objects.bulk_create(events, batch_size=2000)
+
+
+def _event(*, actor, action: str, obj: models.Model, before, after) -> AuditEvent:
+    return AuditEvent(
         actor=actor if actor is not None and actor.is_authenticated else None,
         action=action,
         object_type=obj._meta.label_lower,
@@ -13,24 +28,4 @@ def record(*, actor, action: str, obj: models.Model, before=None, after=None) ->
         object_repr=str(obj)[:200],
         before=before,
         after=after,
-    )
-
-
-def record_many(*, actor, action: str, changes) -> list[AuditEvent]:
-    """One event per (obj, before, after) in `changes`, written in one insert for actions on many rows."""
-    actor = actor if actor is not None and actor.is_authenticated else None
-    return AuditEvent.objects.bulk_create(
-        [
-            AuditEvent(
-                actor=actor,
-                action=action,
-                object_type=obj._meta.label_lower,
-                object_id=str(obj.pk),
-                object_repr=str(obj)[:200],
-                before=before,
-                after=after,
-            )
-            for obj, before, after in changes
-        ],
-        batch_size=2000,
     )

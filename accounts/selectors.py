@@ -30,6 +30,13 @@ def practice_list_for(user) -> QuerySet:
     )
 
 
+def practices_held_by(user) -> QuerySet:
+    """The practices at which the user holds a current role."""
+    return Organisation.objects.filter(
+        type=OrganisationType.PRACTICE, memberships__user=user, memberships__ended_at__isnull=True
+    ).distinct()
+
+
 def active_memberships_of(user) -> QuerySet:
     return (
         Membership.objects.filter(user=user, ended_at__isnull=True)

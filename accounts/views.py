@@ -6,9 +6,15 @@ from django_tables2.export import TableExport
 from achievement.selectors import annotate_year_end_checklist, year_end_checklists
 
 from .filters import PracticeFilter
-from .models import Organisation, OrganisationType
+from .models import OrganisationType
 from .permissions import may_manage_users
-from .selectors import active_memberships_of, memberships_at, organisation_for, practice_list_for
+from .selectors import (
+    active_memberships_of,
+    memberships_at,
+    organisation_for,
+    practice_list_for,
+    practices_held_by,
+)
 from .tables import PracticeTable
 
 
@@ -18,8 +24,7 @@ def home(request):
     organisations = {}
     for membership in memberships:
         organisations.setdefault(membership.organisation, []).append(membership.get_role_display())
-    practice_ids = [o.pk for o in organisations if o.type == OrganisationType.PRACTICE]
-    checklists = year_end_checklists(Organisation.objects.filter(pk__in=practice_ids)) if practice_ids else {}
+    checklists = year_end_checklists(practices_held_by(request.user))
     year_end = [(o, checklists[o.pk]) for o in organisations if o.pk in checklists]
     return render(request, "accounts/home.html", {"organisations": organisations, "year_end": year_end})
 

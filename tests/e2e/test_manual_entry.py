@@ -6,7 +6,8 @@ from django.utils import timezone
 from achievement.models import ManualAnswer
 from tests.achievement.achievement_helpers import load_rulesets, participate, set_manual_deadline
 from tests.e2e.accessibility import assert_no_serious_accessibility_violations
-from tests.factories import PASSWORD, user_with_roles
+from tests.e2e.browser import sign_in
+from tests.factories import user_with_roles
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -17,10 +18,7 @@ def test_practice_manager_enters_the_manual_indicators(page, tree):
     set_manual_deadline(year, timezone.localdate() + dt.timedelta(days=14))
     user = user_with_roles(tree["A00001"], "achievement_entry", "participation_management")
 
-    page.goto("/sign-in/")
-    page.get_by_label("Email address").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, user)
     page.get_by_role("heading", name="Year-end checklist", exact=False).first.wait_for()
     page.goto(f"/practices/A00001/manual-entry/{year.code}/")
     page.get_by_role("heading", name="Manual indicators for").wait_for()
@@ -41,10 +39,7 @@ def test_practice_manager_enters_the_manual_indicators(page, tree):
 def test_support_is_shown_why_an_extract_was_rejected(page, tree, tmp_path):
     load_rulesets()
     user = user_with_roles(tree["ENG"], "support")
-    page.goto("/sign-in/")
-    page.get_by_label("Email address").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, user)
     page.get_by_role("link", name="Extracts").click()
     page.get_by_role("button", name="Load an extract").click()
     bad = tmp_path / "bad.csv"

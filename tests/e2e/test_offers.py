@@ -4,17 +4,10 @@ from participation.actions import load_rulesets
 from participation.models import Offer
 from participation.ruleset_files import RULESETS_DIR, read_rulesets
 from tests.e2e.accessibility import assert_no_serious_accessibility_violations
-from tests.factories import PASSWORD, user_with_roles
+from tests.e2e.browser import sign_in
+from tests.factories import user_with_roles
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def sign_in(page, user):
-    page.goto("/sign-in/")
-    page.get_by_label("Email address").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Your organisations and roles").wait_for()
 
 
 def sign_out(page):

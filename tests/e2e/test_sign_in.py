@@ -1,6 +1,7 @@
 import pytest
 
 from tests.e2e.accessibility import assert_no_serious_accessibility_violations
+from tests.e2e.browser import sign_in
 from tests.factories import PASSWORD, user_with_roles
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -34,10 +35,7 @@ def test_wrong_password_is_refused_with_an_error_summary(page, tree):
 
 def test_commissioner_browses_its_practices(page, tree):
     user = user_with_roles(tree["01A"], "view")
-    page.goto("/sign-in/")
-    page.get_by_label("Email address").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, user)
     page.get_by_role("link", name="Practices").click()
     page.get_by_role("heading", name="Practices").wait_for()
     assert page.get_by_role("link", name="A00002").is_visible()

@@ -2,17 +2,10 @@ import pytest
 
 from tests.achievement.calculation_helpers import example_tree, load_worked_example
 from tests.e2e.accessibility import assert_no_serious_accessibility_violations
-from tests.factories import PASSWORD, user_with_roles
+from tests.e2e.browser import sign_in
+from tests.factories import user_with_roles
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def sign_in(page, user):
-    page.goto("/sign-in/")
-    page.get_by_label("Email address").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Your organisations and roles").wait_for()
 
 
 def test_support_runs_the_year_end_and_the_practice_manager_reads_the_summary(page, live_server):
