@@ -18,6 +18,7 @@ def points_by_domain_svg(domains) -> str:
     rows = []
     for index, domain in enumerate(domains):
         y = GAP + index * (BAR_HEIGHT + GAP)
+        # Pixel geometry, not money: the exact points are printed beside the bars and in the table.
         available = float(domain.available / widest) * PLOT_WIDTH
         achieved = float(domain.points / widest) * PLOT_WIDTH
         baseline = f"{y + BAR_HEIGHT * 0.65:.1f}"

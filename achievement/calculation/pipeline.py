@@ -161,6 +161,7 @@ def write_prevalence(run: CalculationRun, prevalence: pd.DataFrame) -> None:
             group_code=row.group_code,
             register_total=int(row.register_total),
             population_total=int(row.population_total),
+            # Shown in reports only: APDF and payments use the integer totals, so they stay exact.
             national_prevalence=float(row.national_prevalence),
         )
         for row in prevalence.itertuples()
