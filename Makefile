@@ -9,6 +9,10 @@ PYTHON := $(UV) run --frozen python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
+# Production settings refuse to start without their database, broker and secrets; every target here but
+# `serve`, `worker` and `beat` is a development machine's, and says so.
+DEV := DEBUG=true
+
 # In CI the tests run against the machine's real PostgreSQL and Redis, with a real Celery worker.
 ifeq ($(CI),true)
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cqrs_portal
@@ -39,13 +43,13 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 demo: install
-	$(PYTHON) manage.py migrate --no-input --verbosity 0
-	$(PYTHON) manage.py load_demo
+	$(DEV) $(PYTHON) manage.py migrate --no-input --verbosity 0
+	$(DEV) $(PYTHON) manage.py load_demo
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl+C to stop)"
-	$(PYTHON) manage.py runserver $(HOST):$(PORT)
+	$(DEV) $(PYTHON) manage.py runserver $(HOST):$(PORT)
 
 test: install
-	./scripts/run-tests
+	$(DEV) ./scripts/run-tests
 
 serve: install
 	$(PYTHON) manage.py migrate --no-input
@@ -62,13 +66,15 @@ beat: install
 lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(PYTHON) manage.py makemigrations --check --dry-run
+	$(UV) run --frozen lint-imports
+	$(DEV) $(PYTHON) manage.py makemigrations --check --dry-run
 
 format: install
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
 # The PostgreSQL benchmarks use scratch databases of their own (created if missing) on the local server.
+bench: export DEBUG = true
 bench: install
 	$(PYTHON) bench/engine.py
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cqrs_bench} $(PYTHON) bench/organisations.py

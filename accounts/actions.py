@@ -4,9 +4,10 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
+from django.contrib.auth.models import Permission as ModelPermission
 from django.contrib.auth.tokens import default_token_generator
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -20,13 +21,22 @@ from . import audit
 from .models import Membership, Organisation, PcnMembership, User
 from .models import OrganisationType as T
 from .organisation_import import OrganisationFileError, OrganisationMapping
-from .permissions import may_manage_users
+from .permissions import (
+    Permission,
+    either,
+    forget_granted_permissions,
+    guarded,
+    manages_users_at,
+    may_manage_users,
+    may_nationally,
+    nationally,
+)
 from .roles import ADMIN_ROLES, CATALOGUE
 
 ADMIN_GROUP = "National staff"
 
 
-def validate_email_domain(email: str) -> str:
+def _validate_email_domain(email: str) -> str:
     email = email.strip().lower()
     domain = email.rpartition("@")[2]
     allowed = settings.ALLOWED_EMAIL_DOMAINS
@@ -38,19 +48,33 @@ def validate_email_domain(email: str) -> str:
     return email
 
 
-def _authorise_user_management(by, organisation: Organisation) -> None:
-    """`by=None` is the system itself (management commands, the demo loader)."""
-    if by is not None and not may_manage_users(by, organisation):
-        raise PermissionDenied
+def _current_organisations(user: User) -> list[Organisation]:
+    return [
+        m.organisation for m in user.memberships.filter(ended_at__isnull=True).select_related("organisation")
+    ]
 
 
+def _manages_any_organisation_of_user(by, kwargs) -> bool:
+    return may_nationally(by, Permission.SUPPORT) or any(
+        may_manage_users(by, organisation) for organisation in _current_organisations(kwargs["user"])
+    )
+
+
+def _manages_every_organisation_of_user(by, kwargs) -> bool:
+    """Retiring ends every role, so it needs authority over every organisation the user belongs to."""
+    organisations = _current_organisations(kwargs["user"])
+    return may_nationally(by, Permission.SUPPORT) or (
+        bool(organisations) and all(may_manage_users(by, organisation) for organisation in organisations)
+    )
+
+
+@guarded(manages_users_at("organisation"))
 @transaction.atomic
 def create_user(
     *, email: str, full_name: str, organisation: Organisation, role: str, by, request=None
 ) -> User:
     """Register a user with a first role and email them a link to set their password."""
-    _authorise_user_management(by, organisation)
-    email = validate_email_domain(email)
+    email = _validate_email_domain(email)
     if User.objects.filter(email=email).exists():
         raise ValidationError("A user with this email address already exists.", code="duplicate")
     user = User.objects.create_user(email=email, full_name=full_name.strip())
@@ -59,12 +83,12 @@ def create_user(
     audit.record(
         actor=by, action="user.created", obj=user, after={"email": email, "full_name": user.full_name}
     )
-    grant_role(user=user, organisation=organisation, role=role, by=by)
-    transaction.on_commit(lambda: send_invitation(user=user, request=request))
+    _grant_role(user=user, organisation=organisation, role=role, by=by)
+    transaction.on_commit(lambda: _send_invitation(user=user, request=request))
     return user
 
 
-def send_invitation(*, user: User, request=None) -> None:
+def _send_invitation(*, user: User, request=None) -> None:
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     path = reverse(
         "password_reset_confirm", kwargs={"uidb64": uid, "token": default_token_generator.make_token(user)}
@@ -74,8 +98,13 @@ def send_invitation(*, user: User, request=None) -> None:
     send_mail(f"Your {settings.SERVICE_NAME} account", body, None, [user.email])
 
 
+@guarded(manages_users_at("organisation"))
 @transaction.atomic
 def grant_role(*, user: User, organisation: Organisation, role: str, by) -> Membership:
+    return _grant_role(user=user, organisation=organisation, role=role, by=by)
+
+
+def _grant_role(*, user: User, organisation: Organisation, role: str, by) -> Membership:
     definition = CATALOGUE.get(role)
     if definition is None:
         raise ValidationError(f"Unknown role {role!r}.", code="unknown_role")
@@ -85,7 +114,6 @@ def grant_role(*, user: User, organisation: Organisation, role: str, by) -> Memb
         )
     if user.retired_at is not None:
         raise ValidationError("A retired user cannot be given roles.", code="retired")
-    _authorise_user_management(by, organisation)
     existing = Membership.objects.filter(
         user=user, organisation=organisation, role=role, ended_at__isnull=True
     )
@@ -103,12 +131,16 @@ def grant_role(*, user: User, organisation: Organisation, role: str, by) -> Memb
     return membership
 
 
+@guarded(manages_users_at("membership.organisation"))
 @transaction.atomic
 def end_membership(*, membership: Membership, by) -> Membership:
+    return _end_membership(membership=membership, by=by)
+
+
+def _end_membership(*, membership: Membership, by) -> Membership:
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     if membership.ended_at is not None:
         return membership
-    _authorise_user_management(by, membership.organisation)
     membership.ended_at = timezone.now()
     membership.ended_by = by if by is not None and by.is_authenticated else None
     membership.save(update_fields=["ended_at", "ended_by"])
@@ -123,6 +155,7 @@ def end_membership(*, membership: Membership, by) -> Membership:
     return membership
 
 
+@guarded(_manages_every_organisation_of_user)
 @transaction.atomic
 def retire_user(*, user: User, by) -> User:
     """End every role and lock the account for good; the row stays for the audit trail."""
@@ -130,7 +163,7 @@ def retire_user(*, user: User, by) -> User:
     if user.retired_at is not None:
         return user
     for membership in user.memberships.filter(ended_at__isnull=True).select_related("organisation"):
-        end_membership(membership=membership, by=by)
+        _end_membership(membership=membership, by=by)
     user.is_active = False
     user.retired_at = timezone.now()
     user.set_unusable_password()
@@ -141,15 +174,11 @@ def retire_user(*, user: User, by) -> User:
     return user
 
 
+@guarded(_manages_any_organisation_of_user)
 @transaction.atomic
 def set_user_locked(*, user: User, locked: bool, by) -> User:
     if user.retired_at is not None:
         raise ValidationError("A retired user cannot be unlocked.", code="retired")
-    organisations = {
-        m.organisation for m in user.memberships.filter(ended_at__isnull=True).select_related("organisation")
-    }
-    if by is not None and not any(may_manage_users(by, organisation) for organisation in organisations):
-        raise PermissionDenied
     before = user.is_active
     user.is_active = not locked
     user.save(update_fields=["is_active"])
@@ -179,7 +208,7 @@ def _sync_object_permissions(*, user: User, organisation: Organisation) -> None:
         assign_perm(f"accounts.{codename}", user, organisation)
     for codename in held - wanted:
         remove_perm(f"accounts.{codename}", user, organisation)
-    user.__dict__.pop("_granted_organisations", None)
+    forget_granted_permissions(user)
 
 
 def _sync_admin_access(*, user: User) -> None:
@@ -187,7 +216,7 @@ def _sync_admin_access(*, user: User) -> None:
     national = user.memberships.filter(ended_at__isnull=True, role__in=ADMIN_ROLES).exists()
     if national == user.is_staff and (not national or user.groups.filter(name=ADMIN_GROUP).exists()):
         return
-    group = admin_group()
+    group = _admin_group()
     if national:
         user.groups.add(group)
     else:
@@ -196,10 +225,10 @@ def _sync_admin_access(*, user: User) -> None:
     user.save(update_fields=["is_staff"])
 
 
-def admin_group() -> Group:
+def _admin_group() -> Group:
     """The group national staff share; it is given view access to every model, including ones added since."""
     group, _ = Group.objects.get_or_create(name=ADMIN_GROUP)
-    group.permissions.set(Permission.objects.filter(codename__startswith="view_"))
+    group.permissions.set(ModelPermission.objects.filter(codename__startswith="view_"))
     return group
 
 
@@ -220,6 +249,7 @@ _TREE_ORDER = [T.NATIONAL, T.REGION, T.ICB, T.SUB_ICB, T.PCN, T.PRACTICE]
 _SYNCED_FIELDS = ["name", "parent_id", "ons_code"]
 
 
+@guarded(either(nationally(Permission.SUPPORT), nationally(Permission.MANAGE_SERVICES)))
 @transaction.atomic
 def import_organisations(*, mapping: OrganisationMapping, effective_date: date, by) -> ImportSummary:
     """Bring organisations and PCN memberships in line with a validated mapping, in bulk.

@@ -1,6 +1,9 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
+from .models import User
+from .roles import CATALOGUE, roles_held_at
+
 
 class EmailAuthenticationForm(AuthenticationForm):
     username = forms.EmailField(
@@ -26,8 +29,6 @@ class NHSPasswordResetForm(PasswordResetForm):
 
     def get_users(self, email):
         # Invited users have no password yet; a reset link is how they recover an expired invitation.
-        from .models import User
-
         return User.objects.filter(email__iexact=email.strip(), is_active=True, retired_at__isnull=True)
 
 
@@ -35,11 +36,7 @@ class RoleChoiceMixin:
     """Offer only the roles the organisation's kind may hold."""
 
     def limit_roles_to(self, organisation):
-        from .roles import CATALOGUE
-
-        self.fields["role"].choices = [
-            (role.key, role.name) for role in CATALOGUE.values() if organisation.type in role.holders
-        ]
+        self.fields["role"].choices = [(role.key, role.name) for role in roles_held_at(organisation.type)]
 
 
 class InviteUserForm(RoleChoiceMixin, forms.Form):
@@ -66,7 +63,5 @@ class GrantRoleForm(RoleChoiceMixin, forms.Form):
 
     def __init__(self, *args, organisations, **kwargs):
         super().__init__(*args, **kwargs)
-        from .roles import CATALOGUE
-
         self.fields["organisation"].queryset = organisations
         self.fields["role"].choices = [(role.key, role.name) for role in CATALOGUE.values()]

@@ -6,7 +6,7 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from .organisation_types import OrganisationType
-from .roles import PERMISSIONS, ROLE_CHOICES
+from .roles import Permission, Role
 
 __all__ = ["OrganisationType"]
 
@@ -31,7 +31,7 @@ class Organisation(models.Model):
     class Meta:
         ordering = ["code"]
         default_permissions = ()
-        permissions = list(PERMISSIONS.items())
+        permissions = [(permission.value, permission.description) for permission in Permission]
         constraints = [
             models.CheckConstraint(
                 condition=Q(closed_on__isnull=True)
@@ -126,7 +126,7 @@ class Membership(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships")
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="memberships")
-    role = models.CharField(max_length=40, choices=ROLE_CHOICES)
+    role = models.CharField(max_length=40, choices=Role.choices)
     started_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
     granted_by = models.ForeignKey(

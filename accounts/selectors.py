@@ -1,21 +1,38 @@
 from django.db.models import F, Prefetch, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from .models import Membership, Organisation, OrganisationType, PcnMembership, User
 from .permissions import organisations_managed_by, organisations_reachable
-from .roles import VIEW_ORGANISATION
+from .roles import Permission
 
 
-def practices_visible_to(user, permission: str = VIEW_ORGANISATION) -> QuerySet:
+def practices_visible_to(user, permission: Permission = Permission.VIEW_ORGANISATION) -> QuerySet:
     """The practices a user may see: their own, those their commissioners commission, or all for national."""
     practices = Organisation.objects.filter(type=OrganisationType.PRACTICE)
     return organisations_reachable(user, permission, practices)
 
 
-def organisation_for(user, code: str, permission: str = VIEW_ORGANISATION) -> Organisation:
+def organisation_for(user, code: str, permission: Permission = Permission.VIEW_ORGANISATION) -> Organisation:
     """The organisation with this code, or 404 when it does not exist or lies outside the user's scope."""
     visible = organisations_reachable(user, permission).select_related("parent__parent__parent__parent")
     return get_object_or_404(visible, code=code)
+
+
+def practice_for(user, code: str, permission: Permission = Permission.VIEW_ORGANISATION) -> Organisation:
+    """A practice the user holds `permission` for, else 404 (another kind of organisation is a 404 too)."""
+    organisation = organisation_for(user, code, permission)
+    if organisation.type != OrganisationType.PRACTICE:
+        raise Http404
+    return organisation
+
+
+def commissioner_or_national_for(user, code: str, permission: Permission) -> Organisation:
+    """An ICB, sub-ICB location or the national organisation the user holds `permission` for, else 404."""
+    organisation = organisation_for(user, code, permission)
+    if organisation.type not in {OrganisationType.ICB, OrganisationType.SUB_ICB, OrganisationType.NATIONAL}:
+        raise Http404
+    return organisation
 
 
 def practice_list_for(user) -> QuerySet:
@@ -65,4 +82,16 @@ def memberships_of(user) -> QuerySet:
         Membership.objects.filter(user=user)
         .select_related("organisation")
         .order_by(current_first, "started_at")
+    )
+
+
+def current_holders(*, roles, organisations) -> QuerySet:
+    """Current, active holders of any of `roles` at `organisations` (ids or a values queryset): one row
+    per membership, for notifying the people who must act next."""
+    return Membership.objects.filter(
+        role__in=list(roles),
+        ended_at__isnull=True,
+        organisation_id__in=organisations,
+        user__is_active=True,
+        user__retired_at__isnull=True,
     )

@@ -5,7 +5,6 @@ from . import user_views, views
 app_name = "accounts"
 
 urlpatterns = [
-    path("practices/", views.practice_list, name="practice_list"),
     path("organisations/<str:code>/", views.organisation_detail, name="organisation_detail"),
     path("organisations/<str:code>/users/invite/", user_views.invite_user, name="invite_user"),
     path("users/<int:pk>/", user_views.user_detail, name="user_detail"),

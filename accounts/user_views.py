@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from . import actions
 from .forms import GrantRoleForm, InviteUserForm
@@ -14,9 +14,11 @@ from .selectors import memberships_of, organisation_for, user_managed_by
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def invite_user(request, code):
     organisation = organisation_for(request.user, code)
-    if not may_manage_users(request.user, organisation):
+    # The form is only for user administrators; a POST goes to the action, which checks for itself.
+    if request.method == "GET" and not may_manage_users(request.user, organisation):
         raise PermissionDenied
     form = InviteUserForm(request.POST or None, organisation=organisation)
     if request.method == "POST" and form.is_valid():
@@ -38,6 +40,7 @@ def invite_user(request, code):
 
 
 @login_required
+@require_safe
 def user_detail(request, pk):
     managed_user = user_managed_by(request.user, pk)
     form = GrantRoleForm(organisations=organisations_managed_by(request.user).order_by("code"))
@@ -97,12 +100,11 @@ def retire(request, pk):
 
 
 def _attempt(request, action, success: str) -> None:
-    """Run an action and report its refusal as a message rather than an error page."""
+    """Run an action and report a refusal of its rules as a message. A refusal of permission is not caught:
+    it is a 403 page, as everywhere."""
     try:
         action()
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
-    except PermissionDenied:
-        messages.error(request, "You cannot manage this user's roles at every organisation involved.")
     else:
         messages.success(request, success)

@@ -4,7 +4,7 @@
 
 Sets up a scratch database (created if missing, migrated, and emptied of earlier extracts) with the real
 2023/24 organisation mapping (6,410 practices), the shipped rulesets and QOF 2023/24 participation for
-every practice; writes a synthetic national extract (achievement.synthetic, ~3.5 M field rows); then times
+every practice; writes a synthetic national extract (engine.synthetic, ~3.5 M field rows); then times
 `load_extract` (parse, validate, COPY, supersede, insert) and a second load of a superseding extract with
 later submission times, printing time and peak memory against the targets: under 60 s and under 4 GB.
 """
@@ -55,9 +55,9 @@ def main() -> None:
     from accounts.actions import import_organisations
     from accounts.models import Organisation, OrganisationType
     from accounts.organisation_import import parse_mapping
-    from achievement import synthetic
-    from achievement.actions import load_extract
-    from achievement.models import Extract, ExtractValue
+    from engine import synthetic
+    from extracts.actions import load_extract
+    from extracts.models import Extract, ExtractValue
     from participation.actions import load_rulesets
     from participation.models import Participation, ServiceYear
     from participation.ruleset_files import RULESETS_DIR, read_rulesets
@@ -69,7 +69,7 @@ def main() -> None:
         effective_date=timezone.localdate(),
         by=None,
     )
-    load_rulesets(rulesets=read_rulesets(RULESETS_DIR))
+    load_rulesets(rulesets=read_rulesets(RULESETS_DIR), by=None)
     year = ServiceYear.objects.get(code="QOF2324")
     practices = list(Organisation.objects.filter(type=OrganisationType.PRACTICE).order_by("code"))
     practices = practices[: arguments.practices]

@@ -1,98 +1,112 @@
+"""What every page needs: the service name, the menu for the signed-in user's permissions, and the count
+of unread notifications, in one query."""
+
+from dataclasses import dataclass
+
 from django.conf import settings
+from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.urls import reverse
 
 from accounts.models import OrganisationType
+from accounts.roles import CATALOGUE, Permission
+from notifications.selectors import unread_notifications
+
+COMMISSIONER_OR_NATIONAL = {OrganisationType.ICB, OrganisationType.SUB_ICB, OrganisationType.NATIONAL}
+NATIONAL = {OrganisationType.NATIONAL}
+# Narrowest last: a user's achievement menu item goes to their widest organisation's report.
+BREADTH = [
+    OrganisationType.NATIONAL,
+    OrganisationType.ICB,
+    OrganisationType.SUB_ICB,
+    OrganisationType.PRACTICE,
+]
+
+
+@dataclass(frozen=True)
+class Held:
+    """One permission a user holds, where."""
+
+    permission: Permission
+    organisation_type: str
+    organisation_code: str
 
 
 def portal(request):
-    memberships = _memberships(request)
+    held, unread = _permissions_held(request)
     return {
         "service_name": settings.SERVICE_NAME,
-        "navigation": _navigation(request, memberships),
-        "unread_notifications": memberships[0][3] if memberships else 0,
+        "navigation": _navigation(request, held),
+        "unread_notifications": unread,
     }
 
 
-def _memberships(request) -> list[tuple]:
-    """(organisation type, organisation code, role, unread notifications) of the signed-in user's current
-    roles, in one query: the unread count rides along as a subquery so every page costs one query here."""
-    from django.db.models import Count, IntegerField, OuterRef, Subquery
-
-    from achievement.models import Notification
-
+def _permissions_held(request) -> tuple[set[Held], int]:
+    """The signed-in user's permissions from their current roles, and their unread notifications (which
+    ride along as a subquery, so every page costs one query here)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return []
-    unread = (
-        Notification.objects.filter(user=OuterRef("user"), read_at__isnull=True)
-        .values("user")
-        .annotate(count=Count("pk"))
-        .values("count")
-    )
-    return list(
+        return set(), 0
+    unread = unread_notifications(OuterRef("user")).values("user").annotate(count=Count("pk")).values("count")
+    rows = (
         user.memberships.filter(ended_at__isnull=True)
         .annotate(unread=Subquery(unread, output_field=IntegerField()))
-        .order_by("organisation__code", "role")
         .values_list("organisation__type", "organisation__code", "role", "unread")
     )
+    held, count = set(), 0
+    for organisation_type, code, role, unread_count in rows:
+        count = unread_count or 0
+        held |= {Held(p, organisation_type, code) for p in CATALOGUE[role].all_permissions()}
+    return held, count
 
 
-def _navigation(request, memberships: list[tuple]) -> list[dict]:
-    """Menu items for what the signed-in user's roles let them do, from the roles already read."""
+def _navigation(request, held: set[Held]) -> list[dict]:
+    """Menu items for what the user's permissions let them do: the same permissions the pages check."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return []
-    held = {(organisation_type, role) for organisation_type, _, role, _ in memberships}
-    held_at = {organisation_type for organisation_type, _ in held}
-    roles = {role for _, role in held}
-    items = [("Home", reverse("home"))]
-    if held_at & {OrganisationType.ICB, OrganisationType.SUB_ICB, OrganisationType.NATIONAL}:
-        items.append(("Practices", reverse("accounts:practice_list")))
+
+    def holds(permission, types=None) -> bool:
+        return any(
+            h.permission == permission and (types is None or h.organisation_type in types) for h in held
+        )
+
+    items = [("Home", reverse("home:index"))]
+    if holds(Permission.VIEW_ORGANISATION, COMMISSIONER_OR_NATIONAL):
+        items.append(("Practices", reverse("home:practice_list")))
         items.append(("Participation", reverse("participation:participation_list")))
-    if "commissioning_management" in roles:
+    if holds(Permission.COMMISSION_SERVICES):
         items.append(("Offer a service", reverse("participation:offer_create")))
-    if OrganisationType.PRACTICE in held_at:
+    if holds(Permission.VIEW_ORGANISATION, {OrganisationType.PRACTICE}):
         items.append(("Offers", reverse("participation:offer_list")))
     items.append(("Timetable", reverse("participation:timetable")))
-    if "support" in roles:
-        items.append(("Extracts", reverse("achievement:extract_list")))
-    items.extend(_achievement_items(memberships))
+    if holds(Permission.SUPPORT, NATIONAL):
+        items.append(("Extracts", reverse("extracts:extract_list")))
+    reading = sorted(
+        (h for h in held if h.permission == Permission.VIEW_ACHIEVEMENT),
+        key=lambda h: (
+            BREADTH.index(h.organisation_type) if h.organisation_type in BREADTH else 9,
+            h.organisation_code,
+        ),
+    )
+    if reading:
+        widest = reading[0]
+        name = (
+            "reports:practice_summary"
+            if widest.organisation_type == OrganisationType.PRACTICE
+            else "reports:provider_report"
+        )
+        items.append(("Achievement", reverse(name, kwargs={"code": widest.organisation_code})))
+    if holds(Permission.SUPPORT, NATIONAL) or holds(Permission.MANAGE_SERVICES, NATIONAL):
+        items.append(("Calculation runs", reverse("calculation:run_list")))
     if user.is_staff:
         items.append(("Administration", reverse("admin:index")))
+    return _items(request, items)
+
+
+def _items(request, items: list[tuple[str, str]]) -> list[dict]:
     # The deepest item the page lies under is the current one (/participation/offers/ is not /participation/).
     matching = [
         href for _, href in items if request.path == href or (href != "/" and request.path.startswith(href))
     ]
     current = max(matching, key=len, default=None)
     return [{"text": text, "href": href, "current": href == current} for text, href in items]
-
-
-def _achievement_items(memberships: list[tuple]) -> list[tuple[str, str]]:
-    """Achievement reports where the user reads achievement (their widest organisation), and calculation
-    runs for national support."""
-    from accounts.roles import CATALOGUE
-
-    reading = [
-        (kind, code)
-        for kind, code, role, _ in memberships
-        if "view_achievement" in CATALOGUE[role].permissions
-    ]
-    items = []
-    widest = sorted(reading, key=lambda held: _BREADTH.get(held[0], 9))
-    if widest:
-        kind, code = widest[0]
-        if kind == OrganisationType.PRACTICE:
-            items.append(("Achievement", reverse("calculation:practice_summary", kwargs={"code": code})))
-        else:
-            items.append(("Achievement", reverse("calculation:provider_report", kwargs={"code": code})))
-    if any(role == "support" for _, _, role, _ in memberships):
-        items.append(("Calculation runs", reverse("calculation:run_list")))
-    return items
-
-
-_BREADTH = {
-    OrganisationType.NATIONAL: 0,
-    OrganisationType.ICB: 2,
-    OrganisationType.SUB_ICB: 3,
-    OrganisationType.PRACTICE: 4,
-}

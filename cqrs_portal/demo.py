@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -17,9 +18,14 @@ from django.utils import timezone
 from accounts import actions
 from accounts.models import Organisation, OrganisationType, User
 from accounts.organisation_import import parse_mapping
-from achievement.actions import enter_manual_answers, load_extract
-from achievement.selectors import manual_indicators
-from achievement.synthetic import write_extract, year_end_extract
+from accounts.roles import Role
+from calculation import actions as calculation_actions
+from calculation.models import Publication
+from engine.synthetic import list_sizes, write_extract, year_end_extract
+from extracts.actions import load_extract
+from extracts.models import Extract, ExtractValue
+from manual_entry.actions import enter_manual_answers
+from manual_entry.selectors import manual_indicators
 from participation import actions as participation_actions
 from participation.actions import load_rulesets
 from participation.models import Offer, ServiceYear
@@ -36,12 +42,12 @@ DEMO_PASSWORD = "Quality-Outcomes-2324"  # noqa: S105
 
 
 PRACTICE_MANAGER_ROLES = [
-    "participation_management", "achievement_entry", "declaration_management", "user_admin",
-    "view", "finance_view",
+    Role.PARTICIPATION_MANAGEMENT, Role.ACHIEVEMENT_ENTRY, Role.DECLARATION_MANAGEMENT, Role.USER_ADMIN,
+    Role.VIEW, Role.FINANCE_VIEW,
 ]  # fmt: skip
 COMMISSIONER_ROLES = [
-    "commissioning_management", "approval_management", "finance_management", "advanced_user_admin",
-    "achievement_entry", "view", "finance_view",
+    Role.COMMISSIONING_MANAGEMENT, Role.APPROVAL_MANAGEMENT, Role.FINANCE_MANAGEMENT,
+    Role.ADVANCED_USER_ADMIN, Role.ACHIEVEMENT_ENTRY, Role.VIEW, Role.FINANCE_VIEW,
 ]  # fmt: skip
 
 
@@ -50,7 +56,7 @@ class DemoLogin:
     email: str
     full_name: str
     organisation: str
-    roles: tuple[str, ...]
+    roles: tuple[Role, ...]
 
 
 def load_mapping_for_icb(icb_code: str, mapping_path: Path = MAPPING):
@@ -80,26 +86,26 @@ def demo_logins(icb: Organisation) -> list[DemoLogin]:
         # People as they work: one person holding the roles of their job.
         login("practice.manager", "Priya Manager", practice, *PRACTICE_MANAGER_ROLES),
         login("commissioner", "Colin Commissioner", sub_icb, *COMMISSIONER_ROLES),
-        login("service.manager", "Sam Service-Manager", national, "service_management", "user_admin"),
-        login("support", "Sue Support", national, "support"),
+        login("service.manager", "Sam Service-Manager", national, Role.SERVICE_MANAGEMENT, Role.USER_ADMIN),
+        login("support", "Sue Support", national, Role.SUPPORT),
         # One login per role, to see exactly what each role alone allows.
-        login("role.participation", "Pat Participation", practice, "participation_management"),
-        login("role.achievement-entry", "Ash Entry", practice, "achievement_entry"),
-        login("role.declaration", "Dee Declaration", practice, "declaration_management"),
-        login("role.practice-user-admin", "Uma Practice-Admin", practice, "user_admin"),
-        login("role.practice-view", "Vic Viewer", neighbour, "view", "finance_view"),
-        login("role.advanced-user-admin", "Ada Advanced-Admin", icb, "advanced_user_admin"),
-        login("role.commissioning", "Cam Commissioning", icb, "commissioning_management"),
-        login("role.approval", "Apu Approval", icb, "approval_management"),
-        login("role.finance", "Fin Finance", icb, "finance_management"),
-        login("role.commissioner-view", "Val Viewer", icb, "view", "finance_view"),
-        login("role.commissioner-user-admin", "Ulla Admin", sub_icb, "user_admin"),
+        login("role.participation", "Pat Participation", practice, Role.PARTICIPATION_MANAGEMENT),
+        login("role.achievement-entry", "Ash Entry", practice, Role.ACHIEVEMENT_ENTRY),
+        login("role.declaration", "Dee Declaration", practice, Role.DECLARATION_MANAGEMENT),
+        login("role.practice-user-admin", "Uma Practice-Admin", practice, Role.USER_ADMIN),
+        login("role.practice-view", "Vic Viewer", neighbour, Role.VIEW, Role.FINANCE_VIEW),
+        login("role.advanced-user-admin", "Ada Advanced-Admin", icb, Role.ADVANCED_USER_ADMIN),
+        login("role.commissioning", "Cam Commissioning", icb, Role.COMMISSIONING_MANAGEMENT),
+        login("role.approval", "Apu Approval", icb, Role.APPROVAL_MANAGEMENT),
+        login("role.finance", "Fin Finance", icb, Role.FINANCE_MANAGEMENT),
+        login("role.commissioner-view", "Val Viewer", icb, Role.VIEW, Role.FINANCE_VIEW),
+        login("role.commissioner-user-admin", "Ulla Admin", sub_icb, Role.USER_ADMIN),
     ]  # fmt: skip
 
 
 @transaction.atomic
 def load_demo(*, icb_code: str = DEFAULT_ICB) -> list[DemoLogin]:
-    load_rulesets(rulesets=read_rulesets(RULESETS_DIR))
+    load_rulesets(rulesets=read_rulesets(RULESETS_DIR), by=None)
     mapping = load_mapping_for_icb(icb_code)
     start_of_year = timezone.localdate().replace(month=4, day=1)
     actions.import_organisations(mapping=mapping, effective_date=start_of_year, by=None)
@@ -177,7 +183,7 @@ def offer_demo_participation(icb: Organisation) -> None:
             participation_actions.approve_offers(offers=to_approve, by=None)
 
 
-# --- Calculation runs (achievement/calculation): list sizes, in-year runs and a published 2023/24 year end.
+# --- Calculation runs (calculation/): list sizes, in-year runs and a published 2023/24 year end.
 
 DEMO_CALCULATION_YEAR = "QOF2324"
 # In-year extracts before the year end, with numerators this far along: the trend on each practice's report.
@@ -188,10 +194,6 @@ def run_demo_calculations(icb: Organisation) -> None:
     """Publish 2023/24 for the demo ICB: in-year runs at two month ends, then the year end. Idempotent: a
     published year end is left alone. Needs the year-end extract (load_demo_extract) first; runs every
     stage in-process, whatever the broker."""
-    from achievement.calculation import actions as calculation_actions
-    from achievement.models import CalculationRun, Extract, Publication
-    from participation.models import ServiceYear
-
     year = ServiceYear.objects.filter(code=DEMO_CALCULATION_YEAR).first()
     if year is None or Publication.objects.filter(service_year=year, achievement_date=year.end_date).exists():
         return
@@ -205,18 +207,13 @@ def run_demo_calculations(icb: Organisation) -> None:
     for achievement_date in dates:
         if achievement_date in published:
             continue
-        kind = (
-            CalculationRun.Kind.YEAR_END if achievement_date == year.end_date else CalculationRun.Kind.IN_YEAR
-        )
         run = calculation_actions.start_run(
-            service_year=year, achievement_date=achievement_date, kind=kind, by=None, reason="Demo data"
+            service_year=year, achievement_date=achievement_date, by=None, reason="Demo data"
         )
         calculation_actions.calculate_in_process(run=run)
 
 
 def _demo_year_end_practices(year) -> list[str]:
-    from achievement.models import ExtractValue
-
     return sorted(
         ExtractValue.objects.filter(
             service_year=year, achievement_date=year.end_date, superseded_by__isnull=True
@@ -229,11 +226,6 @@ def _demo_year_end_practices(year) -> list[str]:
 def _demo_list_sizes(year, codes: list[str]) -> None:
     """The list sizes the synthetic extract's registers were drawn from (same seed, same order), for
     prevalence at 31 March; the January list for CPI a little smaller."""
-    import numpy as np
-
-    from achievement.calculation import actions as calculation_actions
-    from achievement.synthetic import list_sizes
-
     sizes = list_sizes(len(codes), np.random.default_rng(2324))
     rows = [(code, int(size) * 98 // 100, int(size)) for code, size in zip(codes, sizes, strict=True)]
     if rows:
@@ -243,11 +235,6 @@ def _demo_list_sizes(year, codes: list[str]) -> None:
 def _demo_in_year_extracts(year, codes: list[str]) -> None:
     """The year-end extract as it stood at earlier month ends: numerators scaled back, the rest unchanged.
     Deterministic, so a second demo load finds the same files already loaded."""
-    import numpy as np
-
-    from achievement.actions import load_extract
-    from achievement.synthetic import write_extract, year_end_extract
-
     if not codes:
         return
     for achievement_date, progress in DEMO_IN_YEAR_PROGRESS.items():

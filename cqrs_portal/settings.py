@@ -1,8 +1,11 @@
 """Settings for the CQRS portal, read from the environment.
 
-With no variables set the portal runs embedded (SQLite, Celery tasks in-process, email to the console) so
-that `make demo` works on a bare machine. Production sets DATABASE_URL, REDIS_URL and SECRET_KEY; see
-.env.example and docs/deployment.md.
+Two modes, and nothing in between:
+- production (DEBUG off, the default): DATABASE_URL, REDIS_URL, SECRET_KEY and ALLOWED_HOSTS are required,
+  and a missing one stops start-up with a message saying so. Nothing falls back to SQLite, to tasks run
+  inside the web process, or to a known key. See docs/deployment.md.
+- embedded (DEBUG=true, as `make demo` and `make test` set it): SQLite unless DATABASE_URL is given, Celery
+  tasks in-process unless REDIS_URL is given, email to the console.
 """
 
 import ipaddress
@@ -31,16 +34,28 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    # Only ever used with DEBUG on, on a developer's machine.
-    SECRET_KEY = "insecure-development-key-never-used-in-production"  # noqa: S105
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
+def required(name: str, what: str) -> str:
+    """A production setting with no safe default: stop start-up, naming it, rather than guess."""
+    value = os.environ.get(name, "").strip()
+    if not value and not DEBUG:
+        raise ImproperlyConfigured(
+            f"{name} is not set. With DEBUG off the portal needs {what}; see docs/deployment.md "
+            "(or set DEBUG=true for a development machine, as `make demo` does)."
+        )
+    return value
+
+
+DEVELOPMENT_SECRET_KEY = "insecure-development-key-never-used-in-production"  # noqa: S105
+SECRET_KEY = required("SECRET_KEY", "a long random secret key") or DEVELOPMENT_SECRET_KEY
+if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY is the published development key; generate a secret one.")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") if not DEBUG else env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
+if not DEBUG and not ALLOWED_HOSTS:
+    required("ALLOWED_HOSTS", "the host names it is served under (comma-separated)")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -55,11 +70,17 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_filters",
     "cqrs_portal",
+    # Lowest layer first: each app may import those above it in this list, never those below.
     "accounts",
+    "notifications",
     "participation",
-    "achievement",
+    "extracts",
+    "manual_entry",
+    "calculation",
+    "reports",
     "declarations",
     "payments",
+    "home",
 ]
 
 MIDDLEWARE = [
@@ -95,7 +116,8 @@ WSGI_APPLICATION = "cqrs_portal.wsgi.application"
 
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        required("DATABASE_URL", "a PostgreSQL database (postgres://user:password@host:5432/name)")
+        or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
     )
 }
@@ -124,7 +146,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "home"
+LOGIN_REDIRECT_URL = "home:index"
 LOGOUT_REDIRECT_URL = "login"
 # Invitations are password-set links and CQRS invitations lasted 14 days. Each link works once: its token
 # hashes the password and last sign-in, so setting a password or signing in spends it.
@@ -143,12 +165,23 @@ STATICFILES_DIRS = [
     ("htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
     ("portal", BASE_DIR / "cqrs_portal" / "static" / "portal"),
 ]
+# Uploaded extracts wait here until a worker loads them, then are deleted. With workers on several machines
+# this must be storage they all share (docs/deployment.md).
+EXTRACT_UPLOAD_ROOT = Path(os.environ.get("EXTRACT_UPLOAD_ROOT", BASE_DIR / "var" / "extract-uploads"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "extract_uploads": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": EXTRACT_UPLOAD_ROOT, "file_permissions_mode": 0o600},
+    },
 }
 
 SERVICE_NAME = "Calculating Quality Reporting Service"
+# The portal's public address, for links in emails (a notification's link is a path within the portal).
+PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000" if DEBUG else "")
+if not DEBUG and not PORTAL_BASE_URL:
+    required("PORTAL_BASE_URL", "its public address for links in emails (https://cqrs.example.nhs.uk)")
 
 # Users must hold an NHS mail address; the list is configurable as it was in CQRS.
 ALLOWED_EMAIL_DOMAINS = [d.lower() for d in env_list("ALLOWED_EMAIL_DOMAINS", "nhs.net,nhs.uk")]
@@ -164,8 +197,8 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "cqrs-portal@nhs.net")
 
-# Celery: with no REDIS_URL tasks run in-process, so the demo needs no broker.
-REDIS_URL = os.environ.get("REDIS_URL", "")
+# Celery: in development with no REDIS_URL tasks run in-process, so the demo needs no broker.
+REDIS_URL = required("REDIS_URL", "Redis for the Celery workers (redis://host:6379/0)")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
@@ -214,13 +247,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "participation.expire_lapsed_offers",
         "schedule": crontab(hour=0, minute=30),
     },
-    "achievement-nightly-in-year-runs": {
-        "task": "achievement.start_nightly_calculation_runs",
+    "calculation-nightly-in-year-runs": {
+        "task": "calculation.start_nightly_runs",
         "schedule": crontab(hour=1, minute=0),
     },
-    "achievement-fail-stalled-runs": {
-        "task": "achievement.fail_stalled_calculation_runs",
+    "calculation-fail-stalled-runs": {
+        "task": "calculation.fail_stalled_runs",
         "schedule": crontab(minute="*/5"),
+    },
+    "notifications-send-emails": {"task": "notifications.send_emails", "schedule": crontab(minute="*")},
+    "participation-record-automatic-participation": {
+        "task": "participation.record_automatic_participation",
+        "schedule": crontab(hour=0, minute=45),
     },
 }
 

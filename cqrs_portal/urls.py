@@ -4,13 +4,12 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 
 from accounts.forms import EmailAuthenticationForm, NHSPasswordResetForm
-from accounts.views import home
 
 admin.site.site_header = "CQRS administration"
 admin.site.site_title = "CQRS administration"
 
 urlpatterns = [
-    path("", home, name="home"),
+    path("", include("home.urls")),
     path(
         "sign-in/",
         auth_views.LoginView.as_view(
@@ -39,8 +38,11 @@ urlpatterns = [
     ),
     path("accessibility/", TemplateView.as_view(template_name="accessibility.html"), name="accessibility"),
     path("", include("accounts.urls")),
+    path("", include("notifications.urls")),
     path("", include("participation.urls")),
-    path("", include("achievement.urls")),
-    path("", include("achievement.calculation.urls")),
+    path("", include("extracts.urls")),
+    path("", include("manual_entry.urls")),
+    path("", include("calculation.urls")),
+    path("", include("reports.urls")),
     path("admin/", admin.site.urls),
 ]

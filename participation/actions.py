@@ -4,16 +4,29 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts import audit
 from accounts.models import Organisation, OrganisationType
-from accounts.permissions import ANCESTOR_LOOKUPS, may, organisations_granting, organisations_reachable
+from accounts.permissions import (
+    ANCESTOR_LOOKUPS,
+    Permission,
+    at,
+    at_each,
+    either,
+    guarded,
+    holds_anywhere,
+    may_nationally,
+    nationally,
+    organisations_granting,
+    organisations_reachable,
+)
 
 from .models import (
+    TRANSITIONS,
     Indicator,
     Milestone,
     Offer,
@@ -21,15 +34,11 @@ from .models import (
     QualityService,
     ServiceYear,
     financial_year_label,
+    validate_offer_dates,
 )
-from .permissions import may_manage_services, practice_ids_reachable
 from .ruleset_files import RulesetFileError, Rulesets
 
-
-def _authorise(by) -> None:
-    """`by=None` is the system itself (the ruleset loader, migrations of data)."""
-    if by is not None and not may_manage_services(by):
-        raise PermissionDenied
+MANAGES_SERVICES = nationally(Permission.MANAGE_SERVICES)
 
 
 def _json(field: models.Field, value):
@@ -48,7 +57,6 @@ def _snapshot(obj: models.Model, names) -> dict:
 
 
 def _create(model, *, values: dict, by, action: str):
-    _authorise(by)
     obj = model(**values)
     obj.full_clean()
     obj.save()
@@ -57,7 +65,6 @@ def _create(model, *, values: dict, by, action: str):
 
 
 def _update(obj, *, changes: dict, by, action: str):
-    _authorise(by)
     obj = type(obj).objects.select_for_update().get(pk=obj.pk)
     before = _snapshot(obj, changes)
     for name, value in changes.items():
@@ -78,31 +85,41 @@ def _update(obj, *, changes: dict, by, action: str):
     return obj
 
 
+@guarded(MANAGES_SERVICES)
 @transaction.atomic
 def create_quality_service(*, values: dict, by) -> QualityService:
     return _create(QualityService, values=values, by=by, action="quality_service.created")
 
 
+@guarded(MANAGES_SERVICES)
 @transaction.atomic
 def update_quality_service(*, service: QualityService, changes: dict, by) -> QualityService:
     return _update(service, changes=changes, by=by, action="quality_service.updated")
 
 
+@guarded(MANAGES_SERVICES)
 @transaction.atomic
 def create_service_year(*, values: dict, by) -> ServiceYear:
-    return _create(ServiceYear, values=values, by=by, action="service_year.created")
+    """A new service year; one with automatic participation has every open practice taking part at once."""
+    service_year = _create(ServiceYear, values=values, by=by, action="service_year.created")
+    if service_year.automatic_participation:
+        record_automatic_participation(service_year=service_year, by=by)
+    return service_year
 
 
+@guarded(MANAGES_SERVICES)
 @transaction.atomic
 def update_service_year(*, service_year: ServiceYear, changes: dict, by) -> ServiceYear:
     return _update(service_year, changes=changes, by=by, action="service_year.updated")
 
 
+@guarded(MANAGES_SERVICES)
 @transaction.atomic
 def create_indicator(*, values: dict, by) -> Indicator:
     return _create(Indicator, values=values, by=by, action="indicator.created")
 
 
+@guarded(MANAGES_SERVICES)
 @transaction.atomic
 def update_indicator(*, indicator: Indicator, changes: dict, by) -> Indicator:
     return _update(indicator, changes=changes, by=by, action="indicator.updated")
@@ -142,8 +159,9 @@ class _Loader:
         return _update(obj, changes=differing, by=None, action=action)
 
 
+@guarded(MANAGES_SERVICES)
 @transaction.atomic
-def load_rulesets(*, rulesets: Rulesets, update: bool = False) -> LoadSummary:
+def load_rulesets(*, rulesets: Rulesets, by, update: bool = False) -> LoadSummary:
     """Create the services, service years and indicators of the shipped rulesets that are missing.
 
     Rows already present are left as they are, because a service manager may have corrected them in the
@@ -263,11 +281,13 @@ def _messages(error: ValidationError) -> str:
     return " ".join(error.messages)
 
 
+@guarded(MANAGES_SERVICES)
 @transaction.atomic
 def create_milestone(*, values: dict, by) -> Milestone:
     return _create(Milestone, values=values, by=by, action="milestone.created")
 
 
+@guarded(MANAGES_SERVICES)
 @transaction.atomic
 def update_milestone(*, milestone: Milestone, changes: dict, by) -> Milestone:
     return _update(milestone, changes=changes, by=by, action="milestone.updated")
@@ -278,52 +298,8 @@ def update_milestone(*, milestone: Milestone, changes: dict, by) -> Milestone:
 State = Offer.State
 
 
-@dataclass(frozen=True)
-class Transition:
-    sources: frozenset
-    target: str
-    # Who may make it, checked against the offer's practice; None means only the system (by=None).
-    permission: str | None
-    verb: str
-
-
-TRANSITIONS = {
-    "accept": Transition(frozenset({State.OFFERED}), State.ACCEPTED, "manage_participation", "accepted"),
-    "decline": Transition(frozenset({State.OFFERED}), State.DECLINED, "manage_participation", "declined"),
-    "withdraw": Transition(
-        frozenset({State.OFFERED, State.ACCEPTED}), State.WITHDRAWN, "commission_services", "withdrawn"
-    ),
-    "expire": Transition(frozenset({State.OFFERED}), State.EXPIRED, "support", "expired"),
-    "approve": Transition(frozenset({State.ACCEPTED}), State.APPROVED, "commission_services", "approved"),
-    "end": Transition(frozenset({State.APPROVED}), State.ENDED, "commission_services", "ended"),
-}
-
-
 def _day(value: date) -> str:
     return f"{value.day} {value:%B %Y}"
-
-
-def validate_offer_dates(
-    *, service_year: ServiceYear, start_date: date, end_date: date, response_date: date, target_date: date
-) -> None:
-    """Raise a ValidationError keyed by field unless the dates fit each other and the national year."""
-    errors = {}
-    first, last = service_year.start_date, service_year.end_date
-    dates = {
-        "start_date": start_date,
-        "end_date": end_date,
-        "response_date": response_date,
-        "target_date": target_date,
-    }
-    for name, value in dates.items():
-        if not first <= value <= last:
-            errors[name] = f"Must be between {_day(first)} and {_day(last)}, the dates of {service_year}."
-    if "end_date" not in errors and start_date > end_date:
-        errors["end_date"] = "The end date must be on or after the start date."
-    if "response_date" not in errors and response_date > end_date:
-        errors["response_date"] = "The response date must be on or before the end date."
-    if errors:
-        raise ValidationError(errors)
 
 
 @dataclass
@@ -346,6 +322,7 @@ def _offer_snapshot(offer: Offer) -> dict:
     }
 
 
+@guarded(at_each(Permission.COMMISSION_SERVICES, "practices", attribute="pk"))
 @transaction.atomic
 def offer_service(
     *,
@@ -388,17 +365,13 @@ def offer_service(
     if closed:
         raise ValidationError(f"Closed before the start date: {', '.join(closed)}.")
 
-    granted = organisations_granting(by, "commission_services") if by is not None else None
+    # The guard has checked `by` commissions every practice; record the nearest commissioner through which
+    # it does (the practice's own commissioner of record when the system offers).
+    granted = organisations_granting(by, Permission.COMMISSION_SERVICES)
     commissioner_ids = {}
     for practice in rows.values():
         ancestors = [getattr(practice, f"ancestor_{n}") for n in range(len(lineage))]
-        if granted is None:
-            commissioner_ids[practice.pk] = practice.parent_id
-            continue
-        nearest = next((pk for pk in ancestors if pk in granted), None)
-        if nearest is None:
-            raise PermissionDenied
-        commissioner_ids[practice.pk] = nearest
+        commissioner_ids[practice.pk] = next((pk for pk in ancestors if pk in granted), practice.parent_id)
     commissioners = Organisation.objects.in_bulk(set(commissioner_ids.values()))
 
     taken = set(
@@ -438,9 +411,9 @@ def offer_service(
     return OfferSummary(offers=offers, already_offered=sorted(rows[pk].code for pk in taken))
 
 
-def _lock_for(name: str, *, offers, by) -> list[Offer]:
-    """Lock the offers, then refuse the whole batch unless `by` may make transition `name` on every one
-    of them and each is in a state the transition starts from."""
+def _lock_for(name: str, *, offers) -> list[Offer]:
+    """Lock the offers, then refuse the whole batch unless each is in a state transition `name` starts
+    from. (Who may make it is the action's guard.)"""
     transition = TRANSITIONS[name]
     ids = sorted({offer.pk for offer in offers})
     locked = list(
@@ -452,10 +425,6 @@ def _lock_for(name: str, *, offers, by) -> list[Offer]:
     )
     if len(locked) != len(ids):
         raise ValidationError("An offer no longer exists.")
-    if by is not None:
-        reachable = practice_ids_reachable(by, transition.permission, {offer.practice_id for offer in locked})
-        if any(offer.practice_id not in reachable for offer in locked):
-            raise PermissionDenied
     refused = [offer for offer in locked if offer.state not in transition.sources]
     if refused:
         raise ValidationError(
@@ -491,36 +460,36 @@ def _user(by):
     return by if by is not None and by.is_authenticated else None
 
 
+@guarded(at(Permission.MANAGE_PARTICIPATION, "offer.practice"))
 @transaction.atomic
 def accept_offer(*, offer: Offer, by) -> Offer:
-    [offer] = _lock_for("accept", offers=[offer], by=by)
+    [offer] = _lock_for("accept", offers=[offer])
     fields = {"responded_at": timezone.now(), "responded_by": _user(by)}
     return _move("accept", [offer], by=by, fields=fields)[0]
 
 
+@guarded(at(Permission.MANAGE_PARTICIPATION, "offer.practice"))
 @transaction.atomic
 def decline_offer(*, offer: Offer, reason: str = "", by) -> Offer:
-    [offer] = _lock_for("decline", offers=[offer], by=by)
+    [offer] = _lock_for("decline", offers=[offer])
     reason = reason.strip()
     fields = {"responded_at": timezone.now(), "responded_by": _user(by), "decline_reason": reason}
     return _move("decline", [offer], by=by, fields=fields, after={"decline_reason": reason})[0]
 
 
+@guarded(at_each(Permission.COMMISSION_SERVICES, "offers"))
 @transaction.atomic
 def withdraw_offers(*, offers, by) -> list[Offer]:
     """Withdraw offers that are offered or accepted; approved participation is ended instead."""
-    locked = _lock_for("withdraw", offers=offers, by=by)
+    locked = _lock_for("withdraw", offers=offers)
     return _move("withdraw", locked, by=by, fields={"closed_at": timezone.now(), "closed_by": _user(by)})
 
 
-def withdraw_offer(*, offer: Offer, by) -> Offer:
-    return withdraw_offers(offers=[offer], by=by)[0]
-
-
+@guarded(at_each(Permission.COMMISSION_SERVICES, "offers"))
 @transaction.atomic
 def approve_offers(*, offers, by) -> list[Offer]:
     """Approve accepted offers: each practice participates for its offer's dates, and its data may flow."""
-    locked = _lock_for("approve", offers=offers, by=by)
+    locked = _lock_for("approve", offers=offers)
     service_year_ids = {offer.service_year_id for offer in locked}
     existing = {}
     for participation in Participation.objects.filter(
@@ -567,10 +536,11 @@ def approve_offers(*, offers, by) -> list[Offer]:
     return locked
 
 
-def approve_offer(*, offer: Offer, by) -> Offer:
-    return approve_offers(offers=[offer], by=by)[0]
-
-
+@guarded(
+    either(
+        at(Permission.COMMISSION_SERVICES, "participation.practice"), nationally(Permission.MANAGE_SERVICES)
+    )
+)
 @transaction.atomic
 def end_participation(*, participation: Participation, ended_on: date, by) -> Participation:
     """End a practice's participation after `ended_on`, its last participating day.
@@ -585,11 +555,7 @@ def end_participation(*, participation: Participation, ended_on: date, by) -> Pa
     )
     ending_offers = []
     if participation.offer_id is not None:
-        ending_offers = _lock_for("end", offers=[Offer(pk=participation.offer_id)], by=by)
-    elif by is not None and not (
-        may(by, "commission_services", participation.practice) or may_manage_services(by)
-    ):
-        raise PermissionDenied
+        ending_offers = _lock_for("end", offers=[Offer(pk=participation.offer_id)])
     if participation.ended_at is not None:
         raise ValidationError(f"The participation of {participation.practice.code} has already ended.")
     if not participation.start_date <= ended_on <= participation.end_date:
@@ -615,16 +581,18 @@ def end_participation(*, participation: Participation, ended_on: date, by) -> Pa
     return participation
 
 
+@guarded(nationally(Permission.SUPPORT))
 @transaction.atomic
-def expire_lapsed_offers(*, today: date, by=None) -> list[Offer]:
+def expire_lapsed_offers(*, today: date, by) -> list[Offer]:
     """Expire every offer still unanswered after its response date (the practice may answer on the day)."""
     lapsed = Offer.objects.filter(state=State.OFFERED, response_date__lt=today).only("pk")
-    locked = _lock_for("expire", offers=lapsed, by=by)
+    locked = _lock_for("expire", offers=lapsed)
     if not locked:
         return []
     return _move("expire", locked, by=by, fields={"closed_at": timezone.now(), "closed_by": _user(by)})
 
 
+@guarded(either(MANAGES_SERVICES, holds_anywhere(Permission.COMMISSION_SERVICES)))
 @transaction.atomic
 def record_automatic_participation(*, service_year: ServiceYear, by) -> list[Participation]:
     """Record participation for every practice in scope that is open during a year with automatic
@@ -642,10 +610,8 @@ def record_automatic_participation(*, service_year: ServiceYear, by) -> list[Par
         Q(opened_on__isnull=True) | Q(opened_on__lte=last),
         type=OrganisationType.PRACTICE,
     )
-    if by is not None and not may_manage_services(by):
-        if not organisations_granting(by, "commission_services"):
-            raise PermissionDenied
-        practices = organisations_reachable(by, "commission_services", practices)
+    if by is not None and not may_nationally(by, Permission.MANAGE_SERVICES):
+        practices = organisations_reachable(by, Permission.COMMISSION_SERVICES, practices)
     practices = practices.exclude(participations__service_year=service_year).order_by("code")
     now, user = timezone.now(), _user(by)
     participations = Participation.objects.bulk_create(

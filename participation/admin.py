@@ -3,10 +3,10 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.admin import ReadOnlyAdmin
+from accounts.permissions import Permission, may_nationally
 
 from . import actions
 from .models import Indicator, Milestone, Offer, Participation, Provenance, QualityService, ServiceYear
-from .permissions import may_manage_services
 from .selectors import service_years_with_flags
 
 DESCRIBED = {
@@ -38,7 +38,7 @@ class RulesetAdmin(admin.ModelAdmin):
     def manages_services(self, request) -> bool:
         # The admin asks several times per page; the answer cannot change within one request.
         if not hasattr(request, "_manages_services"):
-            request._manages_services = may_manage_services(request.user)
+            request._manages_services = may_nationally(request.user, Permission.MANAGE_SERVICES)
         return request._manages_services
 
     def has_module_permission(self, request):

@@ -1,7 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from .actions import validate_offer_dates
+from .models import validate_offer_dates
 
 
 class DateInput(forms.DateInput):
@@ -28,15 +28,18 @@ class OfferForm(forms.Form):
     all_practices = forms.BooleanField(required=False, label="All the practices I commission")
     practices = forms.ModelMultipleChoiceField(queryset=None, required=False)
 
-    def __init__(self, *args, service_year, practices, **kwargs):
+    def __init__(self, *args, service_year, practices, commissioned, **kwargs):
+        """`practices`: those the user may choose from (every one they can see; the action refuses any they
+        do not commission); `commissioned`: the ones "all the practices I commission" means."""
         super().__init__(*args, **kwargs)
         self.service_year = service_year
         self.fields["practices"].queryset = practices
+        self.commissioned = commissioned
 
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("all_practices"):
-            cleaned["practices"] = list(self.fields["practices"].queryset)
+            cleaned["practices"] = list(self.commissioned)
         elif not cleaned.get("practices") and "practices" not in self.errors:
             self.add_error("practices", "Choose at least one practice, or all the practices you commission.")
         if all(cleaned.get(name) for name in OFFER_DATES):

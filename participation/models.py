@@ -1,9 +1,12 @@
+from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+
+from accounts.roles import Permission
 
 
 class Provenance(models.TextChoices):
@@ -343,6 +346,56 @@ class Offer(models.Model):
 
     def __str__(self):
         return f"{self.service_year.code} offer to {self.practice.code}"
+
+
+def validate_offer_dates(
+    *, service_year: ServiceYear, start_date: date, end_date: date, response_date: date, target_date: date
+) -> None:
+    """Raise a ValidationError keyed by field unless the dates fit each other and the national year."""
+    errors = {}
+    first, last = service_year.start_date, service_year.end_date
+    dates = {
+        "start_date": start_date,
+        "end_date": end_date,
+        "response_date": response_date,
+        "target_date": target_date,
+    }
+    for name, value in dates.items():
+        if not first <= value <= last:
+            errors[name] = f"Must be between {_day(first)} and {_day(last)}, the dates of {service_year}."
+    if "end_date" not in errors and start_date > end_date:
+        errors["end_date"] = "The end date must be on or after the start date."
+    if "response_date" not in errors and response_date > end_date:
+        errors["response_date"] = "The response date must be on or before the end date."
+    if errors:
+        raise ValidationError(errors)
+
+
+def _day(value: date) -> str:
+    return f"{value.day} {value:%B %Y}"
+
+
+@dataclass(frozen=True)
+class Transition:
+    sources: frozenset
+    target: str
+    # Who may make it, checked against the offer's practice.
+    permission: Permission
+    verb: str
+
+
+# The offer's state machine (DOMAIN.md §7): what each transition starts from, leads to, and who makes it.
+_S = Offer.State
+TRANSITIONS = {
+    "accept": Transition(frozenset({_S.OFFERED}), _S.ACCEPTED, Permission.MANAGE_PARTICIPATION, "accepted"),
+    "decline": Transition(frozenset({_S.OFFERED}), _S.DECLINED, Permission.MANAGE_PARTICIPATION, "declined"),
+    "withdraw": Transition(
+        frozenset({_S.OFFERED, _S.ACCEPTED}), _S.WITHDRAWN, Permission.COMMISSION_SERVICES, "withdrawn"
+    ),
+    "expire": Transition(frozenset({_S.OFFERED}), _S.EXPIRED, Permission.SUPPORT, "expired"),
+    "approve": Transition(frozenset({_S.ACCEPTED}), _S.APPROVED, Permission.COMMISSION_SERVICES, "approved"),
+    "end": Transition(frozenset({_S.APPROVED}), _S.ENDED, Permission.COMMISSION_SERVICES, "ended"),
+}
 
 
 class Participation(models.Model):

@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 from django.db.models import Case, Count, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
@@ -7,9 +7,15 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Membership, Organisation
+from accounts.permissions import may, practice_ids_reachable
+from accounts.roles import Permission
 from accounts.selectors import practices_visible_to
+from engine import validate_ruleset
 
-from .models import Indicator, Offer, Participation, Provenance, ServiceYear
+from .models import TRANSITIONS, Indicator, Offer, Participation, Provenance, ServiceYear
+
+# CQRS gave practices four weeks to answer an offer.
+RESPONSE_DAYS = 28
 
 # The columns of shared/reference/qof_2023_24_indicators.csv, then what a year adds to them.
 RULESET_COLUMNS = {
@@ -46,6 +52,21 @@ def ruleset_frame(service_year: ServiceYear) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(list(rows), columns=list(RULESET_COLUMNS))
     # Decimal columns stay object so that no value passes through a float; flags become real booleans.
     return frame.astype(dict.fromkeys(DECIMAL_COLUMNS, object) | dict.fromkeys(FLAG_COLUMNS, bool))
+
+
+def engine_ruleset(service_year: ServiceYear) -> pd.DataFrame:
+    """The year's indicators as a validated engine ruleset: `ruleset_frame` written back into the text form
+    the engine validates (one query)."""
+    frame = ruleset_frame(service_year)
+
+    def as_text(value) -> str:
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            return ""
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        return str(value)
+
+    return validate_ruleset(frame.astype(object).map(as_text), source=f"ruleset {service_year.code}")
 
 
 def service_years_with_flags() -> QuerySet[ServiceYear]:
@@ -134,7 +155,9 @@ def offers_for_practice_users(user) -> QuerySet[Offer]:
 
 
 def practices_offerable_by(user) -> QuerySet[Organisation]:
-    return practices_visible_to(user, "commission_services").select_related("parent").order_by("code")
+    return (
+        practices_visible_to(user, Permission.COMMISSION_SERVICES).select_related("parent").order_by("code")
+    )
 
 
 def participation_overview_for(user, service_year: ServiceYear) -> QuerySet[Organisation]:
@@ -223,3 +246,36 @@ def offer_history(offer: Offer) -> QuerySet[AuditEvent]:
 
 def service_years_with_timetables() -> QuerySet[ServiceYear]:
     return ServiceYear.objects.filter(milestones__isnull=False).distinct().order_by("-financial_year")
+
+
+def default_offer_dates(service_year: ServiceYear, today: date | None = None) -> dict:
+    """The whole year, with four weeks to respond (kept inside the year), and approval by its end."""
+    today = today or timezone.localdate()
+    respond_by = min(
+        max(today + timedelta(days=RESPONSE_DAYS), service_year.start_date), service_year.end_date
+    )
+    return {
+        "start_date": service_year.start_date,
+        "end_date": service_year.end_date,
+        "response_date": respond_by,
+        "target_date": service_year.end_date,
+    }
+
+
+def transitions_open_to(user, offer: Offer) -> set[str]:
+    """The transitions `user` may make on `offer` now: its state allows them and they hold the permission
+    (the actions check both again when asked)."""
+    return {
+        name
+        for name, transition in TRANSITIONS.items()
+        if name != "expire"
+        and offer.state in transition.sources
+        and may(user, transition.permission, offer.practice)
+    }
+
+
+def offers_answerable_by(user, offers) -> set[int]:
+    """Ids of the practices among these offers' whose offers `user` may accept or decline (one query)."""
+    return practice_ids_reachable(
+        user, Permission.MANAGE_PARTICIPATION, {offer.practice_id for offer in offers}
+    )

@@ -1,5 +1,3 @@
-from datetime import timedelta
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -9,28 +7,30 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 from django_tables2 import RequestConfig
 from django_tables2.export import TableExport
 
-from accounts.permissions import may
+from accounts.selectors import practices_visible_to
 
 from . import actions
 from .filters import ParticipationFilter
 from .forms import DeclineForm, EndParticipationForm, OfferForm
-from .models import Offer, ServiceYear
-from .permissions import practice_ids_reachable
+from .models import TRANSITIONS, Offer, ServiceYear
 from .selectors import (
+    default_offer_dates,
     default_service_year_for,
     offer_for,
     offer_history,
     offerable_service_years,
+    offers_answerable_by,
     offers_for_practice_users,
     offers_visible_to,
     participation_overview_for,
     practices_offerable_by,
     service_years_with_timetables,
     timetable_for,
+    transitions_open_to,
 )
 from .tables import ParticipationTable
 
@@ -86,13 +86,9 @@ def _bulk_transition(request):
     except ValidationError as error:
         messages.error(request, f"Nothing was changed. {_refusal(error)}")
     else:
-        verb = actions.TRANSITIONS[transition].verb
+        verb = TRANSITIONS[transition].verb
         messages.success(request, f"{len(done)} offer{'s' if len(done) != 1 else ''} {verb}.")
     return redirect(back)
-
-
-def _list_url(service_year: ServiceYear) -> str:
-    return f"{reverse('participation:participation_list')}?service_year={service_year.code}"
 
 
 @login_required
@@ -100,7 +96,8 @@ def _list_url(service_year: ServiceYear) -> str:
 def offer_create(request):
     """Offer a service year to many practices: choose the year, then the dates and the practices."""
     practices = practices_offerable_by(request.user)
-    if not practices.exists():
+    # The page is for commissioners; a POST goes to the action, which refuses anyone else itself.
+    if request.method == "GET" and not practices.exists():
         raise Http404
     years = offerable_service_years()
     code = request.POST.get("service_year") or request.GET.get("service_year")
@@ -112,8 +109,9 @@ def offer_create(request):
         form = OfferForm(
             request.POST or None,
             service_year=service_year,
-            practices=practices,
-            initial=_initial_dates(service_year),
+            practices=practices_visible_to(request.user),
+            commissioned=practices,
+            initial=default_offer_dates(service_year),
         )
         if request.method == "POST" and form.is_valid():
             try:
@@ -155,18 +153,8 @@ def offer_create(request):
     return render(request, "participation/offer_form.html", context)
 
 
-def _initial_dates(service_year: ServiceYear) -> dict:
-    today = timezone.localdate()
-    respond_by = min(max(today + timedelta(days=28), service_year.start_date), service_year.end_date)
-    return {
-        "start_date": service_year.start_date,
-        "end_date": service_year.end_date,
-        "response_date": respond_by,
-        "target_date": service_year.end_date,
-    }
-
-
 @login_required
+@require_safe
 def offer_list(request):
     """Offers to the practices where the user works, to accept or decline."""
     offers = offers_for_practice_users(request.user).order_by(
@@ -174,9 +162,7 @@ def offer_list(request):
     )
     awaiting = [offer for offer in offers if offer.state == Offer.State.OFFERED]
     answered = [offer for offer in offers if offer.state != Offer.State.OFFERED]
-    responders = practice_ids_reachable(
-        request.user, "manage_participation", {offer.practice_id for offer in awaiting}
-    )
+    responders = offers_answerable_by(request.user, awaiting)
     context = {"awaiting": awaiting, "answered": answered, "responders": responders}
     return render(request, "participation/offer_list.html", context)
 
@@ -185,8 +171,6 @@ def offer_list(request):
 @require_http_methods(["GET", "POST"])
 def offer_detail(request, pk):
     offer = offer_for(request.user, pk)
-    responds = may(request.user, "manage_participation", offer.practice)
-    commissions = may(request.user, "commission_services", offer.practice)
     decline_form = DeclineForm(request.POST if request.POST.get("transition") == "decline" else None)
     end_form = EndParticipationForm(
         request.POST if request.POST.get("transition") == "end" else None,
@@ -195,17 +179,17 @@ def offer_detail(request, pk):
     if request.method == "POST":
         done = _transition(request, offer, decline_form=decline_form, end_form=end_form)
         if done:
-            messages.success(request, f"The {offer} was {actions.TRANSITIONS[done].verb}.")
+            messages.success(request, f"The {offer} was {TRANSITIONS[done].verb}.")
             return redirect("participation:offer_detail", pk=offer.pk)
-    state = offer.state
+    open_to_user = transitions_open_to(request.user, offer)
     context = {
         "offer": offer,
         "participation": getattr(offer, "participation", None),
         "history": offer_history(offer),
-        "may_respond": responds and state == Offer.State.OFFERED,
-        "may_approve": commissions and state == Offer.State.ACCEPTED,
-        "may_withdraw": commissions and state in actions.TRANSITIONS["withdraw"].sources,
-        "may_end": commissions and state == Offer.State.APPROVED,
+        "may_respond": "accept" in open_to_user,
+        "may_approve": "approve" in open_to_user,
+        "may_withdraw": "withdraw" in open_to_user,
+        "may_end": "end" in open_to_user,
         "decline_form": decline_form,
         "end_form": end_form,
     }
@@ -224,9 +208,9 @@ def _transition(request, offer, *, decline_form, end_form) -> str | None:
                 return None
             actions.decline_offer(offer=offer, reason=decline_form.cleaned_data["reason"], by=by)
         elif transition == "withdraw":
-            actions.withdraw_offer(offer=offer, by=by)
+            actions.withdraw_offers(offers=[offer], by=by)
         elif transition == "approve":
-            actions.approve_offer(offer=offer, by=by)
+            actions.approve_offers(offers=[offer], by=by)
         elif transition == "end":
             participation = getattr(offer, "participation", None)
             if participation is None or not end_form.is_valid():
@@ -247,6 +231,7 @@ def _transition(request, offer, *, decline_form, end_form) -> str | None:
 
 
 @login_required
+@require_safe
 def timetable(request):
     """A service year's year-end timetable, for everyone (DOMAIN.md §8)."""
     years = service_years_with_timetables()

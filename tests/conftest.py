@@ -46,6 +46,8 @@ def pytest_sessionstart(session):
 def _fast_password_hashing(settings):
     # Production hashing is deliberately slow; tests create hundreds of users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Links in emails point at the test client's host.
+    settings.PORTAL_BASE_URL = "http://testserver"
 
 
 @pytest.fixture(autouse=True)
@@ -74,6 +76,28 @@ def postgresql(db):
 @pytest.fixture
 def tree(db):
     return build_organisation_tree()
+
+
+@pytest.fixture
+def upload_storage(settings, tmp_path):
+    """Extract uploads kept in this test's own directory, not the checkout's."""
+    location = tmp_path / "uploads"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "extract_uploads": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": location},
+        },
+    }
+    return location
+
+
+@pytest.fixture
+def world(tree, upload_storage, tmp_path):
+    """One of everything the portal's URLs take (tests.walk_world)."""
+    from tests.walk_world import build_world
+
+    return build_world(tmp_path)
 
 
 def _reachable(url: str, default_port: int) -> bool:

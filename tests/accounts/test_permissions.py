@@ -4,7 +4,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from accounts import actions
 from accounts.models import AuditEvent
 from accounts.permissions import may, may_manage_users
-from accounts.roles import CATALOGUE, VIEW_ORGANISATION
+from accounts.roles import CATALOGUE, Permission
 from accounts.selectors import practices_visible_to
 from tests.factories import user_with_roles
 from tests.scopes import ALL_PRACTICES, HOLDER
@@ -35,8 +35,8 @@ def test_role_grants_nothing_beyond_its_catalogue_entry(tree, role):
 
 def test_practice_role_does_not_reach_up_to_its_commissioner(tree):
     user = user_with_roles(tree["A00001"], "view")
-    assert not may(user, VIEW_ORGANISATION, tree["01A"])
-    assert not may(user, VIEW_ORGANISATION, tree["QAA"])
+    assert not may(user, Permission.VIEW_ORGANISATION, tree["01A"])
+    assert not may(user, Permission.VIEW_ORGANISATION, tree["QAA"])
 
 
 def test_ended_membership_takes_its_permissions_away(tree):

@@ -7,7 +7,28 @@ from accounts.models import Membership, User
 from accounts.roles import CATALOGUE
 from tests.factories import user_with_roles
 from tests.scopes import HOLDER
-from tests.test_url_walk import USER_ADMINISTRATION, visible_codes
+from tests.walk_routes import ROUTES
+
+USER_ADMINISTRATION = {
+    route.name for route in ROUTES if route.name.split(":")[1] in {
+        "invite_user", "user_detail", "grant_role", "end_role", "lock_user", "unlock_user", "retire_user",
+    }
+}  # fmt: skip
+
+
+def visible_codes(tree, holder_code):
+    """The holder and every organisation below it."""
+    holder = tree[holder_code]
+    codes = set()
+    for code, organisation in tree.items():
+        node = organisation
+        while node is not None:
+            if node.pk == holder.pk:
+                codes.add(code)
+                break
+            node = node.parent
+    return codes
+
 
 # A target user per organisation that can hold a role, each with one role there.
 TARGET_ROLE = {"practice": "view", "sub_icb": "view", "icb": "view", "national": "support"}

@@ -14,12 +14,13 @@ PRODUCTION_LIKE = {
     "ALLOWED_HOSTS": "cqrs.example.nhs.uk",
     "DATABASE_URL": "postgres://cqrs@db.internal:5432/cqrs",
     "REDIS_URL": "redis://redis.internal:6379/0",
+    "PORTAL_BASE_URL": "https://cqrs.example.nhs.uk",
 }
 
 
 def manage(*arguments, **environment):
     # The browser tests' async-safety opt-out must not leak into a deployment check.
-    inherited = set(PRODUCTION_LIKE) | {"DJANGO_ALLOW_ASYNC_UNSAFE"}
+    inherited = set(PRODUCTION_LIKE) | {"DJANGO_ALLOW_ASYNC_UNSAFE", "DEBUG"}
     clean = {key: value for key, value in os.environ.items() if key not in inherited}
     return subprocess.run(
         [sys.executable, "manage.py", *arguments],
@@ -36,19 +37,36 @@ def test_deploy_checks_pass_with_production_like_settings():
     assert result.returncode == 0, result.stderr + result.stdout
 
 
-def test_secret_key_is_required_when_debug_is_off():
-    environment = {key: value for key, value in PRODUCTION_LIKE.items() if key != "SECRET_KEY"}
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "PORTAL_BASE_URL"]
+)
+def test_production_refuses_to_start_without_each_required_setting(missing):
+    environment = {key: value for key, value in PRODUCTION_LIKE.items() if key != missing}
     result = manage("check", **environment)
     assert result.returncode != 0
-    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+    assert f"{missing} is not set. With DEBUG off the portal needs" in result.stderr
 
 
-def test_embedded_default_needs_no_variables():
+def test_debug_is_off_unless_asked_for_so_nothing_falls_back_silently():
+    environment = {k: v for k, v in PRODUCTION_LIKE.items() if k not in {"DEBUG", "DATABASE_URL"}}
+    result = manage("check", **environment)
+    assert result.returncode != 0 and "DATABASE_URL is not set" in result.stderr
+
+
+def test_production_refuses_the_published_development_key():
+    from cqrs_portal.settings import DEVELOPMENT_SECRET_KEY
+
+    result = manage("check", **{**PRODUCTION_LIKE, "SECRET_KEY": DEVELOPMENT_SECRET_KEY})
+    assert result.returncode != 0 and "published development key" in result.stderr
+
+
+def test_embedded_mode_needs_no_other_variables():
     result = manage(
         "shell",
         "-c",
         "from django.conf import settings as s; "
         "print(s.DATABASES['default']['ENGINE'], s.CELERY_TASK_ALWAYS_EAGER)",
+        DEBUG="true",
         DATABASE_URL="",
         REDIS_URL="",
     )

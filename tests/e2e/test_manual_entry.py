@@ -3,10 +3,10 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from achievement.models import ManualAnswer
-from tests.achievement.achievement_helpers import load_rulesets, participate, set_manual_deadline
+from manual_entry.models import ManualAnswer
 from tests.e2e.accessibility import assert_no_serious_accessibility_violations
 from tests.e2e.browser import sign_in
+from tests.extracts.helpers import load_rulesets, participate, set_manual_deadline
 from tests.factories import user_with_roles
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

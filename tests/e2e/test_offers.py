@@ -16,7 +16,7 @@ def sign_out(page):
 
 
 def test_commissioner_offers_qof_a_practice_accepts_and_the_commissioner_approves(page, tree):
-    load_rulesets(rulesets=read_rulesets(RULESETS_DIR))
+    load_rulesets(rulesets=read_rulesets(RULESETS_DIR), by=None)
     commissioner = user_with_roles(tree["01A"], "commissioning_management")
     practice_manager = user_with_roles(tree["A00001"], "participation_management")
 

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.achievement.calculation_helpers import example_tree, load_worked_example
+from tests.calculation.helpers import example_tree, load_worked_example
 from tests.e2e.accessibility import assert_no_serious_accessibility_violations
 from tests.e2e.browser import sign_in
 from tests.factories import user_with_roles

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from achievement.engine import readers
+from engine import readers
 from tests.engine.engine_extract_helpers import HEADER
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from achievement.engine import (
+from engine import (
     calculate_aspiration,
     calculate_pcn_payments,
     split_into_instalments,

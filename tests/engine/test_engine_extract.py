@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
-from achievement.engine import InputError
-from achievement.engine.errors import MAX_PROBLEMS
+from engine import InputError
+from engine.errors import MAX_PROBLEMS
 from tests.engine.engine_extract_helpers import HEADER, extract_row, valid_rows
 
 

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
-from achievement.engine import reduce_fields
+from engine import reduce_fields
 from tests.engine.engine_extract_helpers import extract_row, valid_rows
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from achievement.engine import YearParameters, calculate_qof, outputs, readers
+from engine import YearParameters, calculate_qof, outputs, readers
 
 EXAMPLE = Path(__file__).resolve().parents[2] / ".." / "shared" / "examples" / "qof_2023_24_small"
 PARAMETERS = YearParameters(point_value=Decimal("213.43"), average_list_size=Decimal(9639))

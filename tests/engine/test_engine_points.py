@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from achievement.engine import YearParameters, calculate_qof, national_prevalence, validate_ruleset
+from engine import YearParameters, calculate_qof, national_prevalence, validate_ruleset
 
 PARAMETERS = YearParameters(point_value=Decimal("213.43"), average_list_size=Decimal(9639))
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from achievement.engine import InputError, readers
+from engine import InputError, readers
 
 RULESET_PATH = Path(__file__).resolve().parents[2] / "fixtures" / "reference" / "qof_2023_24_indicators.csv"
 

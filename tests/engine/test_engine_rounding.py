@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from achievement.engine.rounding import format_hundredths, hundredths_to_decimal, round_half_up_quotient
+from engine.rounding import format_hundredths, hundredths_to_decimal, round_half_up_quotient
 
 factors = st.integers(min_value=0, max_value=10**9)
 positive = st.integers(min_value=1, max_value=10**9)

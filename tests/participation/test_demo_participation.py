@@ -9,7 +9,7 @@ from participation.ruleset_files import RULESETS_DIR, read_rulesets
 
 
 def test_demo_offers_show_every_state_and_a_second_run_changes_nothing(db):
-    load_rulesets(rulesets=read_rulesets(RULESETS_DIR))
+    load_rulesets(rulesets=read_rulesets(RULESETS_DIR), by=None)
     account_actions.import_organisations(
         mapping=load_mapping_for_icb(DEFAULT_ICB), effective_date=timezone.localdate(), by=None
     )

@@ -191,7 +191,7 @@ def test_practices_never_offered_show_as_not_offered(client, tree, year):
 def test_participation_list_downloads_as_csv_and_excel(client, tree, year, commissioner):
     offer, _ = offers_to([tree["A00001"], tree["A00002"]], year)
     actions.accept_offer(offer=offer, by=None)
-    actions.approve_offer(offer=offer, by=None)
+    actions.approve_offers(offers=[offer], by=None)[0]
     client.force_login(commissioner)
     lines = client.get(LIST, {"service_year": "QOF2324", "_export": "csv"}).content.decode().splitlines()
     assert lines[0] == "ODS code,Practice,Sub-ICB,State,Respond by,Participating"
@@ -233,7 +233,7 @@ def many_offers(count: int):
     practices = list(Organisation.objects.filter(code__startswith="C"))
     offers = offers_to(practices, service_year("QOF2324"))
     actions.accept_offer(offer=offers[0], by=None)
-    actions.approve_offer(offer=offers[0], by=None)
+    actions.approve_offers(offers=[offers[0]], by=None)[0]
     return practices
 
 

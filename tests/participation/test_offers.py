@@ -82,11 +82,11 @@ def make(name: str, offer: Offer, *, commissioner, practice_manager):
     if name == "decline":
         return actions.decline_offer(offer=offer, reason="No capacity", by=practice_manager)
     if name == "withdraw":
-        return actions.withdraw_offer(offer=offer, by=commissioner)
+        return actions.withdraw_offers(offers=[offer], by=commissioner)[0]
     if name == "approve":
-        return actions.approve_offer(offer=offer, by=commissioner)
+        return actions.approve_offers(offers=[offer], by=commissioner)[0]
     if name == "expire":
-        return actions.expire_lapsed_offers(today=offer.response_date + timedelta(days=1))
+        return actions.expire_lapsed_offers(today=offer.response_date + timedelta(days=1), by=None)
     if name == "end":
         participation = Participation.objects.get(offer=offer)
         return actions.end_participation(
@@ -137,7 +137,7 @@ def test_every_transition_from_every_state(offer, commissioner, practice_manager
 
 def test_each_transition_records_who_and_when(offer, commissioner, practice_manager):
     actions.accept_offer(offer=offer, by=practice_manager)
-    actions.approve_offer(offer=offer, by=commissioner)
+    actions.approve_offers(offers=[offer], by=commissioner)[0]
     offer = reload(offer)
     assert offer.offered_by == commissioner and offer.offered_at is not None
     assert offer.responded_by == practice_manager and offer.responded_at is not None
@@ -162,7 +162,7 @@ def test_declining_keeps_the_reason(offer, practice_manager):
 def test_only_approval_creates_participation(offer, commissioner, practice_manager, year):
     actions.accept_offer(offer=offer, by=practice_manager)
     assert participation_periods(year) == {}
-    actions.approve_offer(offer=offer, by=commissioner)
+    actions.approve_offers(offers=[offer], by=commissioner)[0]
     assert participation_periods(year) == {"A00001": [(date(2023, 4, 1), date(2024, 3, 31))]}
 
 
@@ -250,7 +250,8 @@ def test_bulk_offer_makes_one_offer_per_practice_in_a_fixed_number_of_queries(
     commissioner = user_with_roles(Organisation.objects.get(code="QCC"), "commissioning_management")
     year = service_year()
     batches = extra_insert_batches(Offer, count) + extra_insert_batches(AuditEvent, count)
-    with django_assert_max_num_queries(9 + batches):
+    # One more than before the guard: the action itself now checks `by` may offer to every practice.
+    with django_assert_max_num_queries(10 + batches):
         summary = actions.offer_service(
             service_year=year, practices=practices, **QOF2324_OFFER_DATES, by=commissioner
         )
@@ -327,8 +328,8 @@ def test_only_the_practices_commissioners_approve(offer, tree, practice_manager)
     actions.accept_offer(offer=offer, by=practice_manager)
     for outsider in [practice_manager, user_with_roles(tree["01B"], "commissioning_management")]:
         with pytest.raises(PermissionDenied):
-            actions.approve_offer(offer=offer, by=outsider)
-    actions.approve_offer(offer=offer, by=user_with_roles(tree["QAA"], "commissioning_management"))
+            actions.approve_offers(offers=[offer], by=outsider)[0]
+    actions.approve_offers(offers=[offer], by=user_with_roles(tree["QAA"], "commissioning_management"))
     assert reload(offer).state == State.APPROVED
 
 
@@ -347,12 +348,12 @@ def test_bulk_approval_is_refused_as_a_whole(tree, year, commissioner, practice_
 def test_offers_expire_the_day_after_their_response_date(tree, year, practice_manager):
     offered, answered = offers_to([tree["A00001"], tree["A00002"]], year)
     actions.accept_offer(offer=answered, by=None)
-    assert actions.expire_lapsed_offers(today=date(2023, 6, 30)) == []
-    expired = actions.expire_lapsed_offers(today=date(2023, 7, 1))
+    assert actions.expire_lapsed_offers(today=date(2023, 6, 30), by=None) == []
+    expired = actions.expire_lapsed_offers(today=date(2023, 7, 1), by=None)
     assert [offer.pk for offer in expired] == [offered.pk]
     assert reload(offered).state == State.EXPIRED and reload(offered).closed_at is not None
     assert reload(answered).state == State.ACCEPTED
-    assert actions.expire_lapsed_offers(today=date(2023, 7, 2)) == []
+    assert actions.expire_lapsed_offers(today=date(2023, 7, 2), by=None) == []
 
 
 def test_the_nightly_task_expires_lapsed_offers(tree, year):
@@ -380,12 +381,13 @@ def test_support_may_expire_offers_but_a_commissioner_may_not(tree, year, commis
 
 
 def test_automatic_participation_covers_every_open_practice_once(tree):
-    year = service_year("QOF1314", automatic_participation=True)
     Organisation.objects.filter(code="A00002").update(closed_on=date(2013, 9, 30))
     Organisation.objects.filter(code="A00003").update(closed_on=date(2013, 3, 31))
     Organisation.objects.filter(code="B00001").update(opened_on=date(2013, 6, 1))
 
-    created = actions.record_automatic_participation(service_year=year, by=None)
+    # Creating a year with automatic participation records it for every practice open during the year.
+    year = service_year("QOF1314", automatic_participation=True)
+    created = list(year.participations.all())
 
     assert len(created) == 3
     assert participation_periods(year) == {
@@ -399,13 +401,30 @@ def test_automatic_participation_covers_every_open_practice_once(tree):
 
 
 def test_a_commissioner_records_automatic_participation_for_its_practices_only(tree, commissioner):
-    year = service_year("QOF1314", automatic_participation=True)
+    # A year made automatic after it was created records nothing until someone (or the nightly task) asks.
+    year = actions.update_service_year(
+        service_year=service_year("QOF1314"), changes={"automatic_participation": True}, by=None
+    )
+    assert not year.participations.exists()
     actions.record_automatic_participation(service_year=year, by=commissioner)
     assert set(participation_periods(year)) == {"A00001", "A00002"}
     with pytest.raises(PermissionDenied):
         actions.record_automatic_participation(
             service_year=year, by=user_with_roles(tree["A00001"], "participation_management")
         )
+
+
+def test_the_nightly_task_records_automatic_participation_for_open_years_only(tree):
+    from participation import tasks
+
+    past = actions.update_service_year(
+        service_year=service_year("QOF1314"), changes={"automatic_participation": True}, by=None
+    )
+    running = service_year("QOF2627")
+    actions.update_service_year(service_year=running, changes={"automatic_participation": True}, by=None)
+    assert tasks.record_automatic_participation.delay().get() == 4
+    assert running.participations.count() == 4 and not past.participations.exists()
+    assert tasks.record_automatic_participation.delay().get() == 0
 
 
 def test_automatic_years_are_not_offered_and_offered_years_not_automatic(tree, year):
@@ -437,7 +456,7 @@ def test_automatic_participation_can_be_ended(tree):
 def approved(practice, year, **dates) -> Offer:
     [offer] = offers_to([practice], year, **dates)
     actions.accept_offer(offer=offer, by=None)
-    return actions.approve_offer(offer=offer, by=None)
+    return actions.approve_offers(offers=[offer], by=None)[0]
 
 
 def test_a_practice_that_joins_or_leaves_mid_year_participates_only_on_its_dates(tree, year, commissioner):

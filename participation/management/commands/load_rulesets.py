@@ -23,7 +23,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, directory, update, **options):
         try:
-            summary = load_rulesets(rulesets=read_rulesets(directory), update=update)
+            summary = load_rulesets(rulesets=read_rulesets(directory), update=update, by=None)
         except FileNotFoundError as error:
             raise CommandError(f"{error.filename}: no such file") from error
         except RulesetFileError as error:

@@ -1,0 +1,379 @@
+"""Every write of a calculation run: start, the stages, publish, fail, retry; and the list sizes runs read.
+
+A run moves queued → running → published (or failed; a failed run may be retried, which makes it queued
+again with a new attempt number). Stage work is in `pipeline`. Actions never queue work: `tasks` chains
+the stages, and whoever starts or retries a run queues it with `tasks.queue_run`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import audit
+from accounts.models import Organisation, OrganisationType
+from accounts.permissions import Permission, guarded, nationally, system_step
+from accounts.roles import Role
+from accounts.selectors import current_holders
+from extracts.models import Extract, ExtractValue
+from notifications.actions import Recipient, notify_each
+from participation.models import ServiceYear
+
+from . import pipeline
+from .models import (
+    CalculationRun,
+    FrozenPrevalence,
+    IndicatorResult,
+    PracticeListSize,
+    PracticeResult,
+    Publication,
+)
+from .selectors import run_kind_for
+
+Status = CalculationRun.Status
+Stage = CalculationRun.Stage
+# Runs that only some practices' figures change, and that practices are told about.
+NOTIFYING_KINDS = {CalculationRun.Kind.YEAR_END, CalculationRun.Kind.RECALCULATION}
+ERROR_TEXT_LIMIT = 4000
+
+
+def _scope_for(organisation: Organisation | None) -> str:
+    if organisation is None or organisation.type == OrganisationType.NATIONAL:
+        return CalculationRun.Scope.NATIONAL
+    if organisation.type == OrganisationType.PRACTICE:
+        return CalculationRun.Scope.PRACTICE
+    if organisation.is_commissioner:
+        return CalculationRun.Scope.COMMISSIONER
+    raise ValidationError(f"{organisation} cannot be calculated on its own")
+
+
+@guarded(nationally(Permission.SUPPORT))
+@transaction.atomic
+def start_run(
+    *,
+    service_year: ServiceYear,
+    achievement_date: dt.date,
+    by,
+    reason: str = "",
+    organisation: Organisation | None = None,
+    kind: str | None = None,
+) -> CalculationRun:
+    """Record a queued run. Its kind follows from the date and scope unless given; the caller queues it
+    (tasks.queue_run) so that a worker picks it up once this transaction commits."""
+    scope = _scope_for(organisation)
+    kind = kind or run_kind_for(service_year, achievement_date, organisation)
+    if kind == CalculationRun.Kind.RECALCULATION and not reason.strip():
+        raise ValidationError("Give the reason for the recalculation.")
+    if not service_year.start_date <= achievement_date <= service_year.end_date:
+        raise ValidationError(f"{achievement_date:%-d %B %Y} is outside {service_year.name}.")
+    if not Extract.objects.filter(service_year=service_year, achievement_date=achievement_date).exists():
+        raise ValidationError(
+            f"There is no extract data for {service_year.name} at {achievement_date:%-d %B %Y}, so there is "
+            "nothing to calculate. Load the extract first."
+        )
+    if CalculationRun.objects.filter(
+        service_year=service_year,
+        achievement_date=achievement_date,
+        organisation=None if scope == CalculationRun.Scope.NATIONAL else organisation,
+        status__in=[Status.QUEUED, Status.RUNNING],
+    ).exists():
+        raise ValidationError("A run for this year, date and scope is already under way.")
+    run = CalculationRun.objects.create(
+        kind=kind,
+        scope=scope,
+        organisation=None if scope == CalculationRun.Scope.NATIONAL else organisation,
+        service_year=service_year,
+        achievement_date=achievement_date,
+        triggered_by=by,
+        reason=reason.strip(),
+    )
+    audit.record(actor=by, action="calculation.start_run", obj=run, after=_state(run))
+    return run
+
+
+def _state(run: CalculationRun) -> dict:
+    return {
+        "kind": run.kind,
+        "scope": run.scope,
+        "organisation": run.organisation.code if run.organisation_id else None,
+        "service_year": run.service_year.code,
+        "achievement_date": run.achievement_date.isoformat(),
+        "status": run.status,
+        "attempt": run.attempt,
+        "reason": run.reason,
+    }
+
+
+def _locked_run(run_id: int, attempt: int) -> CalculationRun | None:
+    """The run, locked, if this attempt of it is still running; None tells a stale task to stop quietly."""
+    run = CalculationRun.objects.select_for_update().select_related("service_year").get(pk=run_id)
+    if run.attempt != attempt or run.status not in {Status.QUEUED, Status.RUNNING}:
+        return None
+    return run
+
+
+@system_step
+@transaction.atomic
+def begin_run(*, run_id: int, attempt: int) -> list[int] | None:
+    """Stage 1: freeze (or reuse) the national prevalence and list the commissioner chunks to calculate
+    (none: publish at once). None when this attempt is no longer the run's."""
+    run = _locked_run(run_id, attempt)
+    if run is None:
+        return None
+    now = timezone.now()
+    run.status, run.stage, run.started_at, run.heartbeat_at = Status.RUNNING, Stage.PREVALENCE, now, now
+    pipeline.refresh_planner_statistics(ExtractValue, PracticeListSize)
+    run.prevalence_run = _frozen_prevalence_run(run)
+    commissioners = pipeline.commissioners_to_calculate(run)
+    run.stage, run.progress_done, run.progress_total = Stage.ACHIEVEMENT, 0, len(commissioners)
+    run.save()
+    audit.record(actor=None, action="calculation.begin_run", obj=run, after=_state(run))
+    return commissioners
+
+
+def _frozen_prevalence_run(run: CalculationRun) -> CalculationRun:
+    """National prevalence is calculated once per service year and achievement date and then reused, so
+    every later run and recalculation of that date pays on the same national figures (DOMAIN.md §4.7)."""
+    frozen = FrozenPrevalence.objects.filter(
+        service_year=run.service_year, achievement_date=run.achievement_date
+    ).first()
+    if frozen is not None:
+        return frozen.run
+    pipeline.write_prevalence(run, pipeline.national_prevalence_frame(run))
+    try:
+        with transaction.atomic():
+            FrozenPrevalence.objects.create(
+                service_year=run.service_year, achievement_date=run.achievement_date, run=run
+            )
+    except IntegrityError:
+        # Another run froze it first: use theirs, so that there is only ever one.
+        return FrozenPrevalence.objects.get(
+            service_year=run.service_year, achievement_date=run.achievement_date
+        ).run
+    return run
+
+
+@system_step
+def calculate_commissioner(*, run_id: int, attempt: int, commissioner_id: int) -> bool:
+    """Stage 2, one chunk: achievement, payments and aspiration for one commissioner's practices.
+
+    The engine runs outside the transaction; the results and the progress count commit together. True for
+    the chunk that completes the count: the run is ready to publish.
+    """
+    run = CalculationRun.objects.select_related("service_year").get(pk=run_id)
+    if run.attempt != attempt or run.status != Status.RUNNING:
+        return False
+    results = pipeline.calculate_practices(run, pipeline.practice_codes_in_chunk(run, commissioner_id))
+    with transaction.atomic():
+        if results is not None:
+            pipeline.write_results(results)
+        run = _locked_run(run_id, attempt)
+        if run is None:
+            transaction.set_rollback(True)
+            return False
+        if results is not None:
+            held = PracticeResult.objects.filter(run_id=run_id, practice__parent_id=commissioner_id).count()
+            if held != len(results.practices):
+                raise RuntimeError(f"commissioner {commissioner_id} of run {run_id} was calculated twice")
+        CalculationRun.objects.filter(pk=run_id).update(
+            progress_done=F("progress_done") + 1, heartbeat_at=timezone.now()
+        )
+        return run.progress_done + 1 == run.progress_total
+
+
+@system_step
+@transaction.atomic
+def publish_run(*, run_id: int, attempt: int) -> CalculationRun | None:
+    """Stage 3: move the publication pointer to this run, in one transaction with everything it needs."""
+    run = _locked_run(run_id, attempt)
+    if run is None:
+        return None
+    if run.progress_done != run.progress_total:
+        raise RuntimeError(f"run {run_id} has {run.progress_done} of {run.progress_total} chunks")
+    run.stage = Stage.PUBLISHING
+    publication = (
+        Publication.objects.select_for_update()
+        .filter(service_year=run.service_year, achievement_date=run.achievement_date)
+        .first()
+    )
+    if run.scope != CalculationRun.Scope.NATIONAL and publication is not None:
+        run.replaces_id = publication.run_id
+        pipeline.carry_forward_practices(run, publication.run_id)
+    now = timezone.now()
+    before = {"run": publication.run_id} if publication else None
+    if publication is None:
+        publication = Publication.objects.create(
+            service_year=run.service_year, achievement_date=run.achievement_date, run=run, published_at=now
+        )
+    else:
+        publication.run, publication.published_at = run, now
+        publication.save(update_fields=["run", "published_at"])
+    run.status, run.stage, run.finished_at, run.published_at = Status.PUBLISHED, Stage.DONE, now, now
+    run.save()
+    audit.record(
+        actor=None, action="calculation.publish", obj=publication, before=before, after={"run": run.pk}
+    )
+    if run.kind in NOTIFYING_KINDS:
+        notify_declarers(run=run)
+    return run
+
+
+@system_step
+def calculate_in_process(*, run: CalculationRun) -> CalculationRun:
+    """Every stage of a queued run, here and now, without a worker: for the demo and the embedded mode.
+    Tasks queued on the way find the run already finished and do nothing."""
+    for commissioner_id in begin_run(run_id=run.pk, attempt=run.attempt) or []:
+        calculate_commissioner(run_id=run.pk, attempt=run.attempt, commissioner_id=commissioner_id)
+    run.refresh_from_db()
+    if run.status == Status.RUNNING:
+        publish_run(run_id=run.pk, attempt=run.attempt)
+        run.refresh_from_db()
+    return run
+
+
+@system_step
+@transaction.atomic
+def fail_run(*, run_id: int, attempt: int, error: str) -> CalculationRun | None:
+    """Mark the attempt failed; nothing it wrote is published, and a retry clears it."""
+    run = _locked_run(run_id, attempt)
+    if run is None:
+        return None
+    run.status, run.finished_at, run.error = Status.FAILED, timezone.now(), error[:ERROR_TEXT_LIMIT]
+    run.save(update_fields=["status", "finished_at", "error"])
+    audit.record(actor=None, action="calculation.fail", obj=run, after={"error": run.error})
+    return run
+
+
+@guarded(nationally(Permission.SUPPORT))
+@transaction.atomic
+def retry_run(*, run: CalculationRun, by) -> CalculationRun:
+    """Make a failed run queued again, as a new attempt; the caller queues it (tasks.queue_run)."""
+    run = CalculationRun.objects.select_for_update().get(pk=run.pk)
+    if run.status != Status.FAILED:
+        raise ValidationError("Only a failed run can be retried.")
+    IndicatorResult.objects.filter(run=run).delete()
+    PracticeResult.objects.filter(run=run).delete()
+    run.status, run.stage, run.attempt = Status.QUEUED, Stage.WAITING, run.attempt + 1
+    run.progress_done = run.progress_total = 0
+    run.error, run.finished_at = "", None
+    run.save()
+    audit.record(actor=by, action="calculation.retry", obj=run, after=_state(run))
+    return run
+
+
+@system_step
+def fail_stalled_runs(*, stalled_for: dt.timedelta) -> list[int]:
+    """Fail runs with no progress for `stalled_for`: a worker was killed (or lost) holding one of their
+    chunks, whose result will then never arrive. Chunks have a shorter hard time limit than this."""
+    cutoff = timezone.now() - stalled_for
+    stalled = CalculationRun.objects.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff).values_list(
+        "pk", "attempt", "progress_done", "progress_total"
+    )
+    failed = []
+    for run_id, attempt, done, total in stalled:
+        message = (
+            f"No progress since {cutoff:%Y-%m-%d %H:%M:%S %Z} ({done} of {total} commissioners done): a "
+            "worker stopped while calculating. Nothing was published; retry the run."
+        )
+        if fail_run(run_id=run_id, attempt=attempt, error=message):
+            failed.append(run_id)
+    return failed
+
+
+@system_step
+def notify_declarers(*, run: CalculationRun) -> int:
+    """Tell every Declaration Management user of the recalculated practices that their achievement is ready
+    (in the portal now; by email from the outbox). Called inside publication's transaction."""
+    practices = PracticeResult.objects.filter(run=run, indicator_run=run).values("practice_id")
+    holders = current_holders(roles=[Role.DECLARATION_MANAGEMENT], organisations=practices).values_list(
+        "user_id", "organisation_id", "organisation__code", "organisation__name"
+    )
+    year = run.service_year
+    subject = f"Your {year.name} achievement is available to view and declare"
+    return notify_each(
+        notifications=[
+            (
+                Recipient(user_id, organisation_id),
+                subject,
+                f"{year.name} achievement at {run.achievement_date:%-d %B %Y} for {name} ({code}) is "
+                "available to view and declare.",
+                reverse("reports:practice_summary", kwargs={"code": code}),
+            )
+            for user_id, organisation_id, code, name in holders
+        ]
+    )
+
+
+@system_step
+def start_nightly_runs(*, today: dt.date) -> list[CalculationRun]:
+    """In-year runs for every open service year, at the latest achievement date it has extract values for.
+    The year end itself is started by support staff once the year-end timetable allows (DOMAIN.md §8)."""
+    open_years = ServiceYear.objects.filter(
+        start_date__lte=today, end_date__gte=today - dt.timedelta(days=31)
+    )
+    latest = (
+        Extract.objects.filter(service_year__in=open_years, achievement_date__lte=today)
+        .values("service_year_id")
+        .annotate(latest=Max("achievement_date"))
+        .values_list("service_year_id", "latest")
+    )
+    years = {year.pk: year for year in open_years}
+    started = []
+    for service_year_id, achievement_date in latest:
+        year = years[service_year_id]
+        if achievement_date >= year.end_date:
+            continue
+        try:
+            run = start_run(
+                service_year=year,
+                achievement_date=achievement_date,
+                by=None,
+                reason="Nightly in-year calculation",
+            )
+        except ValidationError:
+            continue  # the previous night's run is still going
+        started.append(run)
+    return started
+
+
+@guarded(nationally(Permission.SUPPORT))
+@transaction.atomic
+def load_list_sizes(*, service_year: ServiceYear, rows: list[tuple[str, int, int]], by) -> int:
+    """Store PRACTICE_CODE, LIST_SIZE_CPI, LIST_SIZE_PREVALENCE for a service year: the CPI list at 1 January
+    before the year and the prevalence list at its end. Unknown practices reject the whole file."""
+    codes = [code for code, _, _ in rows]
+    ids = dict(
+        Organisation.objects.filter(type=OrganisationType.PRACTICE, code__in=codes).values_list("code", "pk")
+    )
+    unknown = sorted(set(codes) - set(ids))
+    if unknown:
+        raise ValidationError(f"unknown practice code(s): {', '.join(unknown[:10])}")
+    cpi_date, prevalence_date = pipeline.cpi_list_date(service_year), service_year.end_date
+    sizes = [
+        PracticeListSize(practice_id=ids[code], list_date=on, registered_patients=patients)
+        for code, cpi, prevalence in rows
+        for on, patients in ((cpi_date, cpi), (prevalence_date, prevalence))
+    ]
+    PracticeListSize.objects.bulk_create(
+        sizes,
+        batch_size=pipeline.INSERT_BATCH_ROWS,
+        update_conflicts=True,
+        unique_fields=["practice", "list_date"],
+        update_fields=["registered_patients", "loaded_at"],
+    )
+    audit.record(
+        actor=by,
+        action="calculation.load_list_sizes",
+        obj=service_year,
+        after={
+            "practices": len(rows),
+            "cpi_date": cpi_date.isoformat(),
+            "prevalence": prevalence_date.isoformat(),
+        },
+    )
+    return len(rows)

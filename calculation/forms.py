@@ -1,0 +1,42 @@
+import datetime as dt
+
+from django import forms
+
+from participation.models import ServiceYear
+
+
+class YearEndRunForm(forms.Form):
+    service_year = forms.ModelChoiceField(
+        queryset=ServiceYear.objects.order_by("-financial_year", "code"),
+        to_field_name="code",
+        label="Service year",
+        widget=forms.Select(attrs={"class": "nhsuk-select"}),
+    )
+    reason = forms.CharField(
+        label="Why is this run needed?",
+        required=False,
+        widget=forms.Textarea(attrs={"class": "nhsuk-textarea", "rows": 3}),
+    )
+
+
+class RecalculationForm(forms.Form):
+    """Recalculate one practice at a date that has extract data: only such dates are offered."""
+
+    run_date = forms.ChoiceField(
+        label="Service year and achievement date", widget=forms.Select(attrs={"class": "nhsuk-select"})
+    )
+    reason = forms.CharField(
+        label="Reason for the recalculation",
+        widget=forms.Textarea(attrs={"class": "nhsuk-textarea", "rows": 3}),
+    )
+
+    def __init__(self, *args, dates, **kwargs):
+        """`dates`: (service year code, service year name, achievement date) that have extract data."""
+        super().__init__(*args, **kwargs)
+        self.fields["run_date"].choices = [
+            (f"{code}|{on.isoformat()}", f"{name} at {on:%-d %B %Y}") for code, name, on in dates
+        ]
+
+    def clean_run_date(self) -> tuple[ServiceYear, dt.date]:
+        code, on = self.cleaned_data["run_date"].split("|")
+        return ServiceYear.objects.get(code=code), dt.date.fromisoformat(on)

@@ -1,0 +1,251 @@
+"""Calculation runs, their results, the publication pointer, and the list sizes runs read.
+
+A run's results hang off the run and are never edited after the run finishes. What readers see is decided
+by `Publication`: one row per service year × achievement date whose `run` moves in one UPDATE, so a reader
+sees the old results or the new ones, never a mix. A run that recalculates some practices still carries a
+`PracticeResult` row for every published practice (copied from the run it replaces, ~6,400 small rows);
+`PracticeResult.indicator_run` says which run holds that practice's indicator rows, so the large indicator
+table is never copied. See docs/adr/0006-calculation-runs.md.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import Organisation
+from participation.models import ServiceYear
+
+POINTS = {"max_digits": 8, "decimal_places": 2}
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class PracticeListSize(models.Model):
+    """A practice's registered patients on a date: 1 January (for CPI) and 31 March (for prevalence)."""
+
+    practice = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="list_sizes")
+    list_date = models.DateField()
+    registered_patients = models.PositiveIntegerField()
+    loaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["practice__code", "list_date"]
+        constraints = [
+            models.UniqueConstraint(fields=["practice", "list_date"], name="one_list_size_per_practice_date")
+        ]
+        indexes = [models.Index(fields=["list_date", "practice"])]
+
+    def __str__(self):
+        return f"{self.practice_id} on {self.list_date}: {self.registered_patients}"
+
+
+class CalculationRun(models.Model):
+    class Kind(models.TextChoices):
+        IN_YEAR = "in_year", "In-year"
+        YEAR_END = "year_end", "Year end"
+        RECALCULATION = "recalculation", "Recalculation"
+
+    class Scope(models.TextChoices):
+        NATIONAL = "national", "National"
+        COMMISSIONER = "commissioner", "Commissioner"
+        PRACTICE = "practice", "Practice"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        PUBLISHED = "published", "Published"
+
+    class Stage(models.TextChoices):
+        WAITING = "waiting", "Waiting for a worker"
+        PREVALENCE = "prevalence", "National prevalence"
+        ACHIEVEMENT = "achievement", "Achievement and aspiration by commissioner"
+        PUBLISHING = "publishing", "Publishing"
+        DONE = "done", "Done"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    organisation = models.ForeignKey(
+        Organisation,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="calculation_runs",
+        help_text="The commissioner or practice recalculated; blank for a national run",
+    )
+    service_year = models.ForeignKey(ServiceYear, on_delete=models.PROTECT, related_name="calculation_runs")
+    achievement_date = models.DateField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    stage = models.CharField(max_length=12, choices=Stage.choices, default=Stage.WAITING)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    # Chunks carry the attempt they belong to, so a chunk of a killed attempt redelivered after a retry
+    # cannot write into the new attempt.
+    attempt = models.PositiveSmallIntegerField(default=1)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    prevalence_run = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The run whose frozen national prevalence this run used",
+    )
+    replaces = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The published run whose other practices this partial run carries forward",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["service_year", "achievement_date", "status"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(scope="national", organisation__isnull=True)
+                | (~Q(scope="national") & Q(organisation__isnull=False)),
+                name="calculation_run_scope_names_its_organisation",
+            ),
+            models.CheckConstraint(
+                condition=Q(progress_done__lte=F("progress_total")), name="calculation_run_progress_bounded"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Run {self.pk}: {self.get_kind_display()} {self.service_year_id} {self.achievement_date}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.FAILED, self.Status.SUCCEEDED, self.Status.PUBLISHED}
+
+    @property
+    def percent_done(self) -> int:
+        if self.status in {self.Status.SUCCEEDED, self.Status.PUBLISHED}:
+            return 100
+        return 100 * self.progress_done // self.progress_total if self.progress_total else 0
+
+
+class FrozenPrevalence(models.Model):
+    """The national prevalence of a service year and achievement date, frozen by the first run to need it."""
+
+    service_year = models.ForeignKey(ServiceYear, on_delete=models.PROTECT, related_name="+")
+    achievement_date = models.DateField()
+    run = models.ForeignKey(CalculationRun, on_delete=models.PROTECT, related_name="+")
+    frozen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service_year", "achievement_date"], name="one_frozen_prevalence_per_year_date"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.service_year_id} {self.achievement_date}: run {self.run_id}"
+
+
+class PrevalenceResult(models.Model):
+    run = models.ForeignKey(CalculationRun, on_delete=models.CASCADE, related_name="prevalence")
+    group_code = models.CharField(max_length=20)
+    register_total = models.BigIntegerField()
+    population_total = models.BigIntegerField()
+    national_prevalence = models.FloatField()
+
+    class Meta:
+        ordering = ["group_code"]
+        constraints = [models.UniqueConstraint(fields=["run", "group_code"], name="one_prevalence_per_group")]
+
+    def __str__(self):
+        return f"{self.group_code}: {self.register_total} / {self.population_total}"
+
+
+class IndicatorResult(models.Model):
+    """One practice × indicator of a run. Income-protected rows carry the base-year figures instead."""
+
+    run = models.ForeignKey(CalculationRun, on_delete=models.CASCADE, related_name="indicator_results")
+    practice = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    indicator_code = models.CharField(max_length=20)
+    register = models.BigIntegerField(null=True)
+    numerator = models.BigIntegerField(null=True)
+    denominator = models.BigIntegerField(null=True)
+    pcas = models.BigIntegerField(null=True)
+    pca_rate = models.FloatField(null=True)
+    achievement = models.FloatField(null=True, help_text="Percent; blank when the denominator is 0")
+    manual_answer = models.BooleanField(null=True)
+    points = models.DecimalField(**POINTS)
+    cpi = models.FloatField()
+    apdf = models.FloatField()
+    payment = models.DecimalField(**MONEY)
+    income_protected = models.BooleanField(default=False)
+    base_numerator = models.BigIntegerField(null=True)
+    base_denominator = models.BigIntegerField(null=True)
+    base_achievement = models.FloatField(null=True)
+
+    class Meta:
+        # No per-row unique constraint: the run × practice index serves every read, and a unique index on
+        # ~490,000 rows per run would slow the bulk write for no reader.
+        indexes = [models.Index(fields=["run", "practice"])]
+
+    def __str__(self):
+        return f"{self.practice_id} {self.indicator_code}: {self.points} points"
+
+
+class PracticeResult(models.Model):
+    run = models.ForeignKey(CalculationRun, on_delete=models.CASCADE, related_name="practice_results")
+    practice = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    indicator_run = models.ForeignKey(
+        CalculationRun,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The run holding this practice's indicator results: this one or the one it carries forward",
+    )
+    list_size_cpi = models.PositiveIntegerField()
+    list_size_prevalence = models.PositiveIntegerField()
+    points = models.DecimalField(**POINTS)
+    payment = models.DecimalField(**MONEY)
+    aspiration_annual = models.DecimalField(**MONEY, null=True)
+    aspiration_monthly = models.DecimalField(**MONEY, null=True)
+    aspiration_last_month = models.DecimalField(**MONEY, null=True)
+
+    class Meta:
+        ordering = ["practice__code"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "practice"], name="one_practice_result_per_run"),
+        ]
+        indexes = [models.Index(fields=["indicator_run", "practice"])]
+
+    def __str__(self):
+        return f"{self.practice_id}: {self.points} points, £{self.payment}"
+
+
+class Publication(models.Model):
+    """What readers see for a service year and achievement date: one row, whose run moves atomically."""
+
+    service_year = models.ForeignKey(ServiceYear, on_delete=models.PROTECT, related_name="publications")
+    achievement_date = models.DateField()
+    run = models.ForeignKey(CalculationRun, on_delete=models.PROTECT, related_name="publications")
+    published_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["service_year", "-achievement_date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service_year", "achievement_date"], name="one_publication_per_year_date"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.service_year_id} {self.achievement_date}: run {self.run_id}"

@@ -1,0 +1,103 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_safe
+from django_tables2 import RequestConfig
+
+from accounts.permissions import Permission
+from accounts.selectors import practice_for
+
+from . import actions, selectors, tasks
+from .forms import RecalculationForm, YearEndRunForm
+from .tables import RunTable
+
+
+@login_required
+@require_safe
+def run_list(request):
+    table = RunTable(selectors.runs_for(request.user))
+    RequestConfig(request, paginate={"per_page": 25}).configure(table)
+    context = {"table": table, "may_run": selectors.may_run_calculations(request.user)}
+    return render(request, "calculation/run_list.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def start_year_end_run(request):
+    if request.method == "GET":
+        selectors.require_calculation_rights(request.user)
+    form = YearEndRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        year = form.cleaned_data["service_year"]
+        try:
+            run = actions.start_run(
+                service_year=year,
+                achievement_date=year.end_date,
+                by=request.user,
+                reason=form.cleaned_data["reason"] or f"{year.label} year end",
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            tasks.queue_run(run)
+            return redirect("calculation:run_detail", pk=run.pk)
+    return render(request, "calculation/start_year_end.html", {"form": form})
+
+
+@login_required
+@require_safe
+def run_detail(request, pk):
+    run = selectors.run_for(request.user, pk)
+    context = {"run": run, "may_run": selectors.may_run_calculations(request.user)}
+    return render(request, "calculation/run_detail.html", context)
+
+
+@login_required
+@require_safe
+def run_progress(request, pk):
+    """The progress fragment htmx swaps in every two seconds until the run finishes."""
+    run = selectors.run_for(request.user, pk)
+    context = {"run": run, "may_run": selectors.may_run_calculations(request.user)}
+    return render(request, "calculation/run_progress.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def retry_run(request, pk):
+    run = selectors.run_for(request.user, pk)
+    if request.method == "GET":
+        context = {"run": run, "may_run": selectors.may_run_calculations(request.user)}
+        return render(request, "calculation/retry.html", context)
+    try:
+        run = actions.retry_run(run=run, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        tasks.queue_run(run)
+    return redirect("calculation:run_detail", pk=run.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def recalculate_practice(request, code):
+    practice = practice_for(request.user, code, Permission.VIEW_ACHIEVEMENT)
+    if request.method == "GET":
+        selectors.require_calculation_rights(request.user)
+    form = RecalculationForm(request.POST or None, dates=selectors.dates_with_data())
+    if request.method == "POST" and form.is_valid():
+        service_year, achievement_date = form.cleaned_data["run_date"]
+        try:
+            run = actions.start_run(
+                service_year=service_year,
+                achievement_date=achievement_date,
+                organisation=practice,
+                by=request.user,
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            tasks.queue_run(run)
+            return redirect("calculation:run_detail", pk=run.pk)
+    return render(request, "calculation/recalculate.html", {"form": form, "practice": practice})

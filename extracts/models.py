@@ -1,0 +1,122 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Organisation
+from participation.models import ServiceYear
+
+
+class Extract(models.Model):
+    """One accepted extract file: a single service year and achievement date (DOMAIN.md §5).
+
+    Files are accepted or rejected whole, so a row here means every value in the file was stored.
+    """
+
+    service_year = models.ForeignKey(ServiceYear, on_delete=models.PROTECT, related_name="extracts")
+    achievement_date = models.DateField()
+    file_name = models.CharField(max_length=255)
+    checksum = models.CharField("SHA-256", max_length=64, unique=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    row_count = models.PositiveIntegerField(default=0)
+    practice_count = models.PositiveIntegerField(default=0)
+    indicator_count = models.PositiveIntegerField(default=0)
+    superseded_row_count = models.PositiveIntegerField(
+        default=0, help_text="Values of earlier extracts that this one superseded"
+    )
+    warnings = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+        indexes = [models.Index(fields=["service_year", "achievement_date"])]
+
+    def __str__(self):
+        return f"{self.service_year.code} {self.achievement_date:%Y-%m-%d} {self.file_name}"
+
+
+class ExtractValue(models.Model):
+    """One practice × indicator × field value of an extract. Superseded values stay for audit."""
+
+    # A national extract is 3.5 million rows, and every index and row-by-row foreign-key check costs time on
+    # each load. Reads go through the extract (audit) or the partial unique index of current values, so the
+    # other keys have no index; and the loader takes practice and service year ids from the database itself
+    # (extract_store.store_fields), so only the extract keeps a database-checked constraint.
+    extract = models.ForeignKey(Extract, on_delete=models.PROTECT, related_name="values")
+    # Denormalised from the extract so that the current values of a year and date are one index scan.
+    service_year = models.ForeignKey(
+        ServiceYear, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    achievement_date = models.DateField()
+    practice = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    indicator_code = models.CharField(max_length=20)
+    field_name = models.CharField(max_length=80)
+    value = models.BigIntegerField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    superseded_by = models.ForeignKey(
+        Extract,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="superseded_values",
+        db_index=False,
+        db_constraint=False,
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service_year", "achievement_date", "practice", "indicator_code", "field_name"],
+                condition=Q(superseded_by__isnull=True),
+                name="one_current_extract_value_per_field",
+            ),
+            models.CheckConstraint(condition=Q(value__gte=0), name="extract_value_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.indicator_code} {self.field_name} = {self.value}"
+
+
+class ExtractUpload(models.Model):
+    """An extract file received through the portal, validated and loaded by a worker (not in the request).
+
+    The file waits in EXTRACT_UPLOAD_ROOT until its task has run, and is deleted then, loaded or not. A
+    rejected file keeps its problems here so the person who uploaded it can read them.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Waiting for a worker"
+        LOADING = "loading", "Checking and loading"
+        LOADED = "loaded", "Loaded"
+        ALREADY_LOADED = "already_loaded", "Already loaded (identical file)"
+        REJECTED = "rejected", "Rejected: nothing stored"
+        FAILED = "failed", "Failed: nothing stored"
+
+    FINISHED = (Status.LOADED, Status.ALREADY_LOADED, Status.REJECTED, Status.FAILED)
+
+    file_name = models.CharField(max_length=255)
+    stored_name = models.CharField(max_length=255, help_text="The file's name in EXTRACT_UPLOAD_ROOT")
+    size = models.PositiveBigIntegerField()
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    extract = models.ForeignKey(Extract, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    problems = models.JSONField(default=list, blank=True, help_text="Line, field and message of each")
+    problem_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+
+    def __str__(self):
+        return f"Upload {self.pk}: {self.file_name}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED

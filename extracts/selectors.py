@@ -1,0 +1,76 @@
+"""Reads of stored extracts: the current values a calculation needs, and the pages of support staff."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+
+import pandas as pd
+from django.db.models import QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from accounts.permissions import Permission, may_nationally
+from engine import readers, reduce_fields
+from participation.models import ServiceYear
+from participation.selectors import engine_ruleset
+
+from .models import Extract, ExtractUpload, ExtractValue
+from .store import current_field_rows
+
+
+def current_extract_values(
+    *,
+    service_year: ServiceYear,
+    achievement_date: dt.date,
+    ruleset: pd.DataFrame | None = None,
+    practice_codes=None,
+) -> pd.DataFrame:
+    """The current stored extract values of a year and achievement date in the engine's values layout:
+    practice_code, indicator_code, register, numerator, denominator, pcas (nullable Int64), manual_answer
+    (nullable boolean), one row per practice × ruleset indicator with values. One query for the values
+    (and one for the year's ruleset when the caller has not read it already)."""
+    ruleset = engine_ruleset(service_year) if ruleset is None else ruleset
+    fields = current_field_rows(
+        service_year_id=service_year.pk, achievement_date=achievement_date, practice_codes=practice_codes
+    )
+    return reduce_fields(fields, ruleset=ruleset, pca_codes=shipped_pca_codes())
+
+
+@cache
+def shipped_pca_codes() -> frozenset[str]:
+    return readers.load_pca_codes(readers.SHIPPED_PCA_REFERENCE)
+
+
+def may_load_extracts(user) -> bool:
+    return may_nationally(user, Permission.SUPPORT)
+
+
+def require_extract_loading_rights(user) -> None:
+    """Extracts are national Support's work; to anyone else their pages do not exist, as anything out of
+    scope is a 404. (The upload form's POST goes to the action, which refuses anyone else itself.)"""
+    if not may_load_extracts(user):
+        raise Http404
+
+
+def extracts_for(user) -> QuerySet[Extract]:
+    require_extract_loading_rights(user)
+    return Extract.objects.select_related("service_year", "uploaded_by").order_by("-uploaded_at", "-id")
+
+
+def extract_for(user, pk: int) -> Extract:
+    return get_object_or_404(extracts_for(user), pk=pk)
+
+
+def upload_for(user, pk: int) -> ExtractUpload:
+    require_extract_loading_rights(user)
+    return get_object_or_404(ExtractUpload.objects.select_related("uploaded_by", "extract"), pk=pk)
+
+
+def values_superseded_later(extract: Extract) -> int:
+    """How many of this extract's values a later extract has replaced (its own N rows not counted)."""
+    return (
+        ExtractValue.objects.filter(extract=extract, superseded_by__isnull=False)
+        .exclude(superseded_by=extract)
+        .count()
+    )

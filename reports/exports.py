@@ -1,0 +1,69 @@
+"""Streamed CSV exports of a published run (DOMAIN.md §6), scoped to an organisation.
+
+Rows come from the database with a server-side cursor in chunks and are formatted a chunk at a time with the
+engine's own publication layout (`engine.outputs`), so memory stays flat at national scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+
+from calculation.models import Publication
+from engine import outputs
+from participation.selectors import engine_ruleset
+
+FETCH_ROWS = 20_000
+PUBLICATION_HEADER = "PRACTICE_CODE,INDICATOR_CODE,MEASURE,VALUE"
+ACHIEVED_POINTS_HEADER = "QUALITY_SERVICE,ORG_CODE,ACH_DATE,IND_CODE,POINTS,APPROVED"
+CRLF = outputs.LINE_TERMINATOR
+COUNTS = ["register", "numerator", "denominator", "pcas"]
+
+
+def _chunks(rows, size: int = FETCH_ROWS) -> Iterator[list]:
+    chunk = []
+    for row in rows.iterator(chunk_size=size):
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def publication_lines(rows, publication: Publication) -> Iterator[str]:
+    """PRACTICE_CODE,INDICATOR_CODE,MEASURE,VALUE: the NHS Digital publication's long format."""
+    ruleset = engine_ruleset(publication.service_year)
+    kinds = dict(zip(ruleset["indicator_code"], ruleset["kind"], strict=True))
+    yield PUBLICATION_HEADER + CRLF
+    columns = ["practice__code", "indicator_code", *COUNTS, "points"]
+    for chunk in _chunks(rows.values_list(*columns)):
+        frame = pd.DataFrame.from_records(
+            chunk, columns=["practice_code", "indicator_code", *COUNTS, "points"]
+        )
+        frame = frame[frame["indicator_code"].isin(kinds)]
+        for column in COUNTS:
+            frame[column] = frame[column].astype("Int64")
+        frame["kind"] = frame["indicator_code"].map(kinds)
+        frame["points_hundredths"] = np.array(
+            [int(points * 100) for points in frame["points"]], dtype=np.int64
+        )
+        table = outputs.achievement_table(frame, ruleset)
+        yield outputs.to_csv_text(table).split(CRLF, 1)[1]
+
+
+def achieved_points_lines(rows, publication: Publication) -> Iterator[str]:
+    """QUALITY_SERVICE,ORG_CODE,ACH_DATE,IND_CODE,POINTS,APPROVED: the CQRS achieved-points extract.
+
+    APPROVED is N until the declarations workflow records commissioner approval of the practice's
+    achievement for this date.
+    """
+    prefix = publication.service_year.code
+    date = f"{publication.achievement_date:%Y%m%d}"
+    yield ACHIEVED_POINTS_HEADER + CRLF
+    for chunk in _chunks(rows.values_list("practice__code", "indicator_code", "points")):
+        yield "".join(
+            f"{prefix},{code},{date},{indicator},{points:.2f},N{CRLF}" for code, indicator, points in chunk
+        )

@@ -1,0 +1,183 @@
+"""Reads behind the achievement reports: published results, scoped to the organisation asked about.
+Out of scope is a 404."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from accounts.models import Organisation, OrganisationType
+from accounts.permissions import ANCESTOR_LOOKUPS
+from calculation.models import PracticeResult, PrevalenceResult, Publication
+from calculation.selectors import published_indicator_results
+from participation.models import Indicator
+
+
+def publications_for(practice: Organisation | None = None) -> QuerySet[Publication]:
+    """Published service years and dates, newest first (for a practice: those that calculated it)."""
+    publications = Publication.objects.select_related("service_year", "run")
+    if practice is not None:
+        publications = publications.filter(run__practice_results__practice=practice)
+    return publications.order_by("-service_year__financial_year", "service_year__code", "-achievement_date")
+
+
+def chosen_publication(publications: QuerySet[Publication], pk: str | None) -> Publication | None:
+    """The publication asked for by `?publication=`, else the newest; a bad id is a 404, not a default."""
+    if pk:
+        if not pk.isdigit():
+            raise Http404
+        return get_object_or_404(publications, pk=pk)
+    return publications.first()
+
+
+def practices_under(organisation: Organisation) -> Q:
+    """PracticeResult rows whose practice is the organisation or lies anywhere below it."""
+    if organisation.type == OrganisationType.NATIONAL:
+        return Q()
+    condition = Q(practice=organisation)
+    for lookup in ANCESTOR_LOOKUPS:
+        condition |= Q(**{f"practice__{lookup}": organisation})
+    return condition
+
+
+def provider_results(organisation: Organisation, publication: Publication | None) -> QuerySet[PracticeResult]:
+    if publication is None:
+        return PracticeResult.objects.none()
+    return (
+        PracticeResult.objects.filter(practices_under(organisation), run_id=publication.run_id)
+        .select_related("practice__parent", "indicator_run")
+        .order_by("practice__code")
+    )
+
+
+@dataclass
+class IndicatorLine:
+    indicator: Indicator
+    result: object  # IndicatorResult
+
+    @property
+    def protected(self) -> bool:
+        return self.result.income_protected
+
+
+@dataclass
+class Subtotal:
+    code: str
+    description: str
+    points: Decimal = Decimal(0)
+    available: Decimal = Decimal(0)
+    payment: Decimal = Decimal(0)
+    children: list = field(default_factory=list)
+    practice_prevalence: float | None = None
+    national_prevalence: float | None = None
+
+    @property
+    def percent(self) -> Decimal:
+        return (100 * self.points / self.available).quantize(Decimal("0.1")) if self.available else Decimal(0)
+
+    def add(self, points: Decimal, available: Decimal, payment: Decimal) -> None:
+        self.points += points
+        self.available += available
+        self.payment += payment
+
+
+@dataclass
+class PracticeSummary:
+    practice: Organisation
+    publication: Publication
+    totals: PracticeResult
+    service: Subtotal
+    domains: list[Subtotal]
+    prevalence: dict[str, PrevalenceResult]
+    trend: list[PracticeResult]
+
+
+DOMAIN_NAMES = {
+    "CL": "Clinical",
+    "PH": "Public health",
+    "PHAS": "Public health additional services",
+    "QI": "Quality improvement",
+}
+
+
+def practice_summary(practice: Organisation, publication: Publication) -> PracticeSummary | None:
+    """The Achievement Summary Report: service → domain → indicator group → indicator. Six queries."""
+    totals = (
+        PracticeResult.objects.filter(run_id=publication.run_id, practice=practice)
+        .select_related("indicator_run")
+        .first()
+    )
+    if totals is None:
+        return None
+    results = {
+        result.indicator_code: result
+        for result in totals.indicator_run.indicator_results.filter(practice=practice)
+    }
+    indicators = Indicator.objects.filter(service_year_id=publication.service_year_id).order_by(
+        "domain_code", "group_code", "code"
+    )
+    prevalence_run = totals.indicator_run.prevalence_run_id
+    prevalence = {row.group_code: row for row in PrevalenceResult.objects.filter(run_id=prevalence_run)}
+    service = Subtotal(publication.service_year.code, publication.service_year.name)
+    domains: dict[str, Subtotal] = {}
+    groups: dict[tuple[str, str], Subtotal] = {}
+    for indicator in indicators:
+        result = results.get(indicator.code)
+        if result is None:
+            continue
+        domain = domains.setdefault(
+            indicator.domain_code,
+            Subtotal(indicator.domain_code, DOMAIN_NAMES.get(indicator.domain_code, indicator.domain_code)),
+        )
+        group = groups.get((indicator.domain_code, indicator.group_code))
+        if group is None:
+            group = groups[(indicator.domain_code, indicator.group_code)] = Subtotal(
+                indicator.group_code, indicator.group_description
+            )
+            domain.children.append(group)
+            national_figures = prevalence.get(indicator.group_code)
+            if national_figures is not None:
+                group.national_prevalence = 100 * national_figures.national_prevalence
+        if (
+            group.national_prevalence is not None
+            and result.register is not None
+            and totals.list_size_prevalence
+        ):
+            group.practice_prevalence = 100 * result.register / totals.list_size_prevalence
+        group.children.append(IndicatorLine(indicator, result))
+        for subtotal in (service, domain, group):
+            subtotal.add(result.points, indicator.points, result.payment)
+    return PracticeSummary(
+        practice=practice,
+        publication=publication,
+        totals=totals,
+        service=service,
+        domains=list(domains.values()),
+        prevalence=prevalence,
+        trend=practice_trend(practice, publication),
+    )
+
+
+def practice_trend(practice: Organisation, publication: Publication) -> list[PracticeResult]:
+    """The practice's published totals at every achievement date of the year: its progress through it."""
+    return list(
+        PracticeResult.objects.filter(
+            practice=practice, run__publications__service_year_id=publication.service_year_id
+        )
+        .select_related("run")
+        .order_by("run__achievement_date")
+    )
+
+
+def export_rows(organisation: Organisation, publication: Publication) -> QuerySet:
+    """Every published indicator result under `organisation`, practice code then indicator code order."""
+    condition = practices_under(organisation)
+    return (
+        published_indicator_results(publication.run_id)
+        .filter(condition)
+        .order_by("practice__code", "indicator_code")
+    )

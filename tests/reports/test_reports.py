@@ -1,0 +1,172 @@
+"""Achievement reports and exports over a published run of the worked example: content, scope, queries."""
+
+from datetime import date
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from calculation.models import CalculationRun
+from tests.calculation.helpers import (
+    EXAMPLE,
+    example_tree,
+    expected_totals,
+    load_in_year_extract,
+    load_worked_example,
+    run_to_the_end,
+)
+from tests.factories import user_with_roles
+
+
+@pytest.fixture
+def published(db, django_capture_on_commit_callbacks):
+    tree = example_tree()
+    year = load_worked_example()
+    run = run_to_the_end(django_capture_on_commit_callbacks, service_year=year)
+    assert run.status == CalculationRun.Status.PUBLISHED
+    return tree, run
+
+
+def streamed(response) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def test_practice_summary_shows_points_money_and_the_domain_chart(client, published):
+    tree, _ = published
+    client.force_login(user_with_roles(tree["Z10005"], "view", "finance_view"))
+    response = client.get(reverse("reports:practice_summary", kwargs={"code": "Z10005"}))
+
+    assert response.status_code == 200
+    points, payment = next((p, m) for code, p, m in expected_totals() if code == "Z10005")
+    summary = response.context["summary"]
+    assert f"{summary.service.points:.2f}" == points and f"{summary.service.payment:.2f}" == payment
+    assert [domain.code for domain in summary.domains] == ["CL", "PH", "QI"]
+    html = response.content.decode()
+    assert "<svg" in html and "Points by domain" in html and "£41,358.95" in html
+    assert 'data-indicator="AF006"' in html and "Conditional" in html
+
+
+def test_practice_summary_hides_pounds_without_finance_view(client, published):
+    tree, _ = published
+    client.force_login(user_with_roles(tree["Z10005"], "view"))
+    response = client.get(reverse("reports:practice_summary", kwargs={"code": "Z10005"}))
+    assert response.status_code == 200 and "£" not in response.content.decode()
+
+
+def test_income_protected_rows_show_base_year_performance(
+    client, published, django_capture_on_commit_callbacks
+):
+    from calculation.models import IndicatorResult
+
+    tree, run = published
+    protected = IndicatorResult.objects.filter(run=run, practice__code="Z10005", indicator_code="AF006")
+    protected.update(
+        income_protected=True, numerator=None, denominator=None, base_numerator=7, base_denominator=8
+    )
+    client.force_login(user_with_roles(tree["Z10005"], "view"))
+    html = client.get(reverse("reports:practice_summary", kwargs={"code": "Z10005"})).content.decode()
+    assert "Income protected" in html and "Base year: 7 of 8" in html
+
+
+def test_commissioner_report_lists_only_its_practices_and_downloads(client, published):
+    tree, _ = published
+    client.force_login(user_with_roles(tree["01A"], "view"))
+    url = reverse("reports:provider_report", kwargs={"code": "01A"})
+    response = client.get(url)
+    assert response.status_code == 200
+    codes = [row.record.practice.code for row in response.context["table"].rows]
+    assert codes == ["Z73000", "Z92001"]
+
+    csv = client.get(url, {"_export": "csv"})
+    assert csv.status_code == 200 and b"Z73000" in b"".join(
+        csv.streaming_content if csv.streaming else [csv.content]
+    )
+    xlsx = client.get(url, {"_export": "xlsx"})
+    assert xlsx.status_code == 200 and xlsx["Content-Type"].startswith("application/vnd.openxmlformats")
+    filtered = client.get(url, {"search": "Z92001"})
+    assert [row.record.practice.code for row in filtered.context["table"].rows] == ["Z92001"]
+    assert client.get(reverse("reports:provider_report", kwargs={"code": "02A"})).status_code == 404
+    assert client.get(reverse("reports:practice_summary", kwargs={"code": "Z10005"})).status_code == 404
+
+
+def test_support_sees_the_national_report_sorted_by_points(client, published):
+    tree, _ = published
+    client.force_login(user_with_roles(tree["ENG"], "support"))
+    response = client.get(reverse("reports:provider_report", kwargs={"code": "ENG"}), {"sort": "-points"})
+    points = [row.record.points for row in response.context["table"].rows]
+    assert len(points) == 8 and points == sorted(points, reverse=True)
+
+
+def test_publication_export_reproduces_the_published_achievement_file(client, published):
+    tree, _ = published
+    client.force_login(user_with_roles(tree["ENG"], "support"))
+    response = client.get(reverse("reports:publication_export", kwargs={"code": "ENG"}))
+    assert response.status_code == 200 and response.streaming
+    assert streamed(response) == (EXAMPLE / "expected" / "ACHIEVEMENT.csv").read_bytes()
+
+
+def test_achieved_points_export_is_scoped_to_the_organisation(client, published):
+    tree, _ = published
+    client.force_login(user_with_roles(tree["QBB"], "view"))
+    response = client.get(reverse("reports:achieved_points_export", kwargs={"code": "QBB"}))
+    lines = streamed(response).decode().splitlines()
+    assert lines[0] == "QUALITY_SERVICE,ORG_CODE,ACH_DATE,IND_CODE,POINTS,APPROVED"
+    assert {line.split(",")[1] for line in lines[1:]} == {"Z85004", "Z10005", "Z98006", "Z90007"}
+    assert lines[1].startswith("QOF2324,Z10005,20240331,AF001,5.00,")
+    assert client.get(reverse("reports:achieved_points_export", kwargs={"code": "QAA"})).status_code == 404
+
+
+# Session, user, roles and navigation, permission checks, then the page's own reads.
+PINNED_QUERIES = {
+    "reports:practice_summary": 16,
+    "reports:provider_report": 10,
+    "reports:publication_export": 7,
+    "reports:achieved_points_export": 6,
+}
+
+
+def _queries(client, url, **params) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url, params)
+        if response.streaming:
+            streamed(response)
+    assert response.status_code == 200
+    return len(captured)
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("reports:practice_summary", "Z10005"),
+        ("reports:provider_report", "ENG"),
+        ("reports:publication_export", "ENG"),
+        ("reports:achieved_points_export", "ENG"),
+    ],
+)
+def test_report_queries_do_not_grow_with_the_data(
+    client, published, django_capture_on_commit_callbacks, tmp_path, name, code
+):
+    """The same number of queries with one publication as with three, a recalculation and a trend."""
+    tree, run = published
+    client.force_login(user_with_roles(tree["ENG"], "support"))
+    url = reverse(name, kwargs={"code": code})
+    small = _queries(client, url)
+    for achievement_date in ("2023-12-31", "2024-01-31"):
+        load_in_year_extract(tmp_path, achievement_date.replace("-", ""))
+        run_to_the_end(
+            django_capture_on_commit_callbacks,
+            service_year=run.service_year,
+            achievement_date=date.fromisoformat(achievement_date),
+            kind=CalculationRun.Kind.IN_YEAR,
+        )
+    run_to_the_end(
+        django_capture_on_commit_callbacks,
+        service_year=run.service_year,
+        kind=CalculationRun.Kind.RECALCULATION,
+        organisation=tree["Z10005"],
+        reason="A corrected extract",
+    )
+    large = _queries(client, url)
+    assert small == large
+    assert large == PINNED_QUERIES[name], large

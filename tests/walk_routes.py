@@ -1,0 +1,468 @@
+"""What every portal URL answers to every role, for GET and for POST: the URL walk's specification.
+
+Each route lists the URLs it has in the walk's world (`tests.walk_world`) and, for a user of a given role at
+a given organisation, the exact status a GET and a POST must get. A POST carries data that a permitted user's
+request would succeed with, and names the guarded action it reaches, so the walk can prove that removing
+that action's own permission check is caught.
+
+The rules the statuses follow: an object outside the user's organisations is a 404, whatever the method; a
+page a role has no use for is a 404; a POST that reaches an action the role may not make is a 403 (the
+action refuses it itself); a method a URL does not take is a 405.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from accounts.models import Organisation, OrganisationType
+from accounts.roles import CATALOGUE, Permission, Role, roles_held_at
+from tests.factories import QOF2324_OFFER_DATES
+from tests.walk_world import MANUAL_INDICATOR, World, extract_file
+
+P = Permission
+T = OrganisationType
+COMMISSIONER_OR_NATIONAL = {T.ICB, T.SUB_ICB, T.NATIONAL}
+OK, REDIRECT, BAD_REQUEST, DENIED, NOT_FOUND, NOT_ALLOWED = 200, 302, 400, 403, 404, 405
+
+
+@dataclass
+class Walker:
+    """The signed-in user the walk walks as: one role held at one organisation."""
+
+    role: Role
+    holder: Organisation
+    user: object = None
+
+    def holds(self, permission: Permission) -> bool:
+        return permission in CATALOGUE[self.role].all_permissions()
+
+    def sees(self, organisation: Organisation | None) -> bool:
+        node = organisation
+        while node is not None:
+            if node.pk == self.holder.pk:
+                return True
+            node = node.parent
+        return False
+
+    def may(self, permission: Permission, organisation: Organisation) -> bool:
+        return self.holds(permission) and self.sees(organisation)
+
+    def nationally(self, permission: Permission) -> bool:
+        return self.holder.type == T.NATIONAL and self.holds(permission)
+
+    def manages_users_of(self, organisation: Organisation) -> bool:
+        return (
+            (self.holds(P.MANAGE_USERS) and organisation.pk == self.holder.pk)
+            or self.may(P.MANAGE_COMMISSIONED_USERS, organisation)
+            or self.nationally(P.SUPPORT)
+        )
+
+
+@dataclass
+class Target:
+    url: str
+    organisation: Organisation | None = None
+    obj: object = None
+
+
+Expect = Callable[[Walker, Target], int]
+
+
+@dataclass
+class Post:
+    expect: Expect
+    data: Callable[[World, Walker, Target], dict] = lambda world, walker, target: {}
+    action: str | None = None  # the guarded action a POST reaches, as "module.function"
+
+
+@dataclass
+class Route:
+    name: str
+    targets: Callable[[World], list[Target]]
+    get: Expect
+    posts: list[Post] = field(default_factory=list)  # none: the URL takes GET only, so a POST is a 405
+
+
+# ---- Targets ------------------------------------------------------------------------------------------
+
+
+def one(name: str, **kwargs) -> Callable[[World], list[Target]]:
+    return lambda world: [Target(reverse(name, kwargs=kwargs))]
+
+
+def each_organisation(name: str, **extra) -> Callable[[World], list[Target]]:
+    def targets(world: World) -> list[Target]:
+        kwargs = {key: value(world) for key, value in extra.items()}
+        return [
+            Target(reverse(name, kwargs={"code": code, **kwargs}), organisation)
+            for code, organisation in world.tree.items()
+        ]
+
+    return targets
+
+
+def each_offer(name: str) -> Callable[[World], list[Target]]:
+    return lambda world: [
+        Target(reverse(name, kwargs={"pk": offer.pk}), offer.practice, offer)
+        for offer in world.offers.values()
+    ]
+
+
+def each_member(name: str, with_membership: bool = False) -> Callable[[World], list[Target]]:
+    def targets(world: World) -> list[Target]:
+        found = []
+        for code, member in world.members.items():
+            kwargs = {"pk": member.pk}
+            if with_membership:
+                kwargs["membership_pk"] = world.memberships[code].pk
+            found.append(Target(reverse(name, kwargs=kwargs), world.tree[code], member))
+        return found
+
+    return targets
+
+
+def the_run(name: str) -> Callable[[World], list[Target]]:
+    return lambda world: [Target(reverse(name, kwargs={"pk": world.run.pk}))]
+
+
+def the_extract(name: str) -> Callable[[World], list[Target]]:
+    return lambda world: [Target(reverse(name, kwargs={"pk": world.extract.pk}))]
+
+
+def the_upload(name: str) -> Callable[[World], list[Target]]:
+    return lambda world: [Target(reverse(name, kwargs={"pk": world.upload.pk}))]
+
+
+# ---- Expectations -------------------------------------------------------------------------------------
+
+
+def anyone(status: int = OK) -> Expect:
+    return lambda walker, target: status
+
+
+def organisation_page(permission: Permission = P.VIEW_ORGANISATION, types=None) -> Expect:
+    """200 where the user holds `permission` for the URL's organisation (of these types), else 404."""
+
+    def expect(walker: Walker, target: Target) -> int:
+        organisation = target.organisation
+        if types is not None and organisation.type not in types:
+            return NOT_FOUND
+        return OK if walker.may(permission, organisation) else NOT_FOUND
+
+    return expect
+
+
+def national_page(*permissions: Permission) -> Expect:
+    return lambda walker, target: OK if any(walker.nationally(p) for p in permissions) else NOT_FOUND
+
+
+def action_in_scope(
+    action_permission: Permission,
+    done: int = REDIRECT,
+    seen_with: Permission = P.VIEW_ORGANISATION,
+    types=None,
+) -> Expect:
+    """A POST about an organisation: 404 unless the user holds `seen_with` for it; then the action lets
+    those holding `action_permission` for it through (`done`) and refuses the rest (403)."""
+
+    def expect(walker: Walker, target: Target) -> int:
+        organisation = target.organisation
+        if (types is not None and organisation.type not in types) or not walker.may(seen_with, organisation):
+            return NOT_FOUND
+        return done if walker.may(action_permission, organisation) else DENIED
+
+    return expect
+
+
+def national_action(permission: Permission, done: int = REDIRECT) -> Expect:
+    """A POST no object scopes: the action admits national holders of `permission` and refuses the rest."""
+    return lambda walker, target: done if walker.nationally(permission) else DENIED
+
+
+def user_administration(done: int = REDIRECT) -> Expect:
+    """The pages about a member of staff exist for those who manage that member's organisation."""
+    return lambda walker, target: done if walker.manages_users_of(target.organisation) else NOT_FOUND
+
+
+def post_only() -> Expect:
+    return anyone(NOT_ALLOWED)
+
+
+# The user-administration POSTs name no action: only those who manage a member's organisation can find the
+# member at all, so the page's lookup and the action's check refuse the same people, and the walk cannot
+# tell one from the other. tests/test_action_guards.py proves those actions' own checks directly.
+
+# ---- POST data ----------------------------------------------------------------------------------------
+
+_emails = itertools.count()
+
+
+def invitation(world: World, walker: Walker, target: Target) -> dict:
+    roles = roles_held_at(target.organisation.type)
+    return {
+        "full_name": "Walk Invitee",
+        "email": f"invitee{next(_emails)}@nhs.net",
+        "role": roles[0].key if roles else "",
+    }
+
+
+def invite_expect(walker: Walker, target: Target) -> int:
+    """The form needs a role the organisation can hold; regions and PCNs hold none, so it is shown again."""
+    organisation = target.organisation
+    if not walker.sees(organisation):
+        return NOT_FOUND
+    if not roles_held_at(organisation.type):
+        return OK
+    return REDIRECT if walker.manages_users_of(organisation) else DENIED
+
+
+def invite_page(walker: Walker, target: Target) -> int:
+    if not walker.sees(target.organisation):
+        return NOT_FOUND
+    return OK if walker.manages_users_of(target.organisation) else DENIED
+
+
+def offer_to_visible_practices(world: World, walker: Walker, target: Target) -> dict:
+    dates = {name: value.isoformat() for name, value in QOF2324_OFFER_DATES.items()}
+    practices = [str(p.pk) for p in world.practices if walker.sees(p)]
+    return {"service_year": "QOF2324", "practices": practices, **dates}
+
+
+def offer_create_expect(walker: Walker, target: Target) -> int:
+    # Every walker sees some practice; only those commissioning all they see may offer to them.
+    return REDIRECT if walker.holds(P.COMMISSION_SERVICES) else DENIED
+
+
+def commissions_somewhere(walker: Walker, target: Target) -> int:
+    return OK if walker.holds(P.COMMISSION_SERVICES) and walker.holder.type != T.PRACTICE else NOT_FOUND
+
+
+def bulk_approve(world: World, walker: Walker, target: Target) -> dict:
+    return {"transition": "approve", "offer": [offer.pk for offer in world.offers.values()]}
+
+
+def grant_view_role(world: World, walker: Walker, target: Target) -> dict:
+    return {"organisation": target.organisation.pk, "role": Role.FINANCE_VIEW.value}
+
+
+def a_file(world: World, walker: Walker, target: Target) -> dict:
+    upload = extract_file(world.year, world.year.end_date, world.practices[:1])
+    return {"file": SimpleUploadedFile("walk-upload.csv", upload.read(), content_type="text/csv")}
+
+
+def year_end_of_the_walk_year(world: World, walker: Walker, target: Target) -> dict:
+    return {"service_year": world.year.code, "reason": "The walk"}
+
+
+def recalculation(world: World, walker: Walker, target: Target) -> dict:
+    return {"run_date": f"{world.year.code}|{world.year.end_date.isoformat()}", "reason": "The walk"}
+
+
+ROUTES = [
+    # home
+    Route("home:index", one("home:index"), anyone()),
+    Route("home:practice_list", one("home:practice_list"), anyone()),
+    # accounts
+    Route(
+        "accounts:organisation_detail", each_organisation("accounts:organisation_detail"), organisation_page()
+    ),
+    Route(
+        "accounts:invite_user",
+        each_organisation("accounts:invite_user"),
+        invite_page,
+        [Post(invite_expect, invitation, "accounts.actions.create_user")],
+    ),
+    Route("accounts:user_detail", each_member("accounts:user_detail"), user_administration(OK)),
+    Route(
+        "accounts:grant_role",
+        each_member("accounts:grant_role"),
+        post_only(),
+        [Post(user_administration(), grant_view_role)],
+    ),
+    Route(
+        "accounts:end_role",
+        each_member("accounts:end_role", with_membership=True),
+        post_only(),
+        [Post(user_administration())],
+    ),
+    Route(
+        "accounts:lock_user",
+        each_member("accounts:lock_user"),
+        post_only(),
+        [Post(user_administration())],
+    ),
+    Route(
+        "accounts:unlock_user",
+        each_member("accounts:unlock_user"),
+        post_only(),
+        [Post(user_administration())],
+    ),
+    Route(
+        "accounts:retire_user",
+        each_member("accounts:retire_user"),
+        post_only(),
+        [Post(user_administration())],
+    ),
+    # notifications
+    Route(
+        "notifications:list",
+        one("notifications:list"),
+        anyone(),
+        [Post(anyone(REDIRECT))],  # every user marks their own notifications read
+    ),
+    # participation
+    Route(
+        "participation:participation_list",
+        one("participation:participation_list"),
+        anyone(),
+        [
+            Post(
+                lambda walker, target: REDIRECT if walker.holds(P.COMMISSION_SERVICES) else DENIED,
+                bulk_approve,
+                "participation.actions.approve_offers",
+            )
+        ],
+    ),
+    Route("participation:offer_list", one("participation:offer_list"), anyone()),
+    Route(
+        "participation:offer_create",
+        one("participation:offer_create"),
+        commissions_somewhere,
+        [Post(offer_create_expect, offer_to_visible_practices, "participation.actions.offer_service")],
+    ),
+    Route(
+        "participation:offer_detail",
+        each_offer("participation:offer_detail"),
+        organisation_page(),
+        [
+            Post(
+                action_in_scope(P.MANAGE_PARTICIPATION),
+                lambda world, walker, target: {"transition": "accept"},
+                "participation.actions.accept_offer",
+            ),
+            Post(
+                action_in_scope(P.MANAGE_PARTICIPATION),
+                lambda world, walker, target: {"transition": "decline", "reason": "The walk"},
+                "participation.actions.decline_offer",
+            ),
+            Post(
+                action_in_scope(P.COMMISSION_SERVICES),
+                lambda world, walker, target: {"transition": "withdraw"},
+                "participation.actions.withdraw_offers",
+            ),
+        ],
+    ),
+    Route("participation:timetable", one("participation:timetable"), anyone()),
+    # extracts
+    Route("extracts:extract_list", one("extracts:extract_list"), national_page(P.SUPPORT)),
+    Route(
+        "extracts:extract_upload",
+        one("extracts:extract_upload"),
+        national_page(P.SUPPORT),
+        [Post(national_action(P.SUPPORT), a_file, "extracts.actions.receive_upload")],
+    ),
+    Route("extracts:extract_detail", the_extract("extracts:extract_detail"), national_page(P.SUPPORT)),
+    Route("extracts:upload_detail", the_upload("extracts:upload_detail"), national_page(P.SUPPORT)),
+    Route("extracts:upload_progress", the_upload("extracts:upload_progress"), national_page(P.SUPPORT)),
+    # manual entry
+    Route(
+        "manual_entry:manual_entry_years",
+        each_organisation("manual_entry:manual_entry_years"),
+        organisation_page(P.VIEW_ACHIEVEMENT, {T.PRACTICE}),
+    ),
+    Route(
+        "manual_entry:manual_entry",
+        each_organisation("manual_entry:manual_entry", year=lambda world: world.year.code),
+        organisation_page(P.VIEW_ACHIEVEMENT, {T.PRACTICE}),
+        [
+            Post(
+                action_in_scope(P.ENTER_ACHIEVEMENT, seen_with=P.VIEW_ACHIEVEMENT, types={T.PRACTICE}),
+                lambda world, walker, target: {MANUAL_INDICATOR: "yes"},
+                "manual_entry.actions.enter_manual_answers",
+            )
+        ],
+    ),
+    Route(
+        "manual_entry:set_missing_answers",
+        lambda world: [Target(reverse("manual_entry:set_missing_answers", kwargs={"year": world.year.code}))],
+        national_page(P.MANAGE_SERVICES),
+        [Post(national_action(P.MANAGE_SERVICES), action="manual_entry.actions.set_missing_answers_to_yes")],
+    ),
+    # calculation runs
+    Route("calculation:run_list", one("calculation:run_list"), national_page(P.SUPPORT, P.MANAGE_SERVICES)),
+    Route(
+        "calculation:start_year_end_run",
+        one("calculation:start_year_end_run"),
+        national_page(P.SUPPORT),
+        [Post(national_action(P.SUPPORT), year_end_of_the_walk_year, "calculation.actions.start_run")],
+    ),
+    Route(
+        "calculation:run_detail",
+        the_run("calculation:run_detail"),
+        national_page(P.SUPPORT, P.MANAGE_SERVICES),
+    ),
+    Route(
+        "calculation:run_progress",
+        the_run("calculation:run_progress"),
+        national_page(P.SUPPORT, P.MANAGE_SERVICES),
+    ),
+    Route(
+        "calculation:retry_run",
+        the_run("calculation:retry_run"),
+        national_page(P.SUPPORT, P.MANAGE_SERVICES),
+        [
+            Post(
+                lambda walker, target: (
+                    NOT_FOUND
+                    if not (walker.nationally(P.SUPPORT) or walker.nationally(P.MANAGE_SERVICES))
+                    else REDIRECT
+                    if walker.nationally(P.SUPPORT)
+                    else DENIED
+                ),
+                action="calculation.actions.retry_run",
+            )
+        ],
+    ),
+    Route(
+        "calculation:recalculate_practice",
+        each_organisation("calculation:recalculate_practice"),
+        lambda walker, target: (
+            organisation_page(P.VIEW_ACHIEVEMENT, {T.PRACTICE})(walker, target)
+            if walker.nationally(P.SUPPORT)
+            else NOT_FOUND
+        ),
+        [
+            Post(
+                action_in_scope(P.SUPPORT, seen_with=P.VIEW_ACHIEVEMENT, types={T.PRACTICE}),
+                recalculation,
+                "calculation.actions.start_run",
+            )
+        ],
+    ),
+    # reports
+    Route(
+        "reports:practice_summary",
+        each_organisation("reports:practice_summary"),
+        organisation_page(P.VIEW_ACHIEVEMENT, {T.PRACTICE}),
+    ),
+    Route(
+        "reports:provider_report",
+        each_organisation("reports:provider_report"),
+        organisation_page(P.VIEW_ACHIEVEMENT, COMMISSIONER_OR_NATIONAL),
+    ),
+    Route(
+        "reports:publication_export",
+        each_organisation("reports:publication_export"),
+        organisation_page(P.VIEW_ACHIEVEMENT),
+    ),
+    Route(
+        "reports:achieved_points_export",
+        each_organisation("reports:achieved_points_export"),
+        organisation_page(P.VIEW_ACHIEVEMENT),
+    ),
+]

@@ -1,0 +1,109 @@
+"""A small world with one of everything the portal's URLs take, built through the real actions, for the URL
+walk and the action-guard tests: the test tree, offers, a year practices take part in with a manual
+indicator and extracts, a failed calculation run, an upload, and a member of staff at each organisation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from accounts.models import Membership, Organisation, OrganisationType, User
+from accounts.roles import Role
+from calculation import actions as calculation_actions
+from calculation.models import CalculationRun
+from extracts import actions as extract_actions
+from extracts.models import Extract, ExtractUpload
+from participation import actions as participation_actions
+from participation.models import Offer, ServiceYear
+from tests.engine.engine_extract_helpers import HEADER, extract_row
+from tests.factories import build_organisation_tree, one_offer_per_practice, service_year, user_with_roles
+
+# The year whose manual answers, extracts and runs the walk uses: practices take part automatically.
+WALK_YEAR = "QOF2627"
+MANUAL_INDICATOR = "QI001"
+IN_YEAR_DATE = dt.date(2026, 6, 30)
+# A role each kind of organisation may hold, for the member of staff the user-administration pages act on.
+MEMBER_ROLE = {
+    OrganisationType.PRACTICE: Role.VIEW,
+    OrganisationType.SUB_ICB: Role.VIEW,
+    OrganisationType.ICB: Role.VIEW,
+    OrganisationType.NATIONAL: Role.USER_ADMIN,
+}
+
+
+@dataclass
+class World:
+    tree: dict[str, Organisation]
+    offers: dict[str, Offer]  # QOF 2023/24, still offered, one per practice code
+    year: ServiceYear  # WALK_YEAR
+    extract: Extract
+    run: CalculationRun  # failed, so it can be retried
+    upload: ExtractUpload
+    members: dict[str, User]  # a member of staff at each organisation that holds roles
+    memberships: dict[str, Membership]
+    loader: User  # national Support, who loaded the extract
+
+    @property
+    def practices(self) -> list[Organisation]:
+        return [o for o in self.tree.values() if o.type == OrganisationType.PRACTICE]
+
+
+def extract_file(year: ServiceYear, on: dt.date, practices) -> SimpleUploadedFile:
+    rows = [
+        extract_row(
+            practice.code, MANUAL_INDICATOR, "Yes/No Flag", "1", service=year.code, date=f"{on:%Y%m%d}",
+            name=year.name,
+        )
+        for practice in practices
+    ]  # fmt: skip
+    return SimpleUploadedFile("walk.csv", "\r\n".join([HEADER, *rows, ""]).encode(), content_type="text/csv")
+
+
+def build_world(upload_directory) -> World:
+    tree = build_organisation_tree()
+    offers = {offer.practice.code: offer for offer in one_offer_per_practice(tree)}
+    year = service_year(WALK_YEAR, automatic_participation=True)
+    year = participation_actions.update_service_year(
+        service_year=year,
+        # Open for entry whatever today is, so the walk never depends on the date it runs.
+        changes={"manual_entry_deadline": timezone.localdate() + dt.timedelta(days=365)},
+        by=None,
+    )
+    participation_actions.create_indicator(
+        values={
+            "service_year": year,
+            "code": MANUAL_INDICATOR,
+            "group_code": "QI",
+            "group_description": "Quality improvement",
+            "domain_code": "QI",
+            "points": Decimal("27"),
+            "kind": "manual",
+            "patient_list": "TOTAL",
+            "prevalence_adjusted": False,
+        },
+        by=None,
+    )
+    loader = user_with_roles(tree["ENG"], Role.SUPPORT)
+    practices = [o for o in tree.values() if o.type == OrganisationType.PRACTICE]
+    extract = None
+    for on in (IN_YEAR_DATE, year.end_date):
+        path = upload_directory / f"walk-{on:%Y%m%d}.csv"
+        path.write_bytes(extract_file(year, on, practices).read())
+        extract = extract_actions.load_extract(path=path, file_name=path.name, by=loader).extract
+    run = calculation_actions.start_run(service_year=year, achievement_date=IN_YEAR_DATE, by=loader)
+    calculation_actions.fail_run(run_id=run.pk, attempt=run.attempt, error="The walk's failed run")
+    run.refresh_from_db()
+    upload = extract_actions.receive_upload(upload=extract_file(year, IN_YEAR_DATE, practices), by=loader)
+    members, memberships = {}, {}
+    for code, organisation in tree.items():
+        role = MEMBER_ROLE.get(organisation.type)
+        if role is None:
+            continue
+        member = user_with_roles(organisation, role, email=f"member.{code.lower()}@nhs.net")
+        members[code] = member
+        memberships[code] = member.memberships.get()
+    return World(tree, offers, year, extract, run, upload, members, memberships, loader)
