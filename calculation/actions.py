@@ -33,6 +33,7 @@ from .models import (
     PracticeResult,
     Publication,
 )
+from .publication import run_publication_hooks
 from .selectors import run_kind_for
 
 Status = CalculationRun.Status
@@ -205,7 +206,8 @@ def publish_run(*, run_id: int, attempt: int) -> CalculationRun | None:
         run.replaces_id = publication.run_id
         pipeline.carry_forward_practices(run, publication.run_id)
     now = timezone.now()
-    before = {"run": publication.run_id} if publication else None
+    replaced_run_id = publication.run_id if publication else None
+    before = {"run": replaced_run_id} if publication else None
     if publication is None:
         publication = Publication.objects.create(
             service_year=run.service_year, achievement_date=run.achievement_date, run=run, published_at=now
@@ -220,6 +222,7 @@ def publish_run(*, run_id: int, attempt: int) -> CalculationRun | None:
     )
     if run.kind in NOTIFYING_KINDS:
         notify_declarers(run=run)
+    run_publication_hooks(run=run, replaced_run_id=replaced_run_id)
     return run
 
 

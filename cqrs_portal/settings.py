@@ -77,9 +77,9 @@ INSTALLED_APPS = [
     "extracts",
     "manual_entry",
     "calculation",
-    "reports",
     "declarations",
     "payments",
+    "reports",
     "home",
 ]
 

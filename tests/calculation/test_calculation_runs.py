@@ -267,3 +267,27 @@ def test_list_sizes_for_unknown_practices_reject_the_whole_file(example):
     with pytest.raises(ValidationError, match="NOPE01"):
         actions.load_list_sizes(service_year=year, rows=[("Z73000", 1, 1), ("NOPE01", 1, 1)], by=None)
     assert PracticeListSize.objects.count() == before
+
+
+def test_publication_hooks_run_inside_publication_and_a_failing_one_publishes_nothing(
+    example, django_capture_on_commit_callbacks, monkeypatch
+):
+    from calculation import publication
+
+    _, year = example
+    seen = []
+
+    def record(*, run, replaced_run_id):
+        seen.append((run.pk, replaced_run_id, Publication.objects.get(service_year=year).run_id))
+
+    monkeypatch.setattr(publication, "_hooks", [record])
+    first = run_to_the_end(django_capture_on_commit_callbacks, service_year=year)
+    assert seen == [(first.pk, None, first.pk)]  # the pointer has already moved when hooks run
+
+    def refuse(*, run, replaced_run_id):
+        raise RuntimeError("a hook failed")
+
+    monkeypatch.setattr(publication, "_hooks", [record, refuse])
+    second = run_to_the_end(django_capture_on_commit_callbacks, service_year=year)
+    assert second.status == Status.FAILED and "a hook failed" in second.error
+    assert Publication.objects.get(service_year=year).run == first

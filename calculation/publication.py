@@ -1,0 +1,30 @@
+"""What the apps above calculation do when a run publishes, registered by them and run inside publication.
+
+Calculation may not import the apps that depend on it (declarations, payments), yet what they hold must
+change in the same transaction as the figures it follows from. An app registers a function with
+`@on_publication` from a module its AppConfig.ready() imports; `calculation.actions.publish_run` calls
+every registered function, in registration order, after moving the publication pointer. A function that
+raises fails the publication: nothing of it commits. See docs/adr/0007-one-shape.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .models import CalculationRun
+
+# Called as hook(run=the run just published, replaced_run_id=the run it replaced, or None).
+PublicationHook = Callable[..., None]
+
+_hooks: list[PublicationHook] = []
+
+
+def on_publication(hook: PublicationHook) -> PublicationHook:
+    if hook not in _hooks:
+        _hooks.append(hook)
+    return hook
+
+
+def run_publication_hooks(*, run: CalculationRun, replaced_run_id: int | None) -> None:
+    for hook in _hooks:
+        hook(run=run, replaced_run_id=replaced_run_id)
