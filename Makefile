@@ -24,7 +24,7 @@ endif
 help:
 	@echo "make demo    run the portal with demo data on http://$(HOST):$(PORT) (SQLite, tasks in-process)"
 	@echo "make test    run every test (with CI=true: PostgreSQL, Redis, a real worker and Chromium)"
-	@echo "make serve   run the portal against DATABASE_URL / REDIS_URL"
+	@echo "make serve   run the portal for real (gunicorn, production settings: see docs/deployment.md)"
 	@echo "make worker  run a Celery worker against REDIS_URL"
 	@echo "make beat    run the Celery beat scheduler for the nightly runs"
 	@echo "make lint    ruff, formatting and migration checks"
@@ -51,9 +51,12 @@ demo: install
 test: install
 	$(DEV) ./scripts/run-tests
 
+# Production: gunicorn with the production settings (DEBUG off), so the variables of docs/deployment.md must
+# be set; static files are collected and served by the application (WhiteNoise).
 serve: install
 	$(PYTHON) manage.py migrate --no-input
-	$(PYTHON) manage.py runserver $(HOST):$(PORT)
+	$(PYTHON) manage.py collectstatic --no-input --verbosity 0
+	HOST=$(HOST) PORT=$(PORT) $(UV) run --frozen gunicorn --config gunicorn.conf.py
 
 worker: install
 	@test -n "$$REDIS_URL" || { echo "Set REDIS_URL (e.g. redis://127.0.0.1:6379/0) to run a worker"; exit 1; }

@@ -85,6 +85,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the application itself, compressed and cached forever under hashed names.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "cqrs_portal.middleware.AllowedNetworksMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -168,9 +170,19 @@ STATICFILES_DIRS = [
 # Uploaded extracts wait here until a worker loads them, then are deleted. With workers on several machines
 # this must be storage they all share (docs/deployment.md).
 EXTRACT_UPLOAD_ROOT = Path(os.environ.get("EXTRACT_UPLOAD_ROOT", BASE_DIR / "var" / "extract-uploads"))
+# Uploads larger than memory allows are streamed to files here (not the system's /tmp), so that what a
+# killed request leaves behind is found and removed (cqrs_portal.housekeeping).
+FILE_UPLOAD_TEMP_DIR = Path(os.environ.get("FILE_UPLOAD_TEMP_DIR", BASE_DIR / "var" / "tmp"))
+FILE_UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
+# Scratch files older than this are left over from a crash: nothing the portal does takes as long.
+STALE_FILE_SECONDS = int(os.environ.get("STALE_FILE_SECONDS", str(6 * 60 * 60)))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
     "extract_uploads": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": EXTRACT_UPLOAD_ROOT, "file_permissions_mode": 0o600},
@@ -256,6 +268,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*/5"),
     },
     "notifications-send-emails": {"task": "notifications.send_emails", "schedule": crontab(minute="*")},
+    "cqrs-portal-tidy-up": {"task": "cqrs_portal.tidy_up", "schedule": crontab(minute=15)},
     "participation-record-automatic-participation": {
         "task": "participation.record_automatic_participation",
         "schedule": crontab(hour=0, minute=45),

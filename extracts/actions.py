@@ -3,6 +3,7 @@ Keyword-only, atomic, audited."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from datetime import date
@@ -297,3 +298,32 @@ def _finish_upload(*, upload_id: int, **outcome) -> ExtractUpload:
         after={"status": upload.status, "extract": upload.extract_id, "problems": upload.problem_count},
     )
     return upload
+
+
+@system_step
+def remove_stale_uploads(*, older_than: int) -> int:
+    """Delete upload files no unfinished upload waits for (a web server died between storing the file and
+    committing its row), and fail uploads no worker has finished within `older_than` seconds, deleting
+    their files: nothing of theirs was stored. Returns how many files were removed."""
+    cutoff = timezone.now() - dt.timedelta(seconds=older_than)
+    for upload in ExtractUpload.objects.filter(
+        status__in=[ExtractUpload.Status.RECEIVED, ExtractUpload.Status.LOADING], uploaded_at__lt=cutoff
+    ).only("pk"):
+        fail_upload(upload_id=upload.pk, error="No worker finished loading the file in time.")
+    storage = _upload_storage()
+    waiting = set(
+        ExtractUpload.objects.filter(
+            status__in=[ExtractUpload.Status.RECEIVED, ExtractUpload.Status.LOADING]
+        ).values_list("stored_name", flat=True)
+    )
+    removed = 0
+    try:
+        _, names = storage.listdir("")
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        if name in waiting or storage.get_modified_time(name) >= cutoff:
+            continue
+        storage.delete(name)
+        removed += 1
+    return removed
