@@ -1,7 +1,12 @@
 import ipaddress
+import logging
 
 from django.conf import settings
+from django.db import IntegrityError, OperationalError
 from django.http import HttpResponseForbidden
+from django.shortcuts import render
+
+logger = logging.getLogger(__name__)
 
 
 class AllowedNetworksMiddleware:
@@ -27,3 +32,29 @@ def _address_in(address: str, networks) -> bool:
     except ValueError:
         return False
     return any(ip in network for network in networks)
+
+
+class RaceMiddleware:
+    """A request that lost a race to another at the database (a unique constraint, a serialisation
+    failure) gets a page saying so, with nothing saved, rather than a server error. Actions lock what they
+    can foresee; this covers what they cannot."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, IntegrityError | OperationalError) or not _is_race(exception):
+            return None
+        logger.warning("request %s %s lost a race: %s", request.method, request.path, exception)
+        return render(request, "409.html", status=409)
+
+
+def _is_race(exception) -> bool:
+    if isinstance(exception, IntegrityError):
+        return True
+    # PostgreSQL: serialization_failure (40001) and deadlock_detected (40P01).
+    code = getattr(getattr(exception, "__cause__", None), "pgcode", None)
+    return code in {"40001", "40P01"}

@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "cqrs_portal.middleware.RaceMiddleware",
 ]
 
 ROOT_URLCONF = "cqrs_portal.urls"

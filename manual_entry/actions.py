@@ -39,6 +39,8 @@ def enter_manual_answers(
     After the year's manual-entry deadline only an entry on the practice's behalf by a commissioner's
     Achievement Entry is accepted, and it is flagged as such.
     """
+    # One entry at a time per practice, so two saves of the same sheet cannot both insert an answer.
+    Organisation.objects.select_for_update().filter(pk=practice.pk).first()
     if not service_year.participations.filter(practice=practice).exists():
         raise ValidationError(f"{practice.code} does not take part in {service_year}.")
     locked = entry_is_locked_for_practice(service_year)
@@ -96,7 +98,11 @@ def enter_manual_answers(
 @transaction.atomic
 def set_missing_answers_to_yes(*, service_year: ServiceYear, by) -> int:
     """Answer Yes for every participating practice's unanswered Yes/No manual indicator of the year, as in
-    2020/21 when every manual QI indicator counted as Yes. Service Management only; bulk and audited."""
+    2020/21 when every manual QI indicator counted as Yes. Service Management only; bulk and audited.
+
+    One at a time per year (the year's row is locked), and an answer a practice gives at the same moment
+    wins over the default: conflicting rows are skipped, not an error."""
+    ServiceYear.objects.select_for_update().filter(pk=service_year.pk).first()
     indicators = list(
         Indicator.objects.filter(
             service_year=service_year, kind=Indicator.Kind.MANUAL, answered_with_count=False
@@ -109,7 +115,7 @@ def set_missing_answers_to_yes(*, service_year: ServiceYear, by) -> int:
         ManualAnswer.objects.filter(service_year=service_year).values_list("practice_id", "indicator_id")
     )
     now, user = timezone.now(), by if by is not None and by.is_authenticated else None
-    created = ManualAnswer.objects.bulk_create(
+    ManualAnswer.objects.bulk_create(
         [
             ManualAnswer(
                 service_year=service_year,
@@ -125,6 +131,12 @@ def set_missing_answers_to_yes(*, service_year: ServiceYear, by) -> int:
             if (practice_id, indicator.pk) not in answered
         ],
         batch_size=2000,
+        ignore_conflicts=True,
+    )
+    created = list(
+        ManualAnswer.objects.filter(service_year=service_year, set_by_default=True, entered_at=now)
+        .select_related("practice", "indicator")
+        .order_by("pk")
     )
     audit.record_many(
         actor=by,

@@ -342,6 +342,9 @@ def offer_service(
     """
     if service_year.automatic_participation:
         raise ValidationError(f"Practices take part in {service_year} automatically; it is not offered.")
+    # Offers of a year are made one batch at a time, so a batch sent twice at once offers each practice
+    # once: the second finds the first's offers standing and leaves those practices out.
+    ServiceYear.objects.select_for_update().filter(pk=service_year.pk).first()
     validate_offer_dates(
         service_year=service_year,
         start_date=start_date,

@@ -250,8 +250,9 @@ def test_bulk_offer_makes_one_offer_per_practice_in_a_fixed_number_of_queries(
     commissioner = user_with_roles(Organisation.objects.get(code="QCC"), "commissioning_management")
     year = service_year()
     batches = extra_insert_batches(Offer, count) + extra_insert_batches(AuditEvent, count)
-    # One more than before the guard: the action itself now checks `by` may offer to every practice.
-    with django_assert_max_num_queries(10 + batches):
+    # Two more than before: the action checks `by` may offer to every practice, and locks the year so that
+    # the same batch sent twice at once offers each practice once.
+    with django_assert_max_num_queries(11 + batches):
         summary = actions.offer_service(
             service_year=year, practices=practices, **QOF2324_OFFER_DATES, by=commissioner
         )
