@@ -1,0 +1,105 @@
+"""Every state-changing POST of the portal, fired eight times at once on PostgreSQL, by a user allowed to
+make it: no request may end in a server error, and the database's rules hold afterwards.
+
+The POSTs and who may make them come from the URL walk's specification (tests/walk_routes.py), so a new
+page's POST is raced as soon as the walk knows it.
+"""
+
+import threading
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.db.models import Count
+from django.test import Client
+
+from accounts.models import Membership
+from accounts.roles import CATALOGUE
+from tests.factories import user_with_roles
+from tests.scopes import HOLDER
+from tests.walk_routes import REDIRECT, ROUTES, Walker
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+COPIES = 8
+ROLE_AT_HOLDER = [(role.key, holder) for role in CATALOGUE.values() for holder in sorted(role.holders)]
+
+
+def races(world):
+    """(route, post, target, walker) for each POST with an action: a target and a role it succeeds for."""
+    found = []
+    for route in ROUTES:
+        for post in route.posts:
+            if post.action is None:
+                continue
+            chosen = next(
+                (
+                    (target, Walker(role, world.tree[HOLDER[holder][0]]))
+                    for target in route.targets(world)
+                    for role, holder in ROLE_AT_HOLDER
+                    if post.expect(Walker(role, world.tree[HOLDER[holder][0]]), target) == REDIRECT
+                ),
+                None,
+            )
+            assert chosen, f"nobody may make {post.action} in the walk's world"
+            found.append((route, post, *chosen))
+    return found
+
+
+def copy_of(data: dict) -> dict:
+    """The same form data again, with a fresh copy of any file in it (a file is read once)."""
+    return {
+        name: SimpleUploadedFile(value.name, value.read() if not value.seek(0) else b"")
+        if isinstance(value, SimpleUploadedFile)
+        else value
+        for name, value in data.items()
+    }
+
+
+def fire(user, url: str, data: dict) -> list:
+    """POST the same data COPIES times at once, each from its own signed-in session and connection."""
+    clients, bodies = [], []
+    for _ in range(COPIES):
+        client = Client()
+        client.force_login(user)
+        clients.append(client)
+        bodies.append(copy_of(data))
+    barrier = threading.Barrier(COPIES)
+    outcomes = [None] * COPIES
+
+    def send(index):
+        try:
+            barrier.wait()
+            outcomes[index] = clients[index].post(url, bodies[index]).status_code
+        except Exception as error:  # any exception here is a server error to report
+            outcomes[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(index,)) for index in range(COPIES)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def test_every_post_fired_eight_times_at_once_gives_no_server_error(postgresql, world):
+    failures = []
+    for _route, post, target, walker in races(world):
+        user = user_with_roles(walker.holder, walker.role)
+        walker.user = user
+        data = post.data(world, walker, target)
+        outcomes = fire(user, target.url, data)
+        errors = [outcome for outcome in outcomes if not isinstance(outcome, int) or outcome >= 500]
+        if errors:
+            failures.append(f"{post.action} at {target.url}: {errors}")
+    assert not failures, "\n".join(failures)
+    # The rules the database keeps held through it all: one active role of a kind per user and organisation.
+    duplicates = (
+        Membership.objects.filter(ended_at__isnull=True)
+        .values("user", "organisation", "role")
+        .order_by()
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+    )
+    assert not duplicates.exists()
