@@ -14,7 +14,7 @@ from accounts.models import AuditEvent
 from participation import actions
 from participation.models import Indicator, Provenance, ServiceYear
 from participation.ruleset_files import RULESETS_DIR, RulesetFileError, read_rulesets
-from participation.selectors import ruleset_frame
+from participation.selectors import ruleset_frame, service_years_with_flags
 from tests.factories import user_with_roles
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -234,3 +234,34 @@ def test_only_national_service_management_may_change_a_ruleset(rulesets, tree):
 
     indicator.refresh_from_db()
     assert indicator.points == Decimal(13)
+
+
+@pytest.mark.parametrize(
+    ("code", "reference", "count", "points"),
+    [
+        ("QOF2526", "qof_2025_26_indicators.csv", 44, Decimal("564")),
+        ("QOF2627", "qof_2026_27_indicators.csv", 43, Decimal("582")),
+    ],
+)
+def test_the_current_qof_years_ship_with_each_values_provenance(rulesets, code, reference, count, points):
+    """2025/26 and 2026/27 come from shared/reference with per-row confidence: nothing is presented as more
+    certain than its source."""
+    service_year = year(code)
+    assert service_year.indicators.count() == count
+    assert (
+        service_year.indicators.aggregate(total=Sum("points"))["total"] == points == service_year.max_points
+    )
+    rows = {row["indicator_code"]: row for row in csv.DictReader((SHARED / "reference" / reference).open())}
+    for indicator in service_year.indicators.all():
+        row = rows[indicator.code]
+        assert indicator.points == Decimal(row["points"])
+        assert indicator.definition_confidence == row["points_confidence"], indicator.code
+        assert indicator.threshold_confidence == row["threshold_confidence"], indicator.code
+        assert indicator.provenance_note == row["source"]
+    flagged = service_years_with_flags().get(code=code)
+    assert flagged.flagged_indicator_count == sum(
+        1
+        for row in rows.values()
+        if row["points_confidence"] != "confirmed" or row["threshold_confidence"] != "confirmed"
+    )
+    assert not service_year.parameters_confirmed
