@@ -24,6 +24,8 @@ from accounts.permissions import (
     organisations_granting,
     organisations_reachable,
 )
+from engine import InputError, readers, validate_ruleset
+from engine.ruleset import RULESET_COLUMNS
 
 from .models import (
     TRANSITIONS,
@@ -31,6 +33,7 @@ from .models import (
     Milestone,
     Offer,
     Participation,
+    Provenance,
     QualityService,
     ServiceYear,
     financial_year_label,
@@ -640,3 +643,83 @@ def record_automatic_participation(*, service_year: ServiceYear, by) -> list[Par
             after={"practices": [p.practice.code for p in participations]},
         )
     return participations
+
+
+class RulesetRejected(ValidationError):
+    """A ruleset file refused as a whole: `problems` name each line and column; nothing was stored."""
+
+    def __init__(self, problems: list[tuple[int, str, str]]):
+        self.problems = problems
+        super().__init__([f"Line {line}, {column}: {message}" for line, column, message in problems])
+
+
+# Columns a ruleset file may carry beyond those of shared/reference/qof_2023_24_indicators.csv.
+CONFIDENCE_COLUMNS = {
+    "points_confidence": "definition_confidence",
+    "definition_confidence": "definition_confidence",
+}
+NOTE_COLUMNS = ("source", "provenance_note")
+
+
+@guarded(MANAGES_SERVICES)
+@transaction.atomic
+def load_ruleset_file(*, service_year: ServiceYear, path, file_name: str, by) -> list[Indicator]:
+    """A new year's indicators from a CSV in the layout of qof_2023_24_indicators.csv, validated whole by the
+    engine's own ruleset checks and the database's: every row stored, or none. Values the file does not
+    say are confirmed are stored as unconfirmed, so they stay flagged until a service manager confirms them.
+    """
+    year = ServiceYear.objects.select_for_update().get(pk=service_year.pk)
+    if year.indicators.exists():
+        raise RulesetRejected(
+            [(1, "(file)", f"{year} already has a ruleset; correct it indicator by indicator")]
+        )
+    try:
+        frame = readers.read_csv_text(path, RULESET_COLUMNS, source=file_name)
+        rules = validate_ruleset(frame, source=file_name)
+    except InputError as error:
+        raise RulesetRejected([(p.line, p.field, p.message) for p in error.problems]) from error
+    problems, indicators = [], []
+    for position, (rule, raw) in enumerate(
+        zip(rules.itertuples(index=False), frame.to_dict("records"), strict=True)
+    ):
+        line = position + 2
+        confidence = next((raw[c] for c in CONFIDENCE_COLUMNS if raw.get(c)), Provenance.UNCONFIRMED)
+        indicator = Indicator(
+            service_year=year,
+            code=rule.indicator_code,
+            group_code=rule.group_code,
+            group_description=rule.group_description,
+            domain_code=rule.domain_code,
+            points=rule.points,
+            kind=rule.kind,
+            carries_register=rule.carries_register,
+            patient_list=rule.patient_list,
+            additional_patient_list=rule.additional_patient_list,
+            prevalence_adjusted=rule.prevalence_adjusted,
+            lower_threshold=rule.lower_threshold,
+            upper_threshold=rule.upper_threshold,
+            threshold_confidence=rule.threshold_confidence if rule.kind == "percentage" else "",
+            income_protected=bool(rule.income_protected),
+            definition_confidence=confidence,
+            provenance_note=next((raw[c] for c in NOTE_COLUMNS if raw.get(c)), f"Loaded from {file_name}"),
+        )
+        try:
+            indicator.full_clean()
+        except ValidationError as error:
+            problems += [(line, name, " ".join(messages)) for name, messages in error.message_dict.items()]
+        indicators.append(indicator)
+    total = sum((indicator.points for indicator in indicators), Decimal(0))
+    if year.max_points is not None and total != year.max_points:
+        problems.append(
+            (1, "points", f"the indicators add up to {total} points; {year} has {year.max_points}")
+        )
+    if problems:
+        raise RulesetRejected(problems)
+    Indicator.objects.bulk_create(indicators)
+    audit.record(
+        actor=by,
+        action="indicators.loaded",
+        obj=year,
+        after={"file_name": file_name, "indicators": [i.code for i in indicators], "points": str(total)},
+    )
+    return indicators

@@ -66,3 +66,25 @@ class EndParticipationForm(forms.Form):
     ended_on = forms.DateField(
         widget=DateInput(), label="Last day of participation", help_text="No data is taken after this day."
     )
+
+
+class RulesetUploadForm(forms.Form):
+    service_year = forms.ModelChoiceField(
+        queryset=None,
+        to_field_name="code",
+        label="Service year",
+        empty_label=None,
+        help_text="Only years without a ruleset are listed.",
+        widget=forms.Select(attrs={"class": "nhsuk-select"}),
+    )
+    file = forms.FileField(
+        label="Ruleset file",
+        help_text="A CSV in the layout of the 2023/24 ruleset: indicator_code, group_code, "
+        "group_description, domain_code, points, kind, … threshold_confidence; optionally points_confidence "
+        "and source.",
+        widget=forms.ClearableFileInput(attrs={"class": "nhsuk-file-upload", "accept": ".csv,text/csv"}),
+    )
+
+    def __init__(self, *args, years, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["service_year"].queryset = years

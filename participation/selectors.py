@@ -279,3 +279,20 @@ def offers_answerable_by(user, offers) -> set[int]:
     return practice_ids_reachable(
         user, Permission.MANAGE_PARTICIPATION, {offer.practice_id for offer in offers}
     )
+
+
+def years_without_a_ruleset() -> QuerySet[ServiceYear]:
+    return (
+        ServiceYear.objects.filter(indicators__isnull=True)
+        .select_related("service")
+        .order_by("-financial_year", "service__code")
+    )
+
+
+def ruleset_of(code: str) -> tuple[ServiceYear, QuerySet[Indicator]]:
+    """A service year, or 404, and its indicators in domain, group and code order (two queries)."""
+    service_year = get_object_or_404(ServiceYear.objects.select_related("service"), code=code)
+    indicators = Indicator.objects.filter(service_year=service_year).order_by(
+        "domain_code", "group_code", "code"
+    )
+    return service_year, indicators

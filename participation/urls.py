@@ -10,4 +10,6 @@ urlpatterns = [
     path("participation/offers/new/", views.offer_create, name="offer_create"),
     path("participation/offers/<int:pk>/", views.offer_detail, name="offer_detail"),
     path("participation/timetable/", views.timetable, name="timetable"),
+    path("services/rulesets/upload/", views.ruleset_upload, name="ruleset_upload"),
+    path("services/rulesets/<str:year>/", views.ruleset, name="ruleset"),
 ]

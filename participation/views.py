@@ -1,3 +1,6 @@
+import tempfile
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -11,11 +14,12 @@ from django.views.decorators.http import require_http_methods, require_safe
 from django_tables2 import RequestConfig
 from django_tables2.export import TableExport
 
+from accounts.permissions import Permission, may_nationally
 from accounts.selectors import practices_visible_to
 
 from . import actions
 from .filters import ParticipationFilter
-from .forms import DeclineForm, EndParticipationForm, OfferForm
+from .forms import DeclineForm, EndParticipationForm, OfferForm, RulesetUploadForm
 from .models import TRANSITIONS, Offer, ServiceYear
 from .selectors import (
     default_offer_dates,
@@ -28,9 +32,11 @@ from .selectors import (
     offers_visible_to,
     participation_overview_for,
     practices_offerable_by,
+    ruleset_of,
     service_years_with_timetables,
     timetable_for,
     transitions_open_to,
+    years_without_a_ruleset,
 )
 from .tables import ParticipationTable
 
@@ -246,3 +252,45 @@ def timetable(request):
         "entries": timetable_for(service_year) if service_year is not None else [],
     }
     return render(request, "participation/timetable.html", context)
+
+
+@login_required
+@require_safe
+def ruleset(request, year):
+    """A service year's indicators with every value's provenance, for everyone: the rules practices are
+    paid by are not a secret, and neither is how sure we are of them."""
+    service_year, indicators = ruleset_of(year)
+    context = {
+        "service_year": service_year,
+        "indicators": indicators,
+        "may_load": may_nationally(request.user, Permission.MANAGE_SERVICES),
+    }
+    return render(request, "participation/ruleset.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def ruleset_upload(request):
+    """Load a new year's ruleset from a file (Service Management); the action checks it whole."""
+    if request.method == "GET" and not may_nationally(request.user, Permission.MANAGE_SERVICES):
+        raise Http404
+    form = RulesetUploadForm(request.POST or None, request.FILES or None, years=years_without_a_ruleset())
+    problems = []
+    if request.method == "POST" and form.is_valid():
+        service_year, upload = form.cleaned_data["service_year"], form.cleaned_data["file"]
+        with tempfile.NamedTemporaryFile(suffix=".csv", dir=settings.FILE_UPLOAD_TEMP_DIR) as copy:
+            for chunk in upload.chunks():
+                copy.write(chunk)
+            copy.flush()
+            try:
+                loaded = actions.load_ruleset_file(
+                    service_year=service_year, path=copy.name, file_name=upload.name, by=request.user
+                )
+            except actions.RulesetRejected as error:
+                problems = error.problems
+            else:
+                messages.success(request, f"{len(loaded)} indicators loaded into {service_year.name}.")
+                return redirect("participation:ruleset", year=service_year.code)
+    status = 400 if problems else 200
+    context = {"form": form, "problems": problems, "file_name": request.FILES.get("file")}
+    return render(request, "participation/ruleset_upload.html", context, status=status)

@@ -124,6 +124,9 @@ PROBES = {
         "milestone": _milestone(w), "changes": {"note": "Moved"},
     },
     "participation.actions.load_rulesets": lambda w, tmp: {"rulesets": read_rulesets(RULESETS_DIR)},
+    "participation.actions.load_ruleset_file": lambda w, tmp: {
+        "service_year": w.offers["A00001"].service_year, "path": _ruleset_file(tmp), "file_name": "r.csv",
+    },
     "participation.actions.offer_service": lambda w, tmp: {
         "service_year": w.offers["A00001"].service_year, "practices": [w.tree["A00001"]],
         **QOF2324_OFFER_DATES,
@@ -156,6 +159,16 @@ PROBES = {
     "notifications.actions.mark_notifications_read": lambda w, tmp: {},
 }  # fmt: skip
 SIGNED_OUT = {"notifications.actions.mark_notifications_read"}
+
+
+def _ruleset_file(tmp_path):
+    path = tmp_path / "ruleset.csv"
+    path.write_text(
+        "indicator_code,group_code,group_description,domain_code,points,kind,carries_register,patient_list,"
+        "additional_patient_list,prevalence_adjusted,lower_threshold,upper_threshold,threshold_confidence\n"
+        "QI001,QI,Quality improvement,QI,27,manual,0,TOTAL,,0,,,\n"
+    )
+    return path
 
 
 def _milestone(world):

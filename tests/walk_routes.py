@@ -255,6 +255,15 @@ def a_file(world: World, walker: Walker, target: Target) -> dict:
     return {"file": SimpleUploadedFile("walk-upload.csv", upload.read(), content_type="text/csv")}
 
 
+def a_ruleset_file(world: World, walker: Walker, target: Target) -> dict:
+    body = (
+        "indicator_code,group_code,group_description,domain_code,points,kind,carries_register,patient_list,"
+        "additional_patient_list,prevalence_adjusted,lower_threshold,upper_threshold,threshold_confidence\n"
+        "QI001,QI,Quality improvement,QI,27,manual,0,TOTAL,,0,,,\n"
+    )
+    return {"service_year": "QOF2324", "file": SimpleUploadedFile("ruleset.csv", body.encode())}
+
+
 def year_end_of_the_walk_year(world: World, walker: Walker, target: Target) -> dict:
     return {"service_year": world.year.code, "reason": "The walk"}
 
@@ -358,6 +367,17 @@ ROUTES = [
         ],
     ),
     Route("participation:timetable", one("participation:timetable"), anyone()),
+    Route(
+        "participation:ruleset",
+        lambda world: [Target(reverse("participation:ruleset", kwargs={"year": world.year.code}))],
+        anyone(),
+    ),
+    Route(
+        "participation:ruleset_upload",
+        one("participation:ruleset_upload"),
+        national_page(P.MANAGE_SERVICES),
+        [Post(national_action(P.MANAGE_SERVICES), a_ruleset_file, "participation.actions.load_ruleset_file")],
+    ),
     # extracts
     Route("extracts:extract_list", one("extracts:extract_list"), national_page(P.SUPPORT)),
     Route(

@@ -265,3 +265,66 @@ def test_the_current_qof_years_ship_with_each_values_provenance(rulesets, code, 
         if row["points_confidence"] != "confirmed" or row["threshold_confidence"] != "confirmed"
     )
     assert not service_year.parameters_confirmed
+
+
+RULESET_HEADER = (
+    "indicator_code,group_code,group_description,domain_code,points,kind,carries_register,patient_list,"
+    "additional_patient_list,prevalence_adjusted,lower_threshold,upper_threshold,threshold_confidence"
+)
+
+
+def test_a_service_manager_loads_a_new_years_ruleset_from_a_file(rulesets, client, tree):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    manager = user_with_roles(tree["ENG"], "service_management")
+    client.force_login(manager)
+    body = "\n".join(
+        [
+            RULESET_HEADER + ",points_confidence,source",
+            "AF006,AF,Atrial fibrillation,CL,12,percentage,1,TOTAL,,1,40,90,confirmed,confirmed,SFE 2022",
+            "QI001,QI,Quality improvement,QI,27,manual,0,TOTAL,,0,,,,,",
+        ]
+    )
+    upload = SimpleUploadedFile("QOF1314.csv", body.encode(), content_type="text/csv")
+    response = client.post(
+        reverse("participation:ruleset_upload"), {"service_year": "QOF1314", "file": upload}
+    )
+
+    assert response.status_code == 302 and response.url == reverse("participation:ruleset", args=["QOF1314"])
+    af006, qi001 = year("QOF1314").indicators.order_by("code")
+    assert (af006.points, af006.lower_threshold, af006.definition_confidence) == (
+        Decimal(12),
+        40,
+        "confirmed",
+    )
+    assert af006.provenance_note == "SFE 2022"
+    # What the file does not vouch for stays flagged.
+    assert qi001.definition_confidence == "unconfirmed" and qi001.provenance_note == "Loaded from QOF1314.csv"
+    page = client.get(response.url)
+    assert b"Definition unconfirmed" in page.content and b"Confirmed" in page.content
+    assert AuditEvent.objects.filter(action="indicators.loaded", actor=manager).exists()
+
+
+def test_a_bad_ruleset_file_is_refused_whole_naming_line_and_column(rulesets, client, tree):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    client.force_login(user_with_roles(tree["ENG"], "service_management"))
+    body = "\n".join(
+        [
+            RULESET_HEADER,
+            "AF006,AF,Atrial fibrillation,CL,12,percentage,1,TOTAL,,1,40,90,confirmed",
+            "AF008,AF,Atrial fibrillation,CL,twelve,percentage,0,TOTAL,,1,90,70,confirmed",
+        ]
+    )
+    upload = SimpleUploadedFile("bad.csv", body.encode(), content_type="text/csv")
+    response = client.post(
+        reverse("participation:ruleset_upload"), {"service_year": "QOF2223", "file": upload}
+    )
+
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "bad.csv was rejected: nothing was stored" in text and "Line 3, points" in text
+    assert "Line 3, lower_threshold" in text or "Line 3, upper_threshold" in text
+    assert not year("QOF2223").indicators.exists()
