@@ -263,6 +263,12 @@ def recalculation(world: World, walker: Walker, target: Target) -> dict:
     return {"run_date": f"{world.year.code}|{world.year.end_date.isoformat()}", "reason": "The walk"}
 
 
+def prevalence_decision_expect(walker: Walker, target: Target) -> int:
+    if not (walker.nationally(P.SUPPORT) or walker.nationally(P.MANAGE_SERVICES)):
+        return NOT_FOUND
+    return OK if walker.nationally(P.SUPPORT) else DENIED
+
+
 ROUTES = [
     # home
     Route("home:index", one("home:index"), anyone()),
@@ -426,6 +432,24 @@ ROUTES = [
                 ),
                 action="calculation.actions.retry_run",
             )
+        ],
+    ),
+    Route(
+        "calculation:prevalence_review",
+        the_run("calculation:prevalence_review"),
+        national_page(P.SUPPORT, P.MANAGE_SERVICES),
+        [
+            # The walk's run failed, so the decision is refused as a rule (the form shown again), not a right.
+            Post(
+                prevalence_decision_expect,
+                lambda world, walker, target: {"decision": "confirm", "note": "The walk"},
+                "calculation.actions.confirm_prevalence",
+            ),
+            Post(
+                prevalence_decision_expect,
+                lambda world, walker, target: {"decision": "reject", "note": "The walk"},
+                "calculation.actions.reject_prevalence",
+            ),
         ],
     ),
     Route(

@@ -73,3 +73,37 @@ def load_in_year_extract(directory: Path, achievement_date: str) -> None:
     path = directory / f"INDICATOR_VALUES_{achievement_date}.csv"
     path.write_text(text.replace(",20240331,", f",{achievement_date},"), newline="")
     load_extract(path=path, file_name=path.name, by=None)
+
+
+NEXT_YEAR_END = timezone.datetime(2025, 3, 31).date()
+
+
+def load_next_year(directory: Path, *, without=(), zero_registers=()) -> ServiceYear:
+    """The worked example again as QOF 2024/25's year end, with the practices `without` sending nothing (as
+    when one supplier's extract is lost) and every register of `zero_registers` at 0. Every example practice
+    takes part, with list sizes, as in 2023/24."""
+    from calculation.actions import load_list_sizes
+    from engine import readers
+
+    year = ServiceYear.objects.get(code="QOF2425")
+    participate([code for code, *_ in EXAMPLE_ROWS], year)
+    lines = (EXAMPLE / "INDICATOR_VALUES.csv").read_text().splitlines()
+    kept = [lines[0]]
+    for line in lines[1:]:
+        fields = line.split(",")
+        if fields[2] in without:
+            continue
+        fields[0], fields[3] = "QOF2425", "20250331"
+        if fields[2] in zero_registers and fields[5].lower().endswith("register"):
+            fields[6] = "0"
+        kept.append(",".join(fields))
+    path = directory / "INDICATOR_VALUES_2425.csv"
+    path.write_text("\r\n".join([*kept, ""]), newline="")
+    load_extract(path=path, file_name=path.name, by=None)
+    sizes = readers.load_practices(EXAMPLE / "practices.csv")
+    rows = [
+        (row.practice_code, int(row.list_size_cpi), int(row.list_size_prevalence))
+        for row in sizes.itertuples()
+    ]
+    load_list_sizes(service_year=year, rows=rows, by=None)
+    return year
