@@ -475,6 +475,46 @@ ROUTES = [
         organisation_page(P.VIEW_ACHIEVEMENT, {T.PRACTICE}),
     ),
     Route(
+        "reports:explain_practice",
+        each_organisation("reports:explain_practice"),
+        organisation_page(P.VIEW_ACHIEVEMENT, {T.PRACTICE}),
+    ),
+    Route(
+        "reports:explain_domain",
+        each_organisation("reports:explain_domain", domain=lambda world: "QI"),
+        organisation_page(P.VIEW_ACHIEVEMENT, {T.PRACTICE}),
+    ),
+    Route(
+        "reports:explain_group",
+        each_organisation("reports:explain_group", group=lambda world: "QI"),
+        organisation_page(P.VIEW_ACHIEVEMENT, {T.PRACTICE}),
+    ),
+    Route(
+        "reports:explain_indicator",
+        each_organisation("reports:explain_indicator", indicator=lambda world: MANUAL_INDICATOR),
+        organisation_page(P.VIEW_ACHIEVEMENT, {T.PRACTICE}),
+    ),
+    Route(
+        "reports:opportunities",
+        each_organisation("reports:opportunities"),
+        organisation_page(P.VIEW_ACHIEVEMENT, {T.PRACTICE}),
+    ),
+    Route(
+        "reports:forecast",
+        each_organisation("reports:forecast"),
+        organisation_page(P.VIEW_ACHIEVEMENT, {T.PRACTICE}),
+    ),
+    Route(
+        "reports:commissioner_opportunities",
+        each_organisation("reports:commissioner_opportunities"),
+        organisation_page(P.VIEW_ACHIEVEMENT, {T.ICB, T.SUB_ICB}),
+    ),
+    Route(
+        "reports:commissioner_forecast",
+        each_organisation("reports:commissioner_forecast"),
+        organisation_page(P.VIEW_ACHIEVEMENT, {T.ICB, T.SUB_ICB}),
+    ),
+    Route(
         "reports:provider_report",
         each_organisation("reports:provider_report"),
         organisation_page(P.VIEW_ACHIEVEMENT, COMMISSIONER_OR_NATIONAL),
