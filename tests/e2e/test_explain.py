@@ -108,3 +108,23 @@ def test_support_confirms_a_held_national_prevalence(page, tmp_path):
     page.get_by_role("button", name="Record the decision").click()
     page.get_by_test_id("run-status").filter(has_text="Published").wait_for(timeout=60_000)
     assert_no_serious_accessibility_violations(page)
+
+
+def test_the_new_pages_do_not_scroll_sideways_on_a_phone(page, in_year):
+    """WCAG 1.4.10 reflow at 390 px: wide tables scroll inside their own region, the page never does."""
+    manager = user_with_roles(in_year["Z10005"], "view", "finance_view")
+    sign_in(page, manager)
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in (
+        "/achievement/practices/Z10005/explain/indicators/AF006/",
+        "/achievement/practices/Z10005/explain/groups/AF/",
+        "/achievement/practices/Z10005/explain/",
+        "/achievement/practices/Z10005/opportunities/",
+        "/achievement/practices/Z10005/forecast/",
+    ):
+        page.goto(path)
+        page.locator("h1").wait_for()
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px"
