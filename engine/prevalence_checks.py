@@ -7,7 +7,8 @@ frozen ones, and what looks wrong is flagged for Support to confirm:
 - `practices_missing`: practices that were in last year's calculation, still take part, and sent nothing
   now, holding at least MISSING_POPULATION_SHARE of last year's registered population between them (one
   supplier's practices, a region's upload). Each missing practice is listed as a `missing_practice` note.
-- `population_fall`: the registered population of the calculation fell by more than POPULATION_FALL.
+- `population_fall`: the registered population of the practices in both calculations fell by more than
+  POPULATION_FALL (list sizes lost or loaded wrong; practices that left are the missing ones' concern).
 - `group_change`: a group's national prevalence moved by more than GROUP_CHANGE of itself.
 - `registers_zero`: a practice whose registers are all zero now, after a register last year.
 
@@ -110,16 +111,17 @@ def _missing_practices(practices, last_year: LastYear, participating) -> list[di
 
 
 def _population(practices, last_year: LastYear) -> list[dict]:
-    now = int(practices["list_size_prevalence"].sum())
-    before = int(last_year.practices["list_size_prevalence"].sum())
+    both = practices.merge(last_year.practices, on="practice_code", suffixes=("", "_before"))
+    now = int(both["list_size_prevalence"].sum())
+    before = int(both["list_size_prevalence_before"].sum())
     if not before or now >= before * (1 - POPULATION_FALL):
         return []
     return [
         _flag(
             POPULATION_FALL_FLAG,
             True,
-            f"The registered population of the calculation fell from {before:,} to {now:,} "
-            f"({(now - before) / before:.1%})",
+            f"The registered population of the {len(both):,} practices in both years' calculations fell from "
+            f"{before:,} to {now:,} ({(now - before) / before:.1%})",
             current=now,
             previous=before,
         )

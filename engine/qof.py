@@ -229,12 +229,15 @@ def _full_points_hundredths(ruleset: pd.DataFrame) -> np.ndarray:
     return round_half_up_quotient([scaled_column(ruleset, "points"), 100], [SCALE])
 
 
-def scaled_column(ruleset: pd.DataFrame, column: str) -> np.ndarray:
-    """A ruleset's points or thresholds × SCALE as int64 (0 where blank)."""
-    return np.array(
-        [0 if value is None else decimal_to_scaled_int(value, DECIMAL_PLACES) for value in ruleset[column]],
+def scaled_column(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Points or thresholds × SCALE as int64 (0 where blank). Each distinct value is converted once: a frame
+    of many practices' lines repeats the ruleset's few values."""
+    codes, distinct = pd.factorize(frame[column], use_na_sentinel=False)
+    scaled = np.array(
+        [0 if pd.isna(value) else decimal_to_scaled_int(value, DECIMAL_PLACES) for value in distinct],
         dtype=np.int64,
     )
+    return scaled[codes] if len(codes) else np.zeros(0, dtype=np.int64)
 
 
 def _percentage_points(

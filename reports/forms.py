@@ -68,20 +68,13 @@ class OpportunityFilterForm(forms.Form):
         label="Sub-ICB code", required=False, widget=forms.TextInput(attrs={"class": "nhsuk-input"})
     )
 
-    def apply(self, opportunities: list) -> list:
+    def apply(self, opportunities):
+        """The rows that match (reports.opportunities.OpportunityRows.filtered)."""
         if not self.is_valid():
             return opportunities
-        practice = self.cleaned_data["practice"].strip().lower()
-        indicator = self.cleaned_data["indicator"].strip().upper()
-        sub_icb = self.cleaned_data["sub_icb"].strip().upper()
-        return [
-            item
-            for item in opportunities
-            if (
-                not practice
-                or practice == item.practice_code.lower()
-                or practice in item.practice_name.lower()
-            )
-            and (not indicator or item.indicator_code.startswith(indicator))
-            and (not sub_icb or item.sub_icb.upper() == sub_icb)
-        ]
+        data = self.cleaned_data
+        return opportunities.filtered(
+            practice=data["practice"].strip().lower(),
+            indicator=data["indicator"].strip().upper(),
+            sub_icb=data["sub_icb"].strip().upper(),
+        )

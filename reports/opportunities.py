@@ -29,9 +29,16 @@ ANSWER = "answer"
 PATIENTS = "patients"
 
 
-@dataclass(frozen=True)
+def _pounds(pence) -> Decimal:
+    return Decimal(int(pence)).scaleb(-2)
+
+
+@dataclass(frozen=True, slots=True)
 class Opportunity:
-    """One thing a practice could do: answer a manual indicator, or bring more patients into a numerator."""
+    """One thing a practice could do: answer a manual indicator, or bring more patients into a numerator.
+
+    Amounts are held as integer pence and hundredths of a point (tens of thousands of these are made for a
+    large commissioner; only a page of them is shown) and read as Decimals through the properties."""
 
     what: str  # ANSWER or PATIENTS
     practice_code: str
@@ -39,21 +46,52 @@ class Opportunity:
     sub_icb: str
     indicator_code: str
     description: str
-    points: Decimal
+    points_hundredths: int
     available: Decimal
-    value: Decimal  # pounds it would add: the answer's worth, or full points' worth
+    value_pence: int  # what it would add: the answer's worth, or full points' worth
     deadline: dt.date | None = None
     numerator: int | None = None
     denominator: int | None = None
-    achievement: float | None = None
     patients_to_lower: int = 0
     patients_to_next_point: int = 0
-    next_points: Decimal | None = None
-    next_gain: Decimal = Decimal(0)
+    next_points_hundredths: int = 0
+    next_gain_pence: int = 0
     patients_to_upper: int = 0
-    points_gain: Decimal = Decimal(0)
-    per_patient: Decimal = Decimal(0)  # pounds per patient to the upper threshold, on average
-    per_patient_in_range: Decimal = Decimal(0)
+    points_gain_hundredths: int = 0
+    per_patient_pence: int = 0  # to the upper threshold, on average
+    per_patient_in_range_pence: int = 0
+
+    @property
+    def points(self) -> Decimal:
+        return _pounds(self.points_hundredths)
+
+    @property
+    def value(self) -> Decimal:
+        return _pounds(self.value_pence)
+
+    @property
+    def next_points(self) -> Decimal:
+        return _pounds(self.next_points_hundredths)
+
+    @property
+    def next_gain(self) -> Decimal:
+        return _pounds(self.next_gain_pence)
+
+    @property
+    def points_gain(self) -> Decimal:
+        return _pounds(self.points_gain_hundredths)
+
+    @property
+    def per_patient(self) -> Decimal:
+        return _pounds(self.per_patient_pence)
+
+    @property
+    def per_patient_in_range(self) -> Decimal:
+        return _pounds(self.per_patient_in_range_pence)
+
+    @property
+    def achievement(self) -> float | None:
+        return 100 * self.numerator / self.denominator if self.denominator else None
 
     @property
     def points_per_patient(self) -> Decimal:
@@ -61,18 +99,86 @@ class Opportunity:
             return Decimal(0)
         return (self.points_gain / self.patients_to_upper).quantize(Decimal("0.0001"))
 
-    def sort_key(self, by_money: bool) -> tuple:
-        """Unanswered manual indicators first (most valuable first), then patients by what each is worth."""
-        if self.what == ANSWER:
-            return (0, -self.value, self.practice_code, self.indicator_code)
-        worth = self.per_patient if by_money else self.points_per_patient
-        return (1, -worth, self.practice_code, self.indicator_code)
+
+PATIENT_COLUMNS = (
+    "practice_code", "practice_name", "sub_icb", "indicator_code", "description", "points_hundredths",
+    "points", "upper_gain_pence", "numerator", "denominator", "patients_to_lower", "patients_to_next_point",
+    "next_point_hundredths", "next_point_gain_pence", "patients_to_upper", "upper_gain_hundredths",
+    "pence_per_patient", "pence_per_patient_in_range",
+)  # fmt: skip
+
+
+class OpportunityRows:
+    """The opportunities in order: unanswered manual indicators, then the percentage lines of a sorted frame.
+
+    A large commissioner has tens of thousands of lines and a page shows fifty, so `Opportunity` objects are
+    made only for the rows asked for (a slice, one index, or iteration for a download)."""
+
+    def __init__(self, manual: list[Opportunity], patients: pd.DataFrame):
+        self.manual, self.patients = manual, patients
+
+    def __len__(self) -> int:
+        return len(self.manual) + len(self.patients)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                return [self[position] for position in range(start, stop, step)]
+            first = self.manual[start:stop]
+            offset = len(self.manual)
+            return first + _made(self.patients.iloc[max(start - offset, 0) : max(stop - offset, 0)])
+        if index < 0:
+            index += len(self)
+        if index < len(self.manual):
+            return self.manual[index]
+        return _made(self.patients.iloc[index - len(self.manual) : index - len(self.manual) + 1])[0]
+
+    def __iter__(self):
+        yield from self.manual
+        yield from _made(self.patients)
+
+    def filtered(self, *, practice: str = "", indicator: str = "", sub_icb: str = "") -> OpportunityRows:
+        """Only the rows of a practice (code, or part of its name), an indicator (or group prefix), a
+        sub-ICB location."""
+
+        def keep(code, name, indicator_code, sub):
+            return (
+                (not practice or practice == code.lower() or practice in name.lower())
+                and (not indicator or indicator_code.startswith(indicator))
+                and (not sub_icb or sub.upper() == sub_icb)
+            )
+
+        frame = self.patients
+        mask = [
+            keep(*values)
+            for values in zip(
+                frame["practice_code"],
+                frame["practice_name"],
+                frame["indicator_code"],
+                frame["sub_icb"],
+                strict=True,
+            )
+        ]
+        manual = [item for item in self.manual if keep(item.practice_code, item.practice_name,
+                                                          item.indicator_code, item.sub_icb)]  # fmt: skip
+        return OpportunityRows(manual, frame[mask])
+
+
+def _made(frame: pd.DataFrame) -> list[Opportunity]:
+    columns = [frame[name].tolist() for name in PATIENT_COLUMNS]
+    return [
+        Opportunity(PATIENTS, code, name, sub_icb, indicator, description, int(now), available, int(value),
+                    None, int(numerator), int(denominator), *map(int, rest))
+        for code, name, sub_icb, indicator, description, now, available, value, numerator, denominator, *rest
+        in zip(*columns, strict=True)
+    ]  # fmt: skip
 
 
 @dataclass
 class OpportunityList:
     publication: Publication
-    opportunities: list[Opportunity]
+    opportunities: OpportunityRows
     at_full_points: int  # percentage lines with nothing more to earn
     without_patients: int  # percentage lines with a denominator of 0
     practices: int
@@ -80,10 +186,6 @@ class OpportunityList:
     @property
     def is_year_end(self) -> bool:
         return self.publication.achievement_date == self.publication.service_year.end_date
-
-
-def _pounds(pence) -> Decimal:
-    return Decimal(int(pence)).scaleb(-2)
 
 
 def opportunities(
@@ -121,12 +223,12 @@ def opportunities(
     results = pd.DataFrame(
         list(
             IndicatorResult.objects.filter(where, indicator_code__in=wanted).values_list(
-                "practice_id", "indicator_code", "numerator", "denominator", "register", "points",
-                "manual_answer", "income_protected",
+                "practice_id", "indicator_code", "numerator", "denominator", "register", "manual_answer",
+                "income_protected",
             )
         ),
-        columns=["practice_id", "indicator_code", "numerator", "denominator", "register", "points",
-                 "manual_answer", "income_protected"],
+        columns=["practice_id", "indicator_code", "numerator", "denominator", "register", "manual_answer",
+                 "income_protected"],
     )  # fmt: skip
     prevalence = pd.DataFrame(
         list(
@@ -150,12 +252,11 @@ def opportunities(
     found = _manual(results[results["kind"] == MANUAL], indicators, answered, parameters, service_year)
     percentage = results[(results["kind"] == PERCENTAGE) & ~results["income_protected"].astype(bool)]
     with_patients = percentage[percentage["denominator"].fillna(0) > 0]
-    lines, at_full = _patients(with_patients, results, indicators, prevalence, parameters)
-    found += lines
-    found.sort(key=lambda item: item.sort_key(by_money))
+    patients, at_full = _patients(with_patients, results, indicators, prevalence, parameters, by_money)
+    found.sort(key=lambda item: (-item.value_pence, item.practice_code, item.indicator_code))
     return OpportunityList(
         publication=publication,
-        opportunities=found,
+        opportunities=OpportunityRows(found, patients),
         at_full_points=at_full,
         without_patients=len(percentage) - len(with_patients),
         practices=len(practice_frame),
@@ -187,18 +288,19 @@ def _manual(rows, indicators, answered, parameters, service_year) -> list[Opport
             sub_icb=row.sub_icb or "",
             indicator_code=row.indicator_code,
             description=indicators[row.indicator_code].group_description,
-            points=row.points,
+            points_hundredths=0,
             available=indicators[row.indicator_code].points,
-            value=_pounds(pence),
+            value_pence=int(pence),
             deadline=service_year.manual_entry_deadline,
         )
         for row, pence in zip(rows.itertuples(index=False), value, strict=True)
     ]
 
 
-def _patients(rows, all_rows, indicators, prevalence, parameters) -> tuple[list[Opportunity], int]:
+def _patients(rows, all_rows, indicators, prevalence, parameters, by_money) -> tuple[pd.DataFrame, int]:
+    """The percentage lines with something left to earn, best first (by pounds, or points, per patient)."""
     if rows.empty:
-        return [], 0
+        return pd.DataFrame(columns=list(PATIENT_COLUMNS)), 0
     sources = {
         indicator.group_code: code
         for code, indicator in indicators.items()
@@ -207,20 +309,16 @@ def _patients(rows, all_rows, indicators, prevalence, parameters) -> tuple[list[
     registers = all_rows[all_rows["indicator_code"].isin(set(sources.values()))][
         ["practice_id", "group_code", "register"]
     ].rename(columns={"register": "group_register"})
-    frame = (
-        rows.merge(registers, on=["practice_id", "group_code"], how="left")
-        .merge(prevalence, on=["prevalence_run_id", "group_code"], how="left")
-        .assign(
-            points=lambda f: f["indicator_code"].map(lambda code: indicators[code].points),
-            lower_threshold=lambda f: f["indicator_code"].map(lambda code: indicators[code].lower_threshold),
-            upper_threshold=lambda f: f["indicator_code"].map(lambda code: indicators[code].upper_threshold),
-            prevalence_adjusted=lambda f: f["indicator_code"].map(
-                lambda code: indicators[code].prevalence_adjusted
-            ),
-            current_points=rows["points"].to_numpy(),
-        )
+    frame = rows.merge(registers, on=["practice_id", "group_code"], how="left").merge(
+        prevalence, on=["prevalence_run_id", "group_code"], how="left"
     )
+    code = frame["indicator_code"]
     frame = frame.assign(
+        points=code.map({c: i.points for c, i in indicators.items()}),
+        lower_threshold=code.map({c: i.lower_threshold for c, i in indicators.items()}),
+        upper_threshold=code.map({c: i.upper_threshold for c, i in indicators.items()}),
+        prevalence_adjusted=code.map({c: i.prevalence_adjusted for c, i in indicators.items()}),
+        description=code.map({c: i.group_description for c, i in indicators.items()}),
         group_register=frame["group_register"].fillna(0).astype(np.int64),
         register_total=frame["register_total"].fillna(1).astype(np.int64),
         population_total=frame["population_total"].fillna(1).astype(np.int64),
@@ -229,29 +327,10 @@ def _patients(rows, all_rows, indicators, prevalence, parameters) -> tuple[list[
     )
     result = percentage_opportunities(frame, parameters)
     open_ = result[result["patients_to_upper"] > 0]
-    found = [
-        Opportunity(
-            what=PATIENTS,
-            practice_code=row.practice_code,
-            practice_name=row.practice_name,
-            sub_icb=row.sub_icb or "",
-            indicator_code=row.indicator_code,
-            description=indicators[row.indicator_code].group_description,
-            points=row.current_points,
-            available=indicators[row.indicator_code].points,
-            value=_pounds(row.upper_gain_pence),
-            numerator=int(row.numerator),
-            denominator=int(row.denominator),
-            achievement=100 * row.numerator / row.denominator,
-            patients_to_lower=int(row.patients_to_lower),
-            patients_to_next_point=int(row.patients_to_next_point),
-            next_points=_pounds(row.next_point_hundredths),
-            next_gain=_pounds(row.next_point_gain_pence),
-            patients_to_upper=int(row.patients_to_upper),
-            points_gain=_pounds(row.upper_gain_hundredths),
-            per_patient=_pounds(row.pence_per_patient),
-            per_patient_in_range=_pounds(row.pence_per_patient_in_range),
-        )
-        for row in open_.itertuples(index=False)
-    ]
-    return found, len(result) - len(open_)
+    worth = (
+        open_["pence_per_patient"].to_numpy()
+        if by_money
+        else open_["upper_gain_hundredths"].to_numpy() / open_["patients_to_upper"].to_numpy()
+    )
+    order = np.lexsort((open_["indicator_code"].to_numpy(), open_["practice_code"].to_numpy(), -worth))
+    return open_.iloc[order].assign(sub_icb=lambda f: f["sub_icb"].fillna("")), len(result) - len(open_)

@@ -1,6 +1,7 @@
 import django_tables2 as tables
 from django.urls import reverse
 from django.utils.html import format_html
+from django_tables2.data import TableListData
 
 from calculation.models import PracticeResult
 
@@ -62,6 +63,15 @@ class ProviderTable(tables.Table):
         return record.indicator_run.get_kind_display()
 
 
+class RowsAsNeeded(TableListData):
+    """Hands django-tables2 a sequence whose rows are made when a page asks for them; sorting by a column
+    makes them all first (reports.opportunities.OpportunityRows)."""
+
+    def order_by(self, aliases):
+        self.data = list(self.data)
+        super().order_by(aliases)
+
+
 class OpportunityTable(tables.Table):
     """What would earn more, from reports.opportunities: one row per indicator of a practice."""
 
@@ -83,11 +93,11 @@ class OpportunityTable(tables.Table):
         empty_text = "Nothing more to earn: every indicator is at full points or has no patients counted."
         orderable = True
 
-    def __init__(self, *args, publication=None, shows_money=True, **kwargs):
+    def __init__(self, rows, *args, publication=None, shows_money=True, **kwargs):
         exclude = list(kwargs.pop("exclude", []))
         if not shows_money:
             exclude += ["per_patient", "value"]
-        super().__init__(*args, exclude=exclude, **kwargs)
+        super().__init__(RowsAsNeeded(rows), *args, exclude=exclude, **kwargs)
         self.publication = publication
 
     def render_practice(self, record):

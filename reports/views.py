@@ -185,6 +185,7 @@ def _opportunity_page(request, organisation, publications, template, **extra):
     )
     filter_form = OpportunityFilterForm(request.GET or None)
     rows = filter_form.apply(found.opportunities) if found else []
+
     table = OpportunityTable(rows, publication=publication, shows_money=shows_money, **extra)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     export_format = request.GET.get("_export")

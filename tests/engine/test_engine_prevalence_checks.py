@@ -54,9 +54,17 @@ def test_one_suppliers_practices_missing_are_flagged_and_listed():
     assert summary["outlier"] and "30 practices" in summary["message"] and "30.0%" in summary["message"]
     assert sorted(flags.loc[flags["kind"] == MISSING_PRACTICE, "practice_code"]) == CODES[:30]
     assert not flags.loc[flags["kind"] == MISSING_PRACTICE, "outlier"].any()
-    assert POPULATION_FALL_FLAG in set(flags["kind"])
     # Prevalence itself barely moved: the missing practices are the flag, not the ratio.
-    assert GROUP_CHANGE_FLAG not in set(flags["kind"])
+    assert set(flags["kind"]) == {PRACTICES_MISSING, MISSING_PRACTICE}
+
+
+def test_list_sizes_fallen_for_the_same_practices_are_flagged():
+    flags = prevalence_flags(
+        registers=registers(CODES), practices=practices(CODES, size=9_000),
+        prevalence=prevalence(30_000, 900_000), last_year=LAST_YEAR,
+    )  # fmt: skip
+    fall = flags[flags["kind"] == POPULATION_FALL_FLAG].iloc[0]
+    assert fall["outlier"] and "-10.0%" in fall["message"]
 
 
 def test_practices_that_left_the_service_are_not_missing():
