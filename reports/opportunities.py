@@ -245,9 +245,11 @@ def opportunities(
     )
     parameters = year_parameters(service_year)
     results = results.join(practice_frame, on="practice_id")
-    kind = results["indicator_code"].map(lambda code: indicators[code].kind)
-    group = results["indicator_code"].map(lambda code: indicators[code].group_code)
-    results = results.assign(kind=kind, group_code=group)
+    code = results["indicator_code"]
+    results = results.assign(
+        kind=code.map({c: indicator.kind for c, indicator in indicators.items()}),
+        group_code=code.map({c: indicator.group_code for c, indicator in indicators.items()}),
+    )
 
     found = _manual(results[results["kind"] == MANUAL], indicators, answered, parameters, service_year)
     percentage = results[(results["kind"] == PERCENTAGE) & ~results["income_protected"].astype(bool)]
