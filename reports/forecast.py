@@ -120,9 +120,12 @@ class Forecast:
         return None if any(value is None for value in paid) else sum(paid, Decimal(0))
 
 
-def forecast_years() -> QuerySet[ServiceYear]:
-    """Service years with a published in-year run, newest first: the years a forecast can be made for."""
+def forecast_years(practice: Organisation | None = None) -> QuerySet[ServiceYear]:
+    """Service years with a published in-year run (that calculated this practice), newest first: the years a
+    forecast can be made for."""
     in_year = Publication.objects.filter(achievement_date__lt=F("service_year__end_date"))
+    if practice is not None:
+        in_year = in_year.filter(run__practice_results__practice=practice)
     return (
         ServiceYear.objects.filter(pk__in=in_year.values("service_year_id"))
         .select_related("service")

@@ -232,8 +232,8 @@ def commissioner_opportunities(request, code):
     )
 
 
-def _forecast_for(request, organisation):
-    years = forecast.forecast_years()
+def _forecast_for(request, organisation, practice=None):
+    years = forecast.forecast_years(practice)
     code = request.GET.get("year")
     year = get_object_or_404(years, code=code) if code else years.first()
     return {
@@ -251,7 +251,7 @@ def _forecast_for(request, organisation):
 def forecast_page(request, code):
     """The practice's forecast year end from its in-year runs, the aspiration and balance that follow."""
     practice = practice_for(request.user, code, Permission.VIEW_ACHIEVEMENT)
-    context = _forecast_for(request, practice)
+    context = _forecast_for(request, practice, practice)
     result = context["forecast"]
     item = result.practices[0] if result and result.practices else None
     context.update(item=item, chart=forecast_svg(item, result.service_year) if item else "")
