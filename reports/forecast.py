@@ -211,8 +211,10 @@ def forecast(organisation: Organisation, service_year: ServiceYear) -> Forecast 
     next_year = ServiceYear.objects.filter(
         service_id=service_year.service_id, financial_year=service_year.financial_year + 1
     ).first()
+    current = now.set_index("practice_code")
+    balances = _balances(estimate, paid)
     practices = [
-        _practice(row, now, estimate, aspiration, paid, figures, as_of, actual, last_year_end)
+        _practice(row, current.loc[row.practice_code], aspiration, paid, balances, figures, as_of, actual)
         for row in estimate.itertuples(index=False)
     ]
     return Forecast(
@@ -260,28 +262,40 @@ def _figures(rows: pd.DataFrame, shown: list[Publication]) -> dict[str, dict[int
     return figures
 
 
-def _practice(
-    row, now, estimate, aspiration, paid, figures, as_of, actual, last_year_end
-) -> PracticeForecast:
+def _balances(estimate: pd.DataFrame, paid: pd.Series) -> dict[tuple[str, str], Decimal]:
+    """(practice code, scenario) → forecast payment less the aspiration paid on account this year, for the
+    practices with aspiration recorded (engine.year_end_balance, all at once)."""
+    known = paid.dropna()
+    if known.empty:
+        return {}
+    keys = [
+        (code, scenario)
+        for code in estimate["practice_code"]
+        if code in known.index
+        for scenario in SCENARIOS
+    ]
+    payments = estimate.set_index("practice_code")
+    frame = pd.DataFrame(
+        {
+            "practice_code": [f"{code}|{scenario}" for code, scenario in keys],
+            "payment_pence": [int(payments.at[code, f"payment_{scenario}"]) for code, scenario in keys],
+        }
+    )
+    paid_pence = pd.DataFrame(
+        {
+            "practice_code": frame["practice_code"],
+            "paid_pence": [int(Decimal(known[code]) * 100) for code, _ in keys],
+        }
+    )
+    result = year_end_balance(frame, paid_pence)
+    return {key: _pounds(pence) for key, pence in zip(keys, result["balance_pence"], strict=True)}
+
+
+def _practice(row, current, aspiration, paid, balances, figures, as_of, actual) -> PracticeForecast:
     code = row.practice_code
-    current = now[now["practice_code"] == code].iloc[0]
     own = figures.get(code, {})
     paid_pounds = paid.get(code)
     paid_pounds = None if paid_pounds is None or pd.isna(paid_pounds) else Decimal(paid_pounds)
-    points = {s: _pounds(getattr(row, f"points_{s}")) for s in SCENARIOS}
-    payment = {s: _pounds(getattr(row, f"payment_{s}")) for s in SCENARIOS}
-    balance = dict.fromkeys(SCENARIOS)
-    if paid_pounds is not None:
-        result = year_end_balance(
-            pd.DataFrame(
-                {
-                    "practice_code": list(SCENARIOS),
-                    "payment_pence": [int(payment[s] * 100) for s in SCENARIOS],
-                }
-            ),
-            pd.DataFrame({"practice_code": list(SCENARIOS), "paid_pence": int(paid_pounds * 100)}),
-        )
-        balance = dict(zip(SCENARIOS, (_pounds(pence) for pence in result["balance_pence"]), strict=True))
     start = as_of.service_year.start_date
     return PracticeForecast(
         practice_code=code,
@@ -290,15 +304,15 @@ def _practice(
         method=row.method,
         points_now=current["points"],
         payment_now=current["payment"],
-        points=points,
-        payment=payment,
+        points={s: _pounds(getattr(row, f"points_{s}")) for s in SCENARIOS},
+        payment={s: _pounds(getattr(row, f"payment_{s}")) for s in SCENARIOS},
         ratio={
             s: None if pd.isna(getattr(row, f"ratio_{s}")) else float(getattr(row, f"ratio_{s}"))
             for s in SCENARIOS
         },
         aspiration={s: _pounds(aspiration[s].get(code)) for s in SCENARIOS},
         aspiration_paid=paid_pounds,
-        balance=balance,
+        balance={s: balances.get((code, s)) for s in SCENARIOS},
         this_year=sorted(
             (f for f in own.values() if start <= f.achievement_date <= as_of.achievement_date),
             key=lambda f: f.achievement_date,
