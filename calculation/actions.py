@@ -20,17 +20,20 @@ from accounts.models import Organisation, OrganisationType
 from accounts.permissions import Permission, guarded, nationally, system_step
 from accounts.roles import Role
 from accounts.selectors import current_holders
+from engine import national_prevalence
 from extracts.models import Extract, ExtractValue
 from notifications.actions import Recipient, notify_each
 from participation.models import ServiceYear
 
-from . import pipeline
+from . import pipeline, prevalence_checks
 from .models import (
     CalculationRun,
     FrozenPrevalence,
     IndicatorResult,
     PracticeListSize,
     PracticeResult,
+    PrevalenceResult,
+    PrevalenceReview,
     Publication,
 )
 from .publication import run_publication_hooks
@@ -81,7 +84,7 @@ def start_run(
         service_year=service_year,
         achievement_date=achievement_date,
         organisation=None if scope == CalculationRun.Scope.NATIONAL else organisation,
-        status__in=[Status.QUEUED, Status.RUNNING],
+        status__in=[Status.QUEUED, Status.RUNNING, Status.HELD],
     ).exists():
         raise ValidationError("A run for this year, date and scope is already under way.")
     run = CalculationRun.objects.create(
@@ -122,7 +125,8 @@ def _locked_run(run_id: int, attempt: int) -> CalculationRun | None:
 @transaction.atomic
 def begin_run(*, run_id: int, attempt: int) -> list[int] | None:
     """Stage 1: freeze (or reuse) the national prevalence and list the commissioner chunks to calculate
-    (none: publish at once). None when this attempt is no longer the run's."""
+    (none: publish at once). None when this attempt is no longer the run's, or when the run is held for
+    Support to confirm a prevalence that looks wrong against last year's."""
     run = _locked_run(run_id, attempt)
     if run is None:
         return None
@@ -130,6 +134,9 @@ def begin_run(*, run_id: int, attempt: int) -> list[int] | None:
     run.status, run.stage, run.started_at, run.heartbeat_at = Status.RUNNING, Stage.PREVALENCE, now, now
     pipeline.refresh_planner_statistics(ExtractValue, PracticeListSize)
     run.prevalence_run = _frozen_prevalence_run(run)
+    if run.prevalence_run is None:
+        _hold_for_confirmation(run)
+        return None
     commissioners = pipeline.commissioners_to_calculate(run)
     run.stage, run.progress_done, run.progress_total = Stage.ACHIEVEMENT, 0, len(commissioners)
     run.save()
@@ -137,15 +144,30 @@ def begin_run(*, run_id: int, attempt: int) -> list[int] | None:
     return commissioners
 
 
-def _frozen_prevalence_run(run: CalculationRun) -> CalculationRun:
+def _frozen_prevalence_run(run: CalculationRun) -> CalculationRun | None:
     """National prevalence is calculated once per service year and achievement date and then reused, so
-    every later run and recalculation of that date pays on the same national figures (DOMAIN.md §4.7)."""
+    every later run and recalculation of that date pays on the same national figures (DOMAIN.md §4.7).
+
+    Before it is frozen it is checked against last year's (prevalence_checks); with outliers nothing is
+    frozen and None says the run must wait for Support. Confirming freezes this run's figures."""
     frozen = FrozenPrevalence.objects.filter(
         service_year=run.service_year, achievement_date=run.achievement_date
     ).first()
     if frozen is not None:
         return frozen.run
-    pipeline.write_prevalence(run, pipeline.national_prevalence_frame(run))
+    rules, registers, practices = pipeline.national_prevalence_inputs(run)
+    prevalence = national_prevalence(rules, registers, practices)
+    PrevalenceResult.objects.filter(run=run).delete()  # figures of an earlier attempt, never frozen
+    pipeline.write_prevalence(run, prevalence)
+    review = prevalence_checks.review_prevalence(
+        run, registers=registers, practices=practices, prevalence=prevalence
+    )
+    if review.decision == PrevalenceReview.Decision.PENDING:
+        return None
+    return _freeze_prevalence(run)
+
+
+def _freeze_prevalence(run: CalculationRun) -> CalculationRun:
     try:
         with transaction.atomic():
             FrozenPrevalence.objects.create(
@@ -156,6 +178,102 @@ def _frozen_prevalence_run(run: CalculationRun) -> CalculationRun:
         return FrozenPrevalence.objects.get(
             service_year=run.service_year, achievement_date=run.achievement_date
         ).run
+    return run
+
+
+def _hold_for_confirmation(run: CalculationRun) -> None:
+    """Stop the run before any practice is calculated, and tell Support what to look at."""
+    run.status, run.stage, run.progress_done, run.progress_total = Status.HELD, Stage.CONFIRMATION, 0, 0
+    run.save()
+    outliers = run.prevalence_review.flags.filter(outlier=True).count()
+    audit.record(
+        actor=None,
+        action="calculation.hold_for_prevalence",
+        obj=run,
+        after={**_state(run), "outliers": outliers},
+    )
+    national = Organisation.objects.filter(type=OrganisationType.NATIONAL).values("pk")
+    holders = current_holders(roles=[Role.SUPPORT], organisations=national).values_list(
+        "user_id", "organisation_id"
+    )
+    when = f"{run.service_year.name} at {run.achievement_date:%-d %B %Y}"
+    found = f"{outliers} outlier{'s' if outliers != 1 else ''}"
+    notify_each(
+        notifications=[
+            (
+                Recipient(user_id, organisation_id),
+                f"Confirm the national prevalence of {when}",
+                f"Run {run.pk} found {found} against last year's national prevalence and is held: "
+                "nothing will be frozen or calculated until Support confirms or rejects the figures.",
+                reverse("calculation:prevalence_review", kwargs={"pk": run.pk}),
+            )
+            for user_id, organisation_id in holders
+        ]
+    )
+
+
+@guarded(nationally(Permission.SUPPORT))
+@transaction.atomic
+def confirm_prevalence(*, run: CalculationRun, by, note: str) -> CalculationRun:
+    """Support has looked at the outliers and the figures are right: freeze them and let the run go on. The
+    run is queued again (the caller queues it, tasks.queue_run); its first stage finds the frozen figures."""
+    run = _held_run(run)
+    if not note.strip():
+        raise ValidationError("Say why the figures are right (for example, which practices closed).")
+    review = run.prevalence_review
+    review.decision, review.decided_by, review.decided_at = (
+        PrevalenceReview.Decision.CONFIRMED,
+        by,
+        timezone.now(),
+    )
+    review.note = note.strip()
+    review.save()
+    frozen = _freeze_prevalence(run)
+    run.status, run.stage = Status.QUEUED, Stage.WAITING
+    run.save()
+    audit.record(
+        actor=by,
+        action="calculation.confirm_prevalence",
+        obj=run,
+        before={"status": Status.HELD},
+        after={**_state(run), "note": review.note, "frozen_by_run": frozen.pk},
+    )
+    return run
+
+
+@guarded(nationally(Permission.SUPPORT))
+@transaction.atomic
+def reject_prevalence(*, run: CalculationRun, by, reason: str) -> CalculationRun:
+    """The outliers are real faults (data missing, registers lost): fail the run, freezing nothing. Once the
+    extract is put right, retrying the run calculates and checks the prevalence again."""
+    run = _held_run(run)
+    if not reason.strip():
+        raise ValidationError("Say what is wrong with the figures, so that it can be put right.")
+    review = run.prevalence_review
+    review.decision, review.decided_by, review.decided_at = (
+        PrevalenceReview.Decision.REJECTED,
+        by,
+        timezone.now(),
+    )
+    review.note = reason.strip()
+    review.save()
+    run.status, run.finished_at = Status.FAILED, timezone.now()
+    run.error = f"National prevalence rejected by Support: {review.note}"[:ERROR_TEXT_LIMIT]
+    run.save()
+    audit.record(
+        actor=by,
+        action="calculation.reject_prevalence",
+        obj=run,
+        before={"status": Status.HELD},
+        after={**_state(run), "reason": review.note},
+    )
+    return run
+
+
+def _held_run(run: CalculationRun) -> CalculationRun:
+    run = CalculationRun.objects.select_for_update().select_related("service_year").get(pk=run.pk)
+    if run.status != Status.HELD:
+        raise ValidationError("This run is not waiting for its national prevalence to be confirmed.")
     return run
 
 

@@ -40,3 +40,21 @@ class RecalculationForm(forms.Form):
     def clean_run_date(self) -> tuple[ServiceYear, dt.date]:
         code, on = self.cleaned_data["run_date"].split("|")
         return ServiceYear.objects.get(code=code), dt.date.fromisoformat(on)
+
+
+class PrevalenceDecisionForm(forms.Form):
+    """Support's decision on a held run's national prevalence: confirm it, or reject it (the run fails)."""
+
+    decision = forms.ChoiceField(
+        label="Your decision",
+        choices=[
+            ("confirm", "The figures are right: freeze them and calculate"),
+            ("reject", "The figures are wrong: fail the run, freeze nothing"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    note = forms.CharField(
+        label="Why",
+        help_text="Recorded with your decision: which practices closed, or what is missing and who fixes it.",
+        widget=forms.Textarea(attrs={"class": "nhsuk-textarea", "rows": 3}),
+    )

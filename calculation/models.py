@@ -56,10 +56,13 @@ class CalculationRun(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         PUBLISHED = "published", "Published"
+        # Its national prevalence looked wrong against last year's: Support confirms (or rejects) it first.
+        HELD = "held", "Held: prevalence to confirm"
 
     class Stage(models.TextChoices):
         WAITING = "waiting", "Waiting for a worker"
         PREVALENCE = "prevalence", "National prevalence"
+        CONFIRMATION = "confirmation", "National prevalence checks, waiting for Support"
         ACHIEVEMENT = "achievement", "Achievement and aspiration by commissioner"
         PUBLISHING = "publishing", "Publishing"
         DONE = "done", "Done"
@@ -155,6 +158,66 @@ class FrozenPrevalence(models.Model):
 
     def __str__(self):
         return f"{self.service_year_id} {self.achievement_date}: run {self.run_id}"
+
+
+class PrevalenceReview(models.Model):
+    """The checks of a run's national prevalence against the previous year's, made before it is frozen
+    (engine.prevalence_checks). With outliers the run is held until Support confirms or rejects them."""
+
+    class Decision(models.TextChoices):
+        PASSED = "passed", "No outliers: used at once"
+        NO_COMPARISON = "no_comparison", "No previous year to compare with: used at once"
+        PENDING = "pending", "Waiting for Support to confirm"
+        CONFIRMED = "confirmed", "Confirmed by Support"
+        REJECTED = "rejected", "Rejected by Support"
+
+    run = models.OneToOneField(CalculationRun, on_delete=models.CASCADE, related_name="prevalence_review")
+    compared_with = models.ForeignKey(
+        CalculationRun,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The previous year's published year end, whose prevalence and registers were compared",
+    )
+    checked_at = models.DateTimeField(default=timezone.now)
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True, help_text="Why Support confirmed or rejected the figures")
+
+    def __str__(self):
+        return f"Prevalence review of run {self.run_id}: {self.get_decision_display()}"
+
+
+class PrevalenceFlag(models.Model):
+    """One finding of a prevalence review: an outlier to confirm, or a note (a missing practice)."""
+
+    class Kind(models.TextChoices):
+        PRACTICES_MISSING = "practices_missing", "Practices missing"
+        MISSING_PRACTICE = "missing_practice", "Practice sent no data"
+        POPULATION_FALL = "population_fall", "Registered population fell"
+        GROUP_CHANGE = "group_change", "National prevalence moved"
+        REGISTERS_ZERO = "registers_zero", "Every register zero"
+
+    review = models.ForeignKey(PrevalenceReview, on_delete=models.CASCADE, related_name="flags")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    outlier = models.BooleanField(help_text="Needs Support's confirmation (the rest are notes)")
+    group_code = models.CharField(max_length=20, blank=True)
+    practice = models.ForeignKey(
+        Organisation, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    current = models.FloatField(null=True, blank=True)
+    previous = models.FloatField(null=True, blank=True)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["-outlier", "kind", "group_code", "id"]
+
+    def __str__(self):
+        return self.message
 
 
 class PrevalenceResult(models.Model):

@@ -108,7 +108,13 @@ def refresh_planner_statistics(*models) -> None:
 
 
 def national_prevalence_frame(run: CalculationRun) -> pd.DataFrame:
-    """National prevalence over every practice with current extract values for the year and date.
+    """National prevalence over every practice with current extract values for the year and date."""
+    return national_prevalence(*national_prevalence_inputs(run))
+
+
+def national_prevalence_inputs(run: CalculationRun) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """What national prevalence is calculated from: the ruleset, the register values (practice_code,
+    indicator_code, register) and the practices frame, also read by the checks against last year.
 
     Reads only what prevalence needs — the register fields of each group's register-source indicator (a
     field named "… register", as the extract parser reads it) and which practices have values — rather
@@ -136,7 +142,7 @@ def national_prevalence_frame(run: CalculationRun) -> pd.DataFrame:
         list(registers), columns=["practice_code", "indicator_code", "register"]
     )
     values["register"] = values["register"].astype("Int64")
-    return national_prevalence(rules, values, practices_frame(run, codes))
+    return rules, values, practices_frame(run, codes)
 
 
 def write_prevalence(run: CalculationRun, prevalence: pd.DataFrame) -> None:

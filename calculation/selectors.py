@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet, Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -13,7 +14,14 @@ from accounts.permissions import Permission, may_nationally
 from extracts.models import Extract
 from participation.models import ServiceYear
 
-from .models import CalculationRun, IndicatorResult, PracticeResult
+from .models import (
+    CalculationRun,
+    IndicatorResult,
+    PracticeResult,
+    PrevalenceFlag,
+    PrevalenceResult,
+    PrevalenceReview,
+)
 
 
 def may_run_calculations(user) -> bool:
@@ -73,3 +81,85 @@ def published_indicator_results(run_id: int) -> QuerySet[IndicatorResult]:
         run_id=run_id, indicator_run_id=OuterRef("run_id"), practice_id=OuterRef("practice_id")
     )
     return IndicatorResult.objects.filter(Exists(shown))
+
+
+@dataclass(frozen=True)
+class GroupComparison:
+    group_code: str
+    register_total: int
+    population_total: int
+    prevalence: float
+    previous_prevalence: float | None
+    flagged: bool
+
+    @property
+    def change(self) -> float | None:
+        if not self.previous_prevalence:
+            return None
+        return (self.prevalence - self.previous_prevalence) / self.previous_prevalence
+
+    # Shown as percentages; a ratio of the integer totals (never used in a payment).
+    @property
+    def prevalence_percent(self) -> float:
+        return 100 * self.prevalence
+
+    @property
+    def previous_percent(self) -> float | None:
+        return None if self.previous_prevalence is None else 100 * self.previous_prevalence
+
+    @property
+    def change_percent(self) -> float | None:
+        change = self.change
+        return None if change is None else 100 * change
+
+
+@dataclass
+class PrevalenceReviewPage:
+    run: CalculationRun
+    review: PrevalenceReview | None
+    outliers: list[PrevalenceFlag]
+    groups: list[GroupComparison]
+    missing_by_commissioner: list[dict]
+    missing: list[PrevalenceFlag]
+    missing_count: int
+
+
+MISSING_LISTED = 500
+
+
+def prevalence_review_page(run: CalculationRun) -> PrevalenceReviewPage:
+    """What Support reads before confirming a held run's prevalence: the outliers, every group's national
+    prevalence against last year's, and the practices that sent nothing, by commissioner. Six queries."""
+    review = PrevalenceReview.objects.filter(run=run).select_related("compared_with", "decided_by").first()
+    if review is None:
+        return PrevalenceReviewPage(run, None, [], [], [], [], 0)
+    flags = PrevalenceFlag.objects.filter(review=review).select_related("practice__parent")
+    outliers = list(flags.filter(outlier=True))
+    missing_flags = flags.filter(kind=PrevalenceFlag.Kind.MISSING_PRACTICE).order_by("practice__code")
+    by_commissioner = list(
+        missing_flags.values("practice__parent__code", "practice__parent__name")
+        .annotate(practices=Count("pk"), patients=Sum("previous"))
+        .order_by("-patients", "practice__parent__code")
+    )
+    previous = {}
+    if review.compared_with_id:
+        previous = {
+            row.group_code: row.register_total / row.population_total if row.population_total else 0.0
+            for row in PrevalenceResult.objects.filter(run_id=review.compared_with.prevalence_run_id)
+        }
+    flagged_groups = {flag.group_code for flag in outliers if flag.kind == PrevalenceFlag.Kind.GROUP_CHANGE}
+    groups = [
+        GroupComparison(
+            row.group_code,
+            row.register_total,
+            row.population_total,
+            row.register_total / row.population_total if row.population_total else 0.0,
+            previous.get(row.group_code),
+            row.group_code in flagged_groups,
+        )
+        for row in PrevalenceResult.objects.filter(run=run)
+    ]
+    missing_count = sum(row["practices"] for row in by_commissioner)
+    return PrevalenceReviewPage(
+        run, review, outliers, groups, by_commissioner, list(missing_flags[:MISSING_LISTED]), missing_count
+    )

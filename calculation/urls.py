@@ -10,6 +10,7 @@ urlpatterns = [
     path("calculation/runs/<int:pk>/", views.run_detail, name="run_detail"),
     path("calculation/runs/<int:pk>/progress/", views.run_progress, name="run_progress"),
     path("calculation/runs/<int:pk>/retry/", views.retry_run, name="retry_run"),
+    path("calculation/runs/<int:pk>/prevalence/", views.prevalence_review, name="prevalence_review"),
     path(
         "calculation/practices/<str:code>/recalculate/",
         views.recalculate_practice,

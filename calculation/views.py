@@ -9,7 +9,7 @@ from accounts.permissions import Permission
 from accounts.selectors import practice_for
 
 from . import actions, selectors, tasks
-from .forms import RecalculationForm, YearEndRunForm
+from .forms import PrevalenceDecisionForm, RecalculationForm, YearEndRunForm
 from .tables import RunTable
 
 
@@ -101,3 +101,33 @@ def recalculate_practice(request, code):
             tasks.queue_run(run)
             return redirect("calculation:run_detail", pk=run.pk)
     return render(request, "calculation/recalculate.html", {"form": form, "practice": practice})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def prevalence_review(request, pk):
+    """A held run's national prevalence against last year's, and Support's decision on it."""
+    run = selectors.run_for(request.user, pk)
+    form = PrevalenceDecisionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        decision, note = form.cleaned_data["decision"], form.cleaned_data["note"]
+        try:
+            if decision == "confirm":
+                run = actions.confirm_prevalence(run=run, by=request.user, note=note)
+                tasks.queue_run(run)
+                messages.success(request, "The national prevalence is confirmed and frozen; the run goes on.")
+            else:
+                run = actions.reject_prevalence(run=run, by=request.user, reason=note)
+                messages.success(
+                    request, "The run failed and froze nothing. Retry it once the data is put right."
+                )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            return redirect("calculation:run_detail", pk=run.pk)
+    context = {
+        "page": selectors.prevalence_review_page(run),
+        "form": form,
+        "may_run": selectors.may_run_calculations(request.user),
+    }
+    return render(request, "calculation/prevalence_review.html", context)

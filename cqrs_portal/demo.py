@@ -5,6 +5,7 @@ Everything goes through the same actions as real use, and every step is idempote
 """
 
 import csv
+import datetime as dt
 import io
 import tempfile
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from accounts.models import Organisation, OrganisationType, User
 from accounts.organisation_import import parse_mapping
 from accounts.roles import Role
 from calculation import actions as calculation_actions
-from calculation.models import Publication
+from calculation.models import CalculationRun, Publication
 from engine.synthetic import list_sizes, write_extract, year_end_extract
 from extracts.actions import load_extract
 from extracts.models import Extract, ExtractValue
@@ -116,6 +117,7 @@ def load_demo(*, icb_code: str = DEFAULT_ICB) -> list[DemoLogin]:
     offer_demo_participation(icb)
     load_demo_extract(icb)
     run_demo_calculations(icb)
+    run_demo_next_year(icb)
     return logins
 
 
@@ -201,6 +203,9 @@ def run_demo_calculations(icb: Organisation) -> None:
         return
     codes = _demo_year_end_practices(year)
     _demo_list_sizes(year, codes)
+    # Next year's list sizes too (1 January 2024 for its CPI): this year end then calculates its aspiration.
+    for following in ServiceYear.objects.filter(code=DEMO_NEXT_YEAR):
+        _demo_list_sizes(following, codes)
     _demo_in_year_extracts(year, codes)
     published = set(Publication.objects.filter(service_year=year).values_list("achievement_date", flat=True))
     dates = sorted(set(Extract.objects.filter(service_year=year).values_list("achievement_date", flat=True)))
@@ -246,6 +251,53 @@ def _demo_in_year_extracts(year, codes: list[str]) -> None:
         with tempfile.TemporaryDirectory() as directory:
             path = write_extract(frame, Path(directory) / f"QOF2324_{achievement_date}.csv")
             load_extract(path=path, file_name=path.name, by=None, service_year=year)
+
+
+# --- The year after: a forecast to read, and a national prevalence for Support to confirm ------------------
+
+DEMO_NEXT_YEAR = "QOF2425"
+DEMO_NEXT_YEAR_PUBLISHED = ("20241231", 0.6)
+# A later month whose extract lost one "supplier's" practices (every third): its run is held for Support.
+DEMO_NEXT_YEAR_HELD = ("20250228", 0.85)
+
+
+def run_demo_next_year(icb: Organisation) -> None:
+    """2024/25 in year for the practices taking part: published at 31 December 2024, so each practice's
+    forecast follows its own 2023/24 pattern; and at 28 February 2025 with a third of the practices missing,
+    so the run is held with its prevalence checks for Support. The 2023/24 year-end extract stands in for the
+    data (same registers, numerators scaled back). Idempotent."""
+    year = ServiceYear.objects.filter(code=DEMO_NEXT_YEAR).first()
+    previous = ServiceYear.objects.filter(code=DEMO_CALCULATION_YEAR).first()
+    if year is None or previous is None:
+        return
+    if not Publication.objects.filter(service_year=previous, achievement_date=previous.end_date).exists():
+        return
+    all_codes = _demo_year_end_practices(previous)
+    for (day, progress), held in ((DEMO_NEXT_YEAR_PUBLISHED, False), (DEMO_NEXT_YEAR_HELD, True)):
+        achievement_date = dt.datetime.strptime(day, "%Y%m%d").date()
+        if CalculationRun.objects.filter(service_year=year, achievement_date=achievement_date).exists():
+            continue
+        taking_part = participating_practice_codes(year, on=achievement_date)
+        codes = [code for code in all_codes if code in taking_part]
+        sending = [code for position, code in enumerate(codes) if not (held and position % 3 == 0)]
+        if not sending:
+            return
+        frame = year_end_extract(all_codes, seed=2324)
+        frame = frame[
+            frame["ORG_CODE"].isin(sending) & ~frame["IND_CODE"].isin(["CHOL001", "CHOL002"])
+        ].copy()
+        numerator = frame["FIELD_NAME"] == "Numerator"
+        frame.loc[numerator, "VALUE"] = np.floor(frame.loc[numerator, "VALUE"] * progress).astype(np.int64)
+        frame = frame.assign(
+            QUALITY_SERVICE=year.code, NAME=year.name, ACH_DATE=day, SUBMIT_DATE=f"02/{day[4:6]}/{day[:4]}"
+        )
+        with tempfile.TemporaryDirectory() as directory:
+            path = write_extract(frame, Path(directory) / f"{year.code}_{day}.csv")
+            load_extract(path=path, file_name=path.name, by=None, service_year=year)
+        run = calculation_actions.start_run(
+            service_year=year, achievement_date=achievement_date, by=None, reason="Demo data"
+        )
+        calculation_actions.calculate_in_process(run=run)
 
 
 # --- Extracts and manual entry (docs/adr/0005-extracts-and-manual-entry.md) --------------------------------

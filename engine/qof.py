@@ -182,13 +182,9 @@ def calculate_qof(
 
     apdf_factors = _apdf_factors(ruleset, grid, practices, prevalence, register)
     list_cpi = grid.per_practice(_ints(practices["list_size_cpi"], "list_size_cpi"))
-    point_value = _fraction(parameters.point_value)
-    average = _fraction(parameters.average_list_size)
-    payment = round_half_up_quotient(
-        [points, point_value.numerator, list_cpi, average.denominator, *apdf_factors[0]],
-        [point_value.denominator, average.numerator, *apdf_factors[1]],
-    )
+    payment = payment_pence(points, list_cpi, parameters, apdf_factors)
 
+    average = _fraction(parameters.average_list_size)
     cpi = list_cpi * (average.denominator / average.numerator)
     apdf = (apdf_factors[0][0] * apdf_factors[0][1]) / (apdf_factors[1][0] * apdf_factors[1][1])
     percentage = kind == PERCENTAGE
@@ -230,38 +226,71 @@ def calculate_qof(
 
 
 def _full_points_hundredths(ruleset: pd.DataFrame) -> np.ndarray:
+    return round_half_up_quotient([scaled_column(ruleset, "points"), 100], [SCALE])
+
+
+def scaled_column(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Points or thresholds × SCALE as int64 (0 where blank). Each distinct value is converted once: a frame
+    of many practices' lines repeats the ruleset's few values."""
+    codes, distinct = pd.factorize(frame[column], use_na_sentinel=False)
     scaled = np.array(
-        [decimal_to_scaled_int(value, DECIMAL_PLACES) for value in ruleset["points"]], dtype=np.int64
+        [0 if pd.isna(value) else decimal_to_scaled_int(value, DECIMAL_PLACES) for value in distinct],
+        dtype=np.int64,
     )
-    return round_half_up_quotient([scaled, 100], [SCALE])
+    return scaled[codes] if len(codes) else np.zeros(0, dtype=np.int64)
 
 
 def _percentage_points(
     ruleset: pd.DataFrame, grid: _Grid, numerator: np.ndarray, denominator: np.ndarray
 ) -> np.ndarray:
+    return percentage_points_hundredths(
+        numerator,
+        denominator,
+        maximum=grid.per_indicator(scaled_column(ruleset, "points")),
+        lower=grid.per_indicator(scaled_column(ruleset, "lower_threshold")),
+        upper=grid.per_indicator(scaled_column(ruleset, "upper_threshold")),
+    )
+
+
+def percentage_points_hundredths(
+    numerator: np.ndarray,
+    denominator: np.ndarray,
+    *,
+    maximum: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+) -> np.ndarray:
     """points = G × clamp((100N/D − LT) / (UT − LT), 0, 1), in hundredths, rounded half-up exactly.
 
-    With thresholds scaled by SCALE the fraction is (100·N·SCALE − lt·D) / (D·(ut − lt)); clamping that
-    numerator to [0, D·(ut − lt)] in integers keeps the clamp exact too. D = 0 scores 0.
+    ``maximum``, ``lower`` and ``upper`` are G, LT and UT × SCALE (scaled_column). With thresholds scaled the
+    fraction is (100·N·SCALE − lt·D) / (D·(ut − lt)); clamping that numerator to [0, D·(ut − lt)] in
+    integers keeps the clamp exact too. D = 0 scores 0.
     """
-
-    def scaled(column: str) -> np.ndarray:
-        return np.array(
-            [
-                0 if value is None else decimal_to_scaled_int(value, DECIMAL_PLACES)
-                for value in ruleset[column]
-            ],
-            dtype=np.int64,
-        )
-
-    lower = grid.per_indicator(scaled("lower_threshold"))
-    upper = grid.per_indicator(scaled("upper_threshold"))
+    numerator = np.asarray(numerator, dtype=np.int64)
+    denominator = np.asarray(denominator, dtype=np.int64)
     span = np.where(upper > lower, upper - lower, 1)
-    maximum = grid.per_indicator(scaled("points"))
     safe_denominator = np.maximum(denominator, 1)
     above_lower = 100 * SCALE * numerator - lower * denominator
     clamped = np.clip(above_lower, 0, denominator * span)
     return round_half_up_quotient([maximum, 100, clamped], [SCALE, safe_denominator, span])
+
+
+def payment_pence(
+    points_hundredths: np.ndarray,
+    list_size_cpi: np.ndarray,
+    parameters: YearParameters,
+    apdf_factors: tuple[list[np.ndarray], list[np.ndarray]],
+) -> np.ndarray:
+    """points × £ per point × CPI × APDF in pence, rounded half-up exactly from the rounded points.
+
+    ``apdf_factors`` is ([R, ΣP], [P, ΣR]) per row (all 1 where the line is not prevalence adjusted).
+    """
+    point_value = _fraction(parameters.point_value)
+    average = _fraction(parameters.average_list_size)
+    return round_half_up_quotient(
+        [points_hundredths, point_value.numerator, list_size_cpi, average.denominator, *apdf_factors[0]],
+        [point_value.denominator, average.numerator, *apdf_factors[1]],
+    )
 
 
 def _manual_answers(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from functools import cache
 
 import pandas as pd
@@ -10,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from accounts.models import Organisation
 from accounts.permissions import Permission, may_nationally
 from engine import readers, reduce_fields
 from participation.models import ServiceYear
@@ -74,3 +76,46 @@ def values_superseded_later(extract: Extract) -> int:
         .exclude(superseded_by=extract)
         .count()
     )
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """One stored extract field of a practice × indicator, and where it came from."""
+
+    extract_id: int
+    file_name: str
+    line: int | None  # the line of the file, when storage kept it (it does not today)
+    field_name: str
+    value: int
+    submitted_at: dt.datetime | None
+    loaded_at: dt.datetime
+    current: bool
+
+
+def source_rows(
+    *, service_year: ServiceYear, achievement_date: dt.date, practice: Organisation, indicator_code: str
+) -> list[SourceRow]:
+    """The stored extract fields a calculation of this practice × indicator reads, with their extract file,
+    in field order. One query, through the index of current values.
+
+    Today only the current values are returned: superseded ones are kept for audit, but finding them for one
+    practice would scan every stored value (docs/adr/0005-extracts-and-manual-entry.md keeps that index off
+    for load speed), and the file line is not stored. Callers show what is missing as not recorded.
+    """
+    rows = (
+        ExtractValue.objects.filter(
+            service_year_id=service_year.pk,
+            achievement_date=achievement_date,
+            practice_id=practice.pk,
+            indicator_code=indicator_code,
+            superseded_by__isnull=True,
+        )
+        .order_by("field_name")
+        .values_list(
+            "extract_id", "extract__file_name", "field_name", "value", "submitted_at", "extract__uploaded_at"
+        )
+    )
+    return [
+        SourceRow(extract_id, file_name, None, field_name, value, submitted_at, loaded_at, True)
+        for extract_id, file_name, field_name, value, submitted_at, loaded_at in rows
+    ]

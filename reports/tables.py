@@ -1,6 +1,7 @@
 import django_tables2 as tables
 from django.urls import reverse
 from django.utils.html import format_html
+from django_tables2.data import TableListData
 
 from calculation.models import PracticeResult
 
@@ -36,9 +37,157 @@ class ProviderTable(tables.Table):
             url += f"?publication={self.publication.pk}"
         return format_html('<a href="{}">{}</a>', url, value)
 
+    def _explained(self, record, text):
+        url = reverse("reports:explain_practice", kwargs={"code": record.practice.code})
+        if self.publication is not None:
+            url += f"?publication={self.publication.pk}"
+        return format_html('<a href="{}">{}</a>', url, text)
+
+    def render_points(self, record, value):
+        return self._explained(record, value)
+
+    def render_payment(self, record, value):
+        return self._explained(record, value)
+
+    def value_points(self, value):
+        return value
+
+    def value_payment(self, value):
+        return value
+
     def render_status(self, record):
         run = record.indicator_run
         return f"{run.get_kind_display()} run {run.pk}, {run.created_at:%d %b %Y}"
 
     def value_status(self, record):
         return record.indicator_run.get_kind_display()
+
+
+class RowsAsNeeded(TableListData):
+    """Hands django-tables2 a sequence whose rows are made when a page asks for them; sorting by a column
+    makes them all first (reports.opportunities.OpportunityRows)."""
+
+    def order_by(self, aliases):
+        self.data = list(self.data)
+        super().order_by(aliases)
+
+
+class OpportunityTable(tables.Table):
+    """What would earn more, from reports.opportunities: one row per indicator of a practice."""
+
+    practice = tables.Column(accessor="practice_code", verbose_name="Practice")
+    indicator = tables.Column(accessor="indicator_code", verbose_name="Indicator")
+    action = tables.Column(accessor="what", verbose_name="What would earn more", orderable=False)
+    patients_to_next_point = tables.Column(
+        verbose_name="Patients to the next point", attrs={"td": {"class": "portal-numeric"}}
+    )
+    patients_to_upper = tables.Column(
+        verbose_name="Patients to the upper threshold", attrs={"td": {"class": "portal-numeric"}}
+    )
+    points_gain = tables.Column(verbose_name="Points to gain", attrs={"td": {"class": "portal-numeric"}})
+    per_patient = tables.Column(verbose_name="£ per patient", attrs={"td": {"class": "portal-numeric"}})
+    value = tables.Column(verbose_name="£ to gain", attrs={"td": {"class": "portal-numeric"}})
+
+    class Meta:
+        attrs = {"class": "nhsuk-table"}
+        empty_text = "Nothing more to earn: every indicator is at full points or has no patients counted."
+        orderable = True
+
+    def __init__(self, rows, *args, publication=None, shows_money=True, **kwargs):
+        exclude = list(kwargs.pop("exclude", []))
+        if not shows_money:
+            exclude += ["per_patient", "value"]
+        super().__init__(RowsAsNeeded(rows), *args, exclude=exclude, **kwargs)
+        self.publication = publication
+
+    def render_practice(self, record):
+        return format_html(
+            '{} <span class="nhsuk-body-s">{}</span>', record.practice_code, record.practice_name
+        )
+
+    def render_indicator(self, record):
+        url = reverse(
+            "reports:explain_indicator",
+            kwargs={"code": record.practice_code, "indicator": record.indicator_code},
+        )
+        if self.publication is not None:
+            url += f"?publication={self.publication.pk}"
+        return format_html('<a href="{}">{}</a> {}', url, record.indicator_code, record.description)
+
+    def render_action(self, record):
+        if record.what == "answer":
+            return format_html(
+                "<strong>Answer it</strong> by {}: not answered yet", f"{record.deadline:%-d %B %Y}"
+            )
+        before = ""
+        if record.patients_to_lower:
+            before = f" ({record.patients_to_lower:,} before the lower threshold earn nothing)"
+        return f"{record.numerator:,} of {record.denominator:,} now ({record.achievement:.1f}%){before}"
+
+    def value_action(self, record):
+        return "Answer" if record.what == "answer" else "Patients"
+
+    def render_patients_to_next_point(self, record):
+        return "–" if record.what == "answer" else f"{record.patients_to_next_point:,}"
+
+    def render_patients_to_upper(self, record):
+        return "–" if record.what == "answer" else f"{record.patients_to_upper:,}"
+
+    def render_points_gain(self, record):
+        return record.available - record.points if record.what == "answer" else record.points_gain
+
+    def render_per_patient(self, record):
+        return "–" if record.what == "answer" else f"£{record.per_patient:,.2f}"
+
+    def render_value(self, record):
+        return f"£{record.value:,.2f}"
+
+
+class ForecastTable(tables.Table):
+    """Forecast year-end figures per practice (reports.forecast), with the range and what follows."""
+
+    practice = tables.Column(accessor="practice_code", verbose_name="Practice")
+    points_now = tables.Column(verbose_name="Points now", attrs={"td": {"class": "portal-numeric"}})
+    points_central = tables.Column(verbose_name="Forecast points", attrs={"td": {"class": "portal-numeric"}})
+    points_range = tables.Column(accessor="points_central", verbose_name="Range", orderable=False)
+    payment_central = tables.Column(
+        verbose_name="Forecast payment", attrs={"td": {"class": "portal-numeric"}}
+    )
+    aspiration_central = tables.Column(
+        verbose_name="Aspiration next year", attrs={"td": {"class": "portal-numeric"}}
+    )
+    balance_central = tables.Column(
+        verbose_name="Year-end balance", attrs={"td": {"class": "portal-numeric"}}
+    )
+    method = tables.Column(verbose_name="Forecast from", orderable=False)
+
+    class Meta:
+        attrs = {"class": "nhsuk-table"}
+        empty_text = "No in-year achievement published for these practices."
+
+    def __init__(self, *args, shows_money=True, **kwargs):
+        exclude = [] if shows_money else ["payment_central", "aspiration_central", "balance_central"]
+        super().__init__(*args, exclude=exclude, **kwargs)
+
+    def render_practice(self, record):
+        url = reverse("reports:forecast", kwargs={"code": record.practice_code})
+        return format_html('<a href="{}">{}</a> {}', url, record.practice_code, record.practice_name)
+
+    def value_practice(self, record):
+        return record.practice_code
+
+    def render_points_range(self, record):
+        return f"{record.points['low']} to {record.points['high']}"
+
+    def render_payment_central(self, value):
+        return f"£{value:,.2f}"
+
+    def render_aspiration_central(self, value):
+        return f"£{value:,.2f}"
+
+    def render_balance_central(self, value):
+        return f"−£{-value:,.2f}" if value < 0 else f"£{value:,.2f}"
+
+    def render_method(self, record):
+        return {"own_pattern": "its own last year", "national_pattern": "all practices' last year",
+                "trend": "this year's trend", "held": "today's figures"}[record.method]  # fmt: skip

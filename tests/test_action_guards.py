@@ -154,6 +154,8 @@ PROBES = {
         "service_year": w.year, "achievement_date": w.year.end_date,
     },
     "calculation.actions.retry_run": lambda w, tmp: {"run": w.run},
+    "calculation.actions.confirm_prevalence": lambda w, tmp: {"run": w.run, "note": "Probe"},
+    "calculation.actions.reject_prevalence": lambda w, tmp: {"run": w.run, "reason": "Probe"},
     "calculation.actions.load_list_sizes": lambda w, tmp: {"service_year": w.year, "rows": []},
     # Every signed-in user may mark their own notifications read; nobody signed out may.
     "notifications.actions.mark_notifications_read": lambda w, tmp: {},

@@ -272,6 +272,12 @@ def recalculation(world: World, walker: Walker, target: Target) -> dict:
     return {"run_date": f"{world.year.code}|{world.year.end_date.isoformat()}", "reason": "The walk"}
 
 
+def prevalence_decision_expect(walker: Walker, target: Target) -> int:
+    if not (walker.nationally(P.SUPPORT) or walker.nationally(P.MANAGE_SERVICES)):
+        return NOT_FOUND
+    return OK if walker.nationally(P.SUPPORT) else DENIED
+
+
 ROUTES = [
     # home
     Route("home:index", one("home:index"), anyone()),
@@ -449,6 +455,24 @@ ROUTES = [
         ],
     ),
     Route(
+        "calculation:prevalence_review",
+        the_run("calculation:prevalence_review"),
+        national_page(P.SUPPORT, P.MANAGE_SERVICES),
+        [
+            # The walk's run failed, so the decision is refused as a rule (the form shown again), not a right.
+            Post(
+                prevalence_decision_expect,
+                lambda world, walker, target: {"decision": "confirm", "note": "The walk"},
+                "calculation.actions.confirm_prevalence",
+            ),
+            Post(
+                prevalence_decision_expect,
+                lambda world, walker, target: {"decision": "reject", "note": "The walk"},
+                "calculation.actions.reject_prevalence",
+            ),
+        ],
+    ),
+    Route(
         "calculation:recalculate_practice",
         each_organisation("calculation:recalculate_practice"),
         lambda walker, target: (
@@ -469,6 +493,46 @@ ROUTES = [
         "reports:practice_summary",
         each_organisation("reports:practice_summary"),
         organisation_page(P.VIEW_ACHIEVEMENT, {T.PRACTICE}),
+    ),
+    Route(
+        "reports:explain_practice",
+        each_organisation("reports:explain_practice"),
+        organisation_page(P.VIEW_ACHIEVEMENT, {T.PRACTICE}),
+    ),
+    Route(
+        "reports:explain_domain",
+        each_organisation("reports:explain_domain", domain=lambda world: "QI"),
+        organisation_page(P.VIEW_ACHIEVEMENT, {T.PRACTICE}),
+    ),
+    Route(
+        "reports:explain_group",
+        each_organisation("reports:explain_group", group=lambda world: "QI"),
+        organisation_page(P.VIEW_ACHIEVEMENT, {T.PRACTICE}),
+    ),
+    Route(
+        "reports:explain_indicator",
+        each_organisation("reports:explain_indicator", indicator=lambda world: MANUAL_INDICATOR),
+        organisation_page(P.VIEW_ACHIEVEMENT, {T.PRACTICE}),
+    ),
+    Route(
+        "reports:opportunities",
+        each_organisation("reports:opportunities"),
+        organisation_page(P.VIEW_ACHIEVEMENT, {T.PRACTICE}),
+    ),
+    Route(
+        "reports:forecast",
+        each_organisation("reports:forecast"),
+        organisation_page(P.VIEW_ACHIEVEMENT, {T.PRACTICE}),
+    ),
+    Route(
+        "reports:commissioner_opportunities",
+        each_organisation("reports:commissioner_opportunities"),
+        organisation_page(P.VIEW_ACHIEVEMENT, {T.ICB, T.SUB_ICB}),
+    ),
+    Route(
+        "reports:commissioner_forecast",
+        each_organisation("reports:commissioner_forecast"),
+        organisation_page(P.VIEW_ACHIEVEMENT, {T.ICB, T.SUB_ICB}),
     ),
     Route(
         "reports:provider_report",

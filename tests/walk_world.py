@@ -1,6 +1,7 @@
 """A small world with one of everything the portal's URLs take, built through the real actions, for the URL
 walk and the action-guard tests: the test tree, offers, a year practices take part in with a manual
-indicator and extracts, a failed calculation run, an upload, and a member of staff at each organisation."""
+indicator and extracts, a published year end, a failed calculation run, an upload, and a member of staff at
+each organisation."""
 
 from __future__ import annotations
 
@@ -70,7 +71,10 @@ def build_world(upload_directory) -> World:
     year = participation_actions.update_service_year(
         service_year=year,
         # Open for entry whatever today is, so the walk never depends on the date it runs.
-        changes={"manual_entry_deadline": timezone.localdate() + dt.timedelta(days=365)},
+        changes={
+            "manual_entry_deadline": timezone.localdate() + dt.timedelta(days=365),
+            "national_average_list_size": 9000,
+        },
         by=None,
     )
     participation_actions.create_indicator(
@@ -94,6 +98,12 @@ def build_world(upload_directory) -> World:
         path = upload_directory / f"walk-{on:%Y%m%d}.csv"
         path.write_bytes(extract_file(year, on, practices).read())
         extract = extract_actions.load_extract(path=path, file_name=path.name, by=loader).extract
+    # A published year end, so that the pages about achievement have figures to explain.
+    calculation_actions.load_list_sizes(
+        service_year=year, rows=[(practice.code, 9000, 9000) for practice in practices], by=None
+    )
+    published = calculation_actions.start_run(service_year=year, achievement_date=year.end_date, by=loader)
+    calculation_actions.calculate_in_process(run=published)
     run = calculation_actions.start_run(service_year=year, achievement_date=IN_YEAR_DATE, by=loader)
     calculation_actions.fail_run(run_id=run.pk, attempt=run.attempt, error="The walk's failed run")
     run.refresh_from_db()

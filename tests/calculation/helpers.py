@@ -73,3 +73,50 @@ def load_in_year_extract(directory: Path, achievement_date: str) -> None:
     path = directory / f"INDICATOR_VALUES_{achievement_date}.csv"
     path.write_text(text.replace(",20240331,", f",{achievement_date},"), newline="")
     load_extract(path=path, file_name=path.name, by=None)
+
+
+NEXT_YEAR_END = timezone.datetime(2025, 3, 31).date()
+
+
+def prepare_next_year() -> ServiceYear:
+    """QOF 2024/25 with every example practice taking part and the example's list sizes (1 January 2024 for
+    CPI, so that 2023/24's year end can calculate its aspiration too)."""
+    from calculation.actions import load_list_sizes
+    from engine import readers
+
+    year = ServiceYear.objects.get(code="QOF2425")
+    participate([code for code, *_ in EXAMPLE_ROWS], year)
+    sizes = readers.load_practices(EXAMPLE / "practices.csv")
+    rows = [
+        (row.practice_code, int(row.list_size_cpi), int(row.list_size_prevalence))
+        for row in sizes.itertuples()
+    ]
+    load_list_sizes(service_year=year, rows=rows, by=None)
+    return year
+
+
+def load_next_year_extract(
+    directory: Path, *, achievement_date="20250331", without=(), zero_registers=()
+) -> None:
+    """The worked example's extract as QOF 2024/25's at `achievement_date`, with the practices `without`
+    sending nothing (as when one supplier's extract is lost) and every register of `zero_registers` at 0."""
+    lines = (EXAMPLE / "INDICATOR_VALUES.csv").read_text().splitlines()
+    kept = [lines[0]]
+    for line in lines[1:]:
+        fields = line.split(",")
+        if fields[2] in without:
+            continue
+        fields[0], fields[3] = "QOF2425", achievement_date
+        if fields[2] in zero_registers and fields[5].lower().endswith("register"):
+            fields[6] = "0"
+        kept.append(",".join(fields))
+    path = directory / f"INDICATOR_VALUES_QOF2425_{achievement_date}.csv"
+    path.write_text("\r\n".join([*kept, ""]), newline="")
+    load_extract(path=path, file_name=path.name, by=None)
+
+
+def load_next_year(directory: Path, *, without=(), zero_registers=()) -> ServiceYear:
+    """QOF 2024/25 prepared and its year-end extract loaded (see load_next_year_extract)."""
+    year = prepare_next_year()
+    load_next_year_extract(directory, without=without, zero_registers=zero_registers)
+    return year

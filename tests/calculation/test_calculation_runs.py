@@ -216,9 +216,12 @@ def test_demo_publishes_in_year_runs_and_the_year_end_once(db):
         for row in PracticeResult.objects.filter(practice=practice).order_by("run__achievement_date")
     ]
     assert len(trend) == 3 and trend[0] <= trend[1] <= trend[2]
+    # 2024/25: published at 31 December, and held at 28 February for Support to confirm its prevalence.
+    following = CalculationRun.objects.filter(service_year__code="QOF2425").order_by("achievement_date")
+    assert [run.status for run in following] == [Status.PUBLISHED, Status.HELD]
     runs = CalculationRun.objects.count()
     load_demo()
-    assert CalculationRun.objects.count() == runs == 3
+    assert CalculationRun.objects.count() == runs == 5
 
 
 def test_run_calculation_command_prints_the_run_and_its_status(example, django_capture_on_commit_callbacks):
