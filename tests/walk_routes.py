@@ -130,6 +130,10 @@ def the_run(name: str) -> Callable[[World], list[Target]]:
     return lambda world: [Target(reverse(name, kwargs={"pk": world.run.pk}))]
 
 
+def the_held_run(name: str) -> Callable[[World], list[Target]]:
+    return lambda world: [Target(reverse(name, kwargs={"pk": world.held_run.pk}))]
+
+
 def the_extract(name: str) -> Callable[[World], list[Target]]:
     return lambda world: [Target(reverse(name, kwargs={"pk": world.extract.pk}))]
 
@@ -275,7 +279,7 @@ def recalculation(world: World, walker: Walker, target: Target) -> dict:
 def prevalence_decision_expect(walker: Walker, target: Target) -> int:
     if not (walker.nationally(P.SUPPORT) or walker.nationally(P.MANAGE_SERVICES)):
         return NOT_FOUND
-    return OK if walker.nationally(P.SUPPORT) else DENIED
+    return REDIRECT if walker.nationally(P.SUPPORT) else DENIED
 
 
 ROUTES = [
@@ -456,10 +460,9 @@ ROUTES = [
     ),
     Route(
         "calculation:prevalence_review",
-        the_run("calculation:prevalence_review"),
+        the_held_run("calculation:prevalence_review"),
         national_page(P.SUPPORT, P.MANAGE_SERVICES),
         [
-            # The walk's run failed, so the decision is refused as a rule (the form shown again), not a right.
             Post(
                 prevalence_decision_expect,
                 lambda world, walker, target: {"decision": "confirm", "note": "The walk"},

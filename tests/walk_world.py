@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import Membership, Organisation, OrganisationType, User
 from accounts.roles import Role
 from calculation import actions as calculation_actions
-from calculation.models import CalculationRun
+from calculation.models import CalculationRun, PrevalenceReview
 from extracts import actions as extract_actions
 from extracts.models import Extract, ExtractUpload
 from participation import actions as participation_actions
@@ -43,6 +43,7 @@ class World:
     year: ServiceYear  # WALK_YEAR
     extract: Extract
     run: CalculationRun  # failed, so it can be retried
+    held_run: CalculationRun  # held for Support to confirm its prevalence
     upload: ExtractUpload
     members: dict[str, User]  # a member of staff at each organisation that holds roles
     memberships: dict[str, Membership]
@@ -107,6 +108,14 @@ def build_world(upload_directory) -> World:
     run = calculation_actions.start_run(service_year=year, achievement_date=IN_YEAR_DATE, by=loader)
     calculation_actions.fail_run(run_id=run.pk, attempt=run.attempt, error="The walk's failed run")
     run.refresh_from_db()
+    held_run = calculation_actions.start_run(
+        service_year=year, achievement_date=IN_YEAR_DATE, by=loader, organisation=practices[0],
+        reason="The walk's held run",
+    )
+    # Held as the prevalence checks hold a run with outliers, so that Support has a decision to make.
+    held_run.status, held_run.stage = CalculationRun.Status.HELD, CalculationRun.Stage.CONFIRMATION
+    held_run.save()
+    PrevalenceReview.objects.create(run=held_run, decision=PrevalenceReview.Decision.PENDING)
     upload = extract_actions.receive_upload(upload=extract_file(year, IN_YEAR_DATE, practices), by=loader)
     members, memberships = {}, {}
     for code, organisation in tree.items():
@@ -116,4 +125,4 @@ def build_world(upload_directory) -> World:
         member = user_with_roles(organisation, role, email=f"member.{code.lower()}@nhs.net")
         members[code] = member
         memberships[code] = member.memberships.get()
-    return World(tree, offers, year, extract, run, upload, members, memberships, loader)
+    return World(tree, offers, year, extract, run, held_run, upload, members, memberships, loader)
