@@ -72,7 +72,11 @@ def engine_ruleset(service_year: ServiceYear) -> pd.DataFrame:
 def service_years_with_flags() -> QuerySet[ServiceYear]:
     """Service years with how many indicators they hold and how many carry values not yet confirmed."""
     not_confirmed = ~Q(indicators__definition_confidence=Provenance.CONFIRMED) | Q(
-        indicators__threshold_confidence__in=[Provenance.INFERRED, Provenance.UNCONFIRMED]
+        indicators__threshold_confidence__in=[
+            Provenance.SECONDARY,
+            Provenance.INFERRED,
+            Provenance.UNCONFIRMED,
+        ]
     )
     return ServiceYear.objects.select_related("service", "base_year").annotate(
         indicator_count=Count("indicators"),
