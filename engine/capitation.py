@@ -18,7 +18,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from .network import aggregate_to_pcns, members_as_at, payees_as_at
+from .network import members_as_at, payees_as_at, sum_over_members
 from .rounding import round_half_up_quotient
 
 MONTHS = 12
@@ -121,6 +121,7 @@ def network_contract_month(
     scaled = pd.DataFrame({"practice_code": practices["practice_code"].to_numpy()})
     for column in needed:
         scaled[column] = scaled_population(practices[column])
+    pcn_sums = sum_over_members(scaled, members, needed)
     frames = []
     for row in rates.itertuples(index=False):
         if row.paid_to == "practice":
@@ -132,8 +133,7 @@ def network_contract_month(
                 {"pcn_code": beds["pcn_code"].to_numpy(), "beds": scaled_population(beds["beds"])}
             ).assign(practice_code="")
         else:
-            lines = aggregate_to_pcns(scaled, memberships, as_at, [row.population])
-            lines = lines.drop(columns="practices").assign(practice_code="")
+            lines = pcn_sums[["pcn_code", row.population]].assign(practice_code="")
         lines = lines.rename(columns={row.population: "population_e4"})
         frames.append(lines.assign(component=row.component))
     lines = pd.concat(frames, ignore_index=True)

@@ -51,7 +51,11 @@ def aggregate_to_pcns(
     """pcn_code, practices (how many members had figures), and each of ``columns`` summed over the PCN's
     members as at ``as_at``. values: practice_code and ``columns`` (integers). Practices in no PCN on the
     date are left out; PCNs with no member holding figures are absent."""
-    members = members_as_at(memberships, as_at)
+    return sum_over_members(values, members_as_at(memberships, as_at), columns)
+
+
+def sum_over_members(values: pd.DataFrame, members: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """As aggregate_to_pcns, over members already found (members_as_at) for several sums on one date."""
     joined = values[["practice_code", *columns]].merge(members, on="practice_code", how="inner")
     grouped = joined.groupby("pcn_code", sort=True)
     totals = grouped[columns].sum()
