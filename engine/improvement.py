@@ -24,6 +24,8 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
+from .qof import QofResult, YearParameters, payment_pence
+
 BASELINE_METHODS = ("mean_of_rates", "pooled")
 PARAMETER_NAMES = (
     "indicators",
@@ -224,3 +226,57 @@ def apply_improvement_route(
 def _as_decimal(value: Fraction) -> Decimal:
     """A percentage to show, to four places (the exact value is what the points use)."""
     return Decimal(int(_round_half_up(value, 4) * 10_000)).scaleb(-4)
+
+
+def improve_qof_result(
+    result: QofResult,
+    ruleset: pd.DataFrame,
+    practices: pd.DataFrame,
+    parameters: YearParameters,
+    baselines: pd.DataFrame,
+    route: ImprovementRoute,
+) -> QofResult:
+    """A QOF year's result with the route's indicators paid on the higher route, repriced exactly.
+
+    result: calculate_qof's result; ruleset, practices and parameters: what it was calculated from.
+    The route's indicators must not be prevalence adjusted (the VI indicators never are): a higher route
+    changes only points, and the payment is points × £ per point × CPI, rounded half-up from the points.
+    Adds to the indicator rows standard_points_hundredths, improvement_points_hundredths, baseline,
+    improvement_lower, improvement_upper and route.
+    """
+    rules = ruleset.set_index("indicator_code")
+    in_route = [code for code in route.indicators if code in rules.index]
+    if rules.loc[in_route, "prevalence_adjusted"].astype(bool).any():
+        raise ValueError("the improvement route is defined for indicators that are not prevalence adjusted")
+    indicators = result.indicators
+    standard = indicators.assign(
+        numerator=indicators["numerator"].fillna(0).astype(np.int64),
+        denominator=indicators["denominator"].fillna(0).astype(np.int64),
+        max_points=indicators["indicator_code"].map(rules["points"]),
+        upper_threshold=indicators["indicator_code"].map(rules["upper_threshold"]),
+    )
+    improved = apply_improvement_route(standard, baselines, route)
+    changed = improved["route"].to_numpy() == "improvement"
+    points = improved["points_hundredths"].to_numpy(dtype=np.int64)
+    payment = indicators["payment_pence"].to_numpy(dtype=np.int64).copy()
+    if changed.any():
+        list_cpi = indicators["practice_code"].map(practices.set_index("practice_code")["list_size_cpi"])
+        ones = np.ones(int(changed.sum()), dtype=np.int64)
+        payment[changed] = payment_pence(
+            points[changed],
+            list_cpi.to_numpy(dtype=np.int64)[changed],
+            parameters,
+            ([ones, ones], [ones, ones]),
+        )
+    shown = ["standard_points_hundredths", "improvement_points_hundredths", "baseline"]
+    shown += ["improvement_lower", "improvement_upper", "route"]
+    indicators = indicators.assign(
+        points_hundredths=points, payment_pence=payment, **{c: improved[c] for c in shown}
+    )
+    totals = (
+        indicators.groupby("practice_code", sort=False)[["points_hundredths", "payment_pence"]]
+        .sum()
+        .reindex(result.practice_totals["practice_code"])
+        .reset_index()
+    )
+    return QofResult(indicators=indicators, practice_totals=totals, prevalence=result.prevalence)

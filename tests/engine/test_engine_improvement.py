@@ -3,13 +3,21 @@
 percentage points, all 18 points, thresholds capped at the standard upper threshold of 96%)."""
 
 from decimal import Decimal
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.improvement import RouteParameterError, apply_improvement_route, parse_improvement_route
+from engine import readers
+from engine.improvement import (
+    RouteParameterError,
+    apply_improvement_route,
+    improve_qof_result,
+    parse_improvement_route,
+)
+from engine.qof import YearParameters, calculate_qof
 
 SHIPPED = {
     "indicators": "VI001 VI002 VI003",
@@ -180,3 +188,55 @@ def test_the_paid_points_are_the_higher_route_and_never_above_the_maximum(
     ).iloc[0]
     assert result["points_hundredths"] == max(standard_points, result["improvement_points_hundredths"])
     assert 0 <= result["improvement_points_hundredths"] <= 1800
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def vaccination_rules(tmp_path_factory):
+    """The VI indicators of the shipped 2026/27 ruleset (VI001 89-96%, 18 points; VI004 not in the route)."""
+    rows = (REPO / "fixtures" / "rulesets" / "indicators" / "QOF2627.csv").read_text().splitlines()
+    path = tmp_path_factory.mktemp("rules") / "vi.csv"
+    path.write_text("\n".join([rows[0], *[row for row in rows if row.startswith("VI00")]]) + "\n")
+    return readers.load_ruleset(path)
+
+
+def test_a_2026_27_result_is_paid_on_the_higher_route_and_repriced(vaccination_rules):
+    # Practice A: VI001 at 83% with a 75% baseline earns 10.80 improvement points (0 standard).
+    # £227.95 × 10.80 × CPI (10,349 / 10,349 = 1) = £2,461.86. B is paid on the standard route only.
+    values = pd.DataFrame(
+        {
+            "practice_code": ["A", "A", "B"],
+            "indicator_code": ["VI001", "VI004", "VI001"],
+            "register": pd.array([None, None, None], dtype="Int64"),
+            "numerator": pd.array([83, 10, 95], dtype="Int64"),
+            "denominator": pd.array([100, 100, 100], dtype="Int64"),
+            "pcas": pd.array([None, None, None], dtype="Int64"),
+            "manual_answer": pd.array([None, None, None], dtype="boolean"),
+        }
+    )
+    practices = pd.DataFrame(
+        {"practice_code": ["A", "B"], "list_size_cpi": [10349, 20698], "list_size_prevalence": [10349, 20698]}
+    )
+    parameters = YearParameters(Decimal("227.95"), Decimal("10349"))
+    standard_result = calculate_qof(vaccination_rules, values, practices, parameters)
+    improved = improve_qof_result(
+        standard_result,
+        vaccination_rules,
+        practices,
+        parameters,
+        baselines(("A", "VI001", 2024, 70, 100), ("A", "VI001", 2025, 80, 100)),
+        route(),
+    )
+    lines = improved.indicators.set_index(["practice_code", "indicator_code"])
+    assert lines.loc[("A", "VI001"), ["points_hundredths", "payment_pence", "route"]].tolist() == [
+        1080, 246186, "improvement"
+    ]  # fmt: skip
+    # B: 95% standard 15.43 points × £227.95 × CPI 2 = £7,034.54, unchanged by the route.
+    before = standard_result.indicators.set_index(["practice_code", "indicator_code"])
+    assert lines.loc[("B", "VI001"), "payment_pence"] == before.loc[("B", "VI001"), "payment_pence"] == 703454
+    assert lines.loc[("B", "VI001"), "route"] == "standard"
+    totals = improved.practice_totals.set_index("practice_code")
+    assert totals.loc["A", "payment_pence"] == lines.xs("A")["payment_pence"].sum()
+    assert totals.loc["B", "points_hundredths"] == 1543
