@@ -164,3 +164,16 @@ def test_a_rate_file_naming_an_unknown_component_is_refused_whole(db, tmp_path):
 
     with pytest.raises(RulesetFileError, match=r"'mystery' is not in rate_components\.csv"):
         read_rulesets(tmp_path)
+
+
+def test_the_ruleset_page_shows_every_rate_and_rule_constant_with_its_provenance(rulesets, tree, client):
+    client.force_login(user_with_roles(tree["A00001"], "view"))
+
+    ldhc = client.get(reverse("participation:ruleset", args=["LDHC2526"])).content.decode()
+    qof = client.get(reverse("participation:ruleset", args=["QOF2627"])).content.decode()
+    ncd = client.get(reverse("participation:ruleset", args=["NCD2425"])).content.decode()
+
+    assert "Item of service (count × fee); achievement quarterly." in ldhc
+    assert "£140" in ldhc and "Rate unconfirmed" in ldhc and "no ruleset yet" not in ldhc
+    assert "upper_improvement_pp" in qof and "placeholder to be replaced from PRN02356" in qof
+    assert "£7.674" in ncd and "The PCN&#x27;s nominated payee" in ncd
