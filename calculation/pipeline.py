@@ -27,6 +27,7 @@ from manual_entry.selectors import manual_answers_frame
 from participation.models import Indicator, ServiceYear
 from participation.selectors import engine_ruleset
 
+from .improvement_route import with_improvement_route
 from .models import (
     CalculationRun,
     IndicatorResult,
@@ -210,16 +211,20 @@ def calculate_practices(run: CalculationRun, practice_codes: list[str]) -> Chunk
     answers = manual_answers_frame(service_year=run.service_year, practice_codes=codes)
     answers = answers[answers["indicator_code"].isin(rules["indicator_code"])]
     base_points, mapping = base_year_points(run.service_year, rules, codes)
+    engine_practices = practices[["practice_code", "list_size_cpi", "list_size_prevalence"]]
+    parameters = year_parameters(run.service_year)
     result = calculate_qof(
         rules,
         values,
-        practices[["practice_code", "list_size_cpi", "list_size_prevalence"]],
-        year_parameters(run.service_year),
+        engine_practices,
+        parameters,
         prevalence=frozen_prevalence(run.prevalence_run_id),
         manual_answers=answers,
         base_year_points=None if base_points is None else base_points,
         indicator_mapping=mapping,
     )
+    # 2026/27 on: the vaccination indicators are paid on the higher of two routes (a year-versioned rule).
+    result = with_improvement_route(run.service_year, result, rules, engine_practices, parameters)
     ids = dict(zip(practices["practice_code"], practices["practice_id"], strict=True))
     indicators = _indicator_rows(run, result.indicators, ids, base_points, mapping)
     totals = result.practice_totals.merge(practices, on="practice_code")

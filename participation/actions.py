@@ -35,7 +35,10 @@ from .models import (
     Participation,
     Provenance,
     QualityService,
+    RuleParameter,
+    ServiceRate,
     ServiceYear,
+    check_rule,
     financial_year_label,
     validate_offer_dates,
 )
@@ -225,6 +228,29 @@ def load_rulesets(*, rulesets: Rulesets, by, update: bool = False) -> LoadSummar
         if year is not None:
             _load_milestones(year=year, rows=rows, loader=loader, problems=problems)
 
+    for year_code, rows in rulesets.rates.items():
+        year = years.get(year_code)
+        if year is not None:
+            _load_keyed(
+                model=ServiceRate, year=year, rows=rows, key=("component",), loader=loader, problems=problems
+            )
+
+    for year_code, rows in rulesets.rule_parameters.items():
+        year = years.get(year_code)
+        if year is not None:
+            _load_keyed(
+                model=RuleParameter,
+                year=year,
+                rows=rows,
+                key=("rule", "name"),
+                loader=loader,
+                problems=problems,
+            )
+            try:
+                _check_rules(year)
+            except ValidationError as error:
+                problems.append(f"rule_parameters.csv {year.code}: {_messages(error)}")
+
     if problems:
         raise RulesetFileError(problems)
     return summary
@@ -276,6 +302,54 @@ def _load_milestones(*, year: ServiceYear, rows: list[dict], loader: _Loader, pr
                 loader.sync(milestone, values, label=label, action="milestone.updated")
         except ValidationError as error:
             problems.append(f"{label}: {_messages(error)}")
+
+
+def _load_keyed(*, model, year: ServiceYear, rows: list[dict], key: tuple, loader: _Loader, problems) -> None:
+    """Rows of a year (rates, rule parameters) identified by ``key``: created when missing, else synced."""
+    name = model._meta.model_name
+    existing = {
+        tuple(getattr(obj, part) for part in key): obj for obj in model.objects.filter(service_year=year)
+    }
+    for values in rows:
+        label = f"{year.code} {' '.join(values[part] for part in key)}"
+        try:
+            obj = existing.get(tuple(values[part] for part in key))
+            if obj is None:
+                _create(model, values={"service_year": year, **values}, by=None, action=f"{name}.created")
+                loader.summary.created += 1
+            else:
+                loader.sync(obj, values, label=label, action=f"{name}.updated")
+        except ValidationError as error:
+            problems.append(f"{label}: {_messages(error)}")
+
+
+def _check_rules(year: ServiceYear) -> None:
+    """Refuse a year whose rule parameters the engine cannot read, naming each bad parameter."""
+    by_rule: dict[str, dict[str, str]] = {}
+    for parameter in RuleParameter.objects.filter(service_year=year):
+        by_rule.setdefault(parameter.rule, {})[parameter.name] = parameter.value
+    for rule, values in by_rule.items():
+        check_rule(rule, values)
+
+
+@guarded(MANAGES_SERVICES)
+@transaction.atomic
+def create_service_rate(*, values: dict, by) -> ServiceRate:
+    return _create(ServiceRate, values=values, by=by, action="servicerate.created")
+
+
+@guarded(MANAGES_SERVICES)
+@transaction.atomic
+def update_service_rate(*, rate: ServiceRate, changes: dict, by) -> ServiceRate:
+    """A service manager's correction, e.g. a rate confirmed from the year's SFE (docs/adr/0015)."""
+    return _update(rate, changes=changes, by=by, action="servicerate.updated")
+
+
+@guarded(MANAGES_SERVICES)
+@transaction.atomic
+def update_rule_parameter(*, parameter: RuleParameter, changes: dict, by) -> RuleParameter:
+    """Correct one constant of a rule; the rule must still read as a whole, or nothing changes."""
+    return _update(parameter, changes=changes, by=by, action="ruleparameter.updated")
 
 
 def _messages(error: ValidationError) -> str:

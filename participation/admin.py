@@ -6,7 +6,17 @@ from accounts.admin import ReadOnlyAdmin
 from accounts.permissions import Permission, may_nationally
 
 from . import actions
-from .models import Indicator, Milestone, Offer, Participation, Provenance, QualityService, ServiceYear
+from .models import (
+    Indicator,
+    Milestone,
+    Offer,
+    Participation,
+    Provenance,
+    QualityService,
+    RuleParameter,
+    ServiceRate,
+    ServiceYear,
+)
 from .selectors import service_years_with_flags
 
 DESCRIBED = {
@@ -95,6 +105,8 @@ class ServiceYearAdmin(RulesetAdmin):
     list_display = [
         "code",
         "name",
+        "payment_kind",
+        "period",
         "point_value",
         "national_average_list_size",
         "aspiration_rate",
@@ -102,10 +114,11 @@ class ServiceYearAdmin(RulesetAdmin):
         "ruleset",
         "base_year",
     ]
-    list_filter = ["service", "parameters_confidence"]
+    list_filter = ["service", "payment_kind", "period", "parameters_confidence"]
     search_fields = ["code", "name"]
     fieldsets = [
         (None, {"fields": ["service", "financial_year", "code", "name", "start_date", "end_date"]}),
+        ("Kind", {"fields": ["payment_kind", "period"]}),
         (
             "Money",
             {
@@ -172,10 +185,16 @@ class ServiceYearAdmin(RulesetAdmin):
         warnings = []
         if not obj.parameters_confirmed:
             warnings.append(f"Money parameters are {obj.parameters_confidence}: {obj.parameters_note}")
-        if obj.national_average_list_size is None:
+        if obj.payment_kind == ServiceYear.PaymentKind.POINTS and obj.national_average_list_size is None:
             warnings.append("The national average list size is unknown, so no CPI can be calculated.")
+        rates = obj.rates.exclude(confidence=Provenance.CONFIRMED).count()
+        if rates:
+            warnings.append(f"{rates} rates of this year are not confirmed.")
+        parameters = obj.rule_parameters.exclude(confidence=Provenance.CONFIRMED).count()
+        if parameters:
+            warnings.append(f"{parameters} rule parameters of this year are not confirmed.")
         flagged = obj.indicators.exclude(definition_confidence=Provenance.CONFIRMED) | obj.indicators.filter(
-            threshold_confidence__in=[Provenance.INFERRED, Provenance.UNCONFIRMED]
+            threshold_confidence__in=[Provenance.SECONDARY, Provenance.INFERRED, Provenance.UNCONFIRMED]
         )
         count = flagged.distinct().count()
         if count:
@@ -263,6 +282,72 @@ class MilestoneAdmin(RulesetAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["service_year", "kind"] if obj is not None else []
+
+
+@admin.register(ServiceRate)
+class ServiceRateAdmin(RulesetAdmin):
+    """Fees and capitation rates by year (DOMAIN.md §7a); values not confirmed are flagged until a service
+    manager confirms or corrects them."""
+
+    list_display = ["component", "service_year", "rate", "unit", "population", "paid_to", "provenance"]
+    list_filter = ["service_year__service", "service_year", "unit", "confidence"]
+    search_fields = ["component", "description", "source"]
+    list_select_related = ["service_year"]
+    fieldsets = [
+        (None, {"fields": ["service_year", "component", "description"]}),
+        ("Payment", {"fields": ["rate", "unit", "population", "paid_to", "capped_by_register", "cap_note"]}),
+        ("Provenance", {"fields": ["confidence", "source"]}),
+    ]
+
+    def create_object(self, *, values, by):
+        return actions.create_service_rate(values=values, by=by)
+
+    def update_object(self, obj, *, changes, by):
+        return actions.update_service_rate(rate=obj, changes=changes, by=by)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["service_year", "component"] if obj is not None else []
+
+    @admin.display(description="Provenance", ordering="confidence")
+    def provenance(self, obj):
+        return provenance_flags(("rate", obj.confidence))
+
+    def provenance_warnings(self, obj):
+        if obj.confirmed:
+            return []
+        return [
+            f"This rate is {obj.confidence}: check it against the year's SFE before relying on it.",
+            obj.source,
+        ]
+
+
+@admin.register(RuleParameter)
+class RuleParameterAdmin(RulesetAdmin):
+    """Constants of year-versioned rules; unknown ones are configurable here and stay flagged."""
+
+    list_display = ["name", "rule", "service_year", "value", "provenance"]
+    list_filter = ["service_year", "rule", "confidence"]
+    list_select_related = ["service_year"]
+    fields = ["service_year", "rule", "name", "value", "confidence", "note"]
+
+    def has_add_permission(self, request):
+        # A rule's parameters are exactly those the engine reads; they come with the rule, not one by one.
+        return False
+
+    def update_object(self, obj, *, changes, by):
+        return actions.update_rule_parameter(parameter=obj, changes=changes, by=by)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["service_year", "rule", "name"]
+
+    @admin.display(description="Provenance", ordering="confidence")
+    def provenance(self, obj):
+        return provenance_flags(("value", obj.confidence))
+
+    def provenance_warnings(self, obj):
+        if obj.confirmed:
+            return []
+        return [f"This value is {obj.confidence}: {obj.note}"]
 
 
 @admin.register(Offer)

@@ -1,5 +1,6 @@
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -7,12 +8,16 @@ from django.db import models
 from django.db.models import F, Q
 
 from accounts.roles import Permission
+from engine.improvement import RouteParameterError, parse_improvement_route
+from engine.periods import achievement_dates
 
 
 class Provenance(models.TextChoices):
     """How sure we are of a value taken from public sources (DOMAIN.md §3)."""
 
     CONFIRMED = "confirmed", "Confirmed"
+    # Read in a trade or LMC source that reports the primary one, not in the primary source itself.
+    SECONDARY = "secondary", "Secondary source"
     INFERRED = "inferred", "Inferred"
     UNCONFIRMED = "unconfirmed", "Unconfirmed"
 
@@ -42,6 +47,19 @@ class ServiceYear(models.Model):
         NO = "no", "No"
         YES = "yes", "Yes"
 
+    class PaymentKind(models.TextChoices):
+        """How the year's achievement turns into money (DOMAIN.md §7a; docs/adr/0015-service-kinds.md)."""
+
+        POINTS = "points", "Points with thresholds"
+        ITEM_OF_SERVICE = "item_of_service", "Item of service (count × fee)"
+        CAPITATION = "capitation", "Capitation (rate × list size)"
+        PARTICIPATION_ONLY = "participation_only", "Participation only (no payment)"
+
+    class Period(models.TextChoices):
+        MONTHLY = "monthly", "Monthly"
+        QUARTERLY = "quarterly", "Quarterly"
+        ANNUAL = "annual", "Annual (31 March)"
+
     service = models.ForeignKey(QualityService, on_delete=models.PROTECT, related_name="years")
     financial_year = models.PositiveSmallIntegerField(
         help_text="The calendar year the financial year starts in"
@@ -51,7 +69,21 @@ class ServiceYear(models.Model):
     start_date = models.DateField()
     end_date = models.DateField()
 
-    point_value = models.DecimalField("£ per point", max_digits=8, decimal_places=2)
+    payment_kind = models.CharField(max_length=20, choices=PaymentKind.choices, default=PaymentKind.POINTS)
+    period = models.CharField(
+        max_length=10,
+        choices=Period.choices,
+        default=Period.ANNUAL,
+        help_text="Which achievement dates the year has: month ends, quarter ends or the year end",
+    )
+    point_value = models.DecimalField(
+        "£ per point",
+        max_digits=8,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Points services only; other kinds are paid at the rates of the year",
+    )
     national_average_list_size = models.PositiveIntegerField(
         null=True, blank=True, help_text="Divides a practice's list size into its CPI; blank while unknown"
     )
@@ -93,7 +125,11 @@ class ServiceYear(models.Model):
             models.CheckConstraint(
                 condition=Q(end_date__gt=F("start_date")), name="service_year_ends_after_start"
             ),
-            models.CheckConstraint(condition=Q(point_value__gt=0), name="service_year_point_value_positive"),
+            models.CheckConstraint(
+                condition=(Q(payment_kind="points") & Q(point_value__isnull=False) & Q(point_value__gt=0))
+                | (~Q(payment_kind="points") & Q(point_value__isnull=True)),
+                name="service_year_point_value_only_for_points",
+            ),
             models.CheckConstraint(
                 condition=Q(aspiration_rate__gte=0) & Q(aspiration_rate__lte=1),
                 name="service_year_aspiration_rate_is_a_fraction",
@@ -129,6 +165,10 @@ class ServiceYear(models.Model):
     def parameters_confirmed(self) -> bool:
         return self.parameters_confidence == Provenance.CONFIRMED
 
+    @property
+    def achievement_dates(self) -> list[date]:
+        return achievement_dates(self.financial_year, self.period)
+
 
 def financial_year_label(start_year: int) -> str:
     return f"{start_year}/{(start_year + 1) % 100:02d}"
@@ -136,6 +176,115 @@ def financial_year_label(start_year: int) -> str:
 
 def financial_year_dates(start_year: int) -> tuple[date, date]:
     return date(start_year, 4, 1), date(start_year + 1, 3, 31)
+
+
+class ServiceRate(models.Model):
+    """One rate of a service year that is not paid in points: a fee per item (by programme and cohort) or a
+    capitation rate, with where it was read and how sure we are of it (DOMAIN.md §7a)."""
+
+    class Unit(models.TextChoices):
+        PER_ITEM = "per_item", "per item (dose, check, referral)"
+        PER_PATIENT_PER_YEAR = "per_patient_per_year", "per patient per year, paid monthly as 1/12"
+        PER_BED_PER_MONTH = "per_bed_per_month", "per care-home bed per month"
+
+    class Population(models.TextChoices):
+        NONE = "", "None (item of service)"
+        REGISTERED = "registered", "Registered list at 1 January"
+        WEIGHTED = "weighted", "Weighted list at 1 January"
+        ADJUSTED = "adjusted", "Adjusted population at 1 January"
+        BEDS = "beds", "Care-home beds this month"
+
+    class PaidTo(models.TextChoices):
+        PRACTICE = "practice", "The practice"
+        NOMINATED_PAYEE = "nominated_payee", "The PCN's nominated payee"
+
+    service_year = models.ForeignKey(ServiceYear, on_delete=models.PROTECT, related_name="rates")
+    component = models.CharField(
+        max_length=40,
+        help_text="The programme's cohort or the payment, e.g. dose_cohort_6_15, enhanced_access",
+    )
+    description = models.CharField(max_length=200)
+    rate = models.DecimalField("rate (£)", max_digits=10, decimal_places=4)
+    unit = models.CharField(max_length=24, choices=Unit.choices)
+    population = models.CharField(max_length=12, choices=Population.choices, blank=True)
+    paid_to = models.CharField(max_length=16, choices=PaidTo.choices)
+    capped_by_register = models.BooleanField(
+        default=False, help_text="The year's cumulative count may never exceed the practice's register"
+    )
+    cap_note = models.CharField(max_length=200, blank=True)
+    confidence = models.CharField(max_length=12, choices=Provenance.choices)
+    source = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["service_year", "component"]
+        constraints = [
+            models.UniqueConstraint(fields=["service_year", "component"], name="one_rate_per_component"),
+            models.CheckConstraint(condition=Q(rate__gte=0), name="service_rate_not_negative"),
+            # A fee is in whole pence; capitation rates per patient per year carry fractions of a penny.
+            models.CheckConstraint(
+                condition=(Q(unit="per_item") & Q(population=""))
+                | (Q(unit="per_patient_per_year") & Q(population__in=["registered", "weighted", "adjusted"]))
+                | (Q(unit="per_bed_per_month") & Q(population="beds")),
+                name="service_rate_unit_fits_population",
+            ),
+            models.CheckConstraint(
+                condition=Q(capped_by_register=False) | Q(unit="per_item"),
+                name="service_rate_only_items_capped",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.component} ({self.service_year.code})"
+
+    def clean(self):
+        whole_pence = self.rate is None or self.rate == self.rate.quantize(Decimal("0.01"))
+        if self.unit != self.Unit.PER_PATIENT_PER_YEAR and not whole_pence:
+            raise ValidationError({"rate": "A fee per item or per bed is in whole pence."})
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confidence == Provenance.CONFIRMED
+
+
+class RuleParameter(models.Model):
+    """One constant of a year-versioned rule (e.g. the 2026/27 childhood-vaccination improvement route),
+    kept as data with its provenance so that an unknown is configurable and visibly flagged, never
+    hard-coded. The engine parses and checks the values of a rule as a whole."""
+
+    class Rule(models.TextChoices):
+        VACCINATION_IMPROVEMENT = "vaccination_improvement", "Childhood-vaccination improvement route"
+
+    service_year = models.ForeignKey(ServiceYear, on_delete=models.PROTECT, related_name="rule_parameters")
+    rule = models.CharField(max_length=32, choices=Rule.choices)
+    name = models.CharField(max_length=40)
+    value = models.CharField(max_length=200)
+    confidence = models.CharField(max_length=12, choices=Provenance.choices)
+    note = models.TextField(blank=True, help_text="Where the value was read, or why it is assumed")
+
+    class Meta:
+        ordering = ["service_year", "rule", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service_year", "rule", "name"], name="one_value_per_rule_parameter"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.rule}.{self.name} ({self.service_year.code})"
+
+    def clean(self):
+        # The engine reads a rule's parameters as a whole, so a changed value is checked with its siblings
+        # (a rule being loaded is checked once all of its parameters are in: actions._check_rules).
+        if self.pk is None or self.rule not in RULE_PARSERS:
+            return
+        siblings = RuleParameter.objects.filter(service_year_id=self.service_year_id, rule=self.rule)
+        values = {parameter.name: parameter.value for parameter in siblings.exclude(pk=self.pk)}
+        values[self.name] = self.value
+        check_rule(self.rule, values)
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confidence == Provenance.CONFIRMED
 
 
 class Indicator(models.Model):
@@ -441,3 +590,15 @@ class Participation(models.Model):
     @property
     def is_automatic(self) -> bool:
         return self.offer_id is None
+
+
+# The year-versioned rules and how the engine reads each one's parameters.
+RULE_PARSERS = {RuleParameter.Rule.VACCINATION_IMPROVEMENT: parse_improvement_route}
+
+
+def check_rule(rule: str, values: dict[str, str]):
+    """The engine's reading of a rule's parameters; a ValidationError naming each bad parameter if none."""
+    try:
+        return RULE_PARSERS[rule](values)
+    except RouteParameterError as error:
+        raise ValidationError({"value": error.problems}) from error

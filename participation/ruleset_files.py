@@ -1,9 +1,13 @@
 """Reading the rulesets the product ships (fixtures/rulesets/) into typed field values.
 
-Layout: `quality_services.csv`, `service_years.csv` (one row per service year, money parameters and workflow
-settings) and `indicators/<service year code>.csv`, whose first thirteen columns are exactly those of
-`shared/reference/qof_2023_24_indicators.csv`, and `timetables.csv` (year-end milestones, DOMAIN.md §8).
-Files are checked as a whole: any bad value rejects the lot.
+Layout: `quality_services.csv`, `service_years.csv` (one row per service year, money parameters, workflow
+settings, payment kind and period) and `indicators/<service year code>.csv`, whose first thirteen columns
+are exactly those of `shared/reference/qof_2023_24_indicators.csv`, and `timetables.csv` (year-end
+milestones, DOMAIN.md §8). Services paid by item or capitation take their rates from `rates/`, verbatim
+copies of `shared/reference/enhanced_service_rates.csv` and `pcn_rates.csv`, read through
+`rate_components.csv` (how each component is paid); `rule_parameters.csv` holds the constants of
+year-versioned rules such as the 2026/27 vaccination improvement route. Files are checked as a whole: any
+bad value rejects the lot.
 """
 
 import csv
@@ -24,7 +28,7 @@ YEAR_COLUMNS = [
     "service", "year", "code", "point_value", "national_average_list_size", "aspiration_rate", "max_points",
     "parameters_confidence", "parameters_note", "automatic_participation", "declaration_required",
     "approval_required", "missing_manual_answer_default", "manual_entry_deadline", "payment_cutoff",
-    "base_year", "ruleset_source",
+    "base_year", "ruleset_source", "payment_kind", "period",
 ]  # fmt: skip
 INDICATOR_COLUMNS = [
     "indicator_code", "group_code", "group_description", "domain_code", "points", "kind", "carries_register",
@@ -33,6 +37,17 @@ INDICATOR_COLUMNS = [
     "provenance_note",
 ]  # fmt: skip
 TIMETABLE_COLUMNS = ["service_year", "milestone", "starts_on", "ends_on", "note"]
+COMPONENT_COLUMNS = ["service", "component", "unit", "population", "capped_by_register", "name"]
+ENHANCED_RATE_COLUMNS = [
+    "service", "component", "year", "unit", "rate_gbp", "period", "cap", "paid_to", "confidence", "source",
+]  # fmt: skip
+PCN_RATE_COLUMNS = [
+    "year", "payment", "rate_gbp_per_patient_per_year", "population_basis", "paid_to", "confidence",
+]  # fmt: skip
+# pcn_rates.csv has no service column: every row is a Network Contract DES payment.
+PCN_SERVICE = "NCD"
+PARAMETER_COLUMNS = ["service_year", "rule", "name", "value", "confidence", "note"]
+PAID_TO = {"practice": "practice", "nominated payee": "nominated_payee"}
 
 
 class RulesetFileError(Exception):
@@ -56,6 +71,10 @@ class Rulesets:
     indicators: dict[str, list[dict]] = field(default_factory=dict)
     # Keyed by service year code; each row's values are Milestone field values.
     milestones: dict[str, list[dict]] = field(default_factory=dict)
+    # Keyed by service year code; each row's values are ServiceRate field values.
+    rates: dict[str, list[dict]] = field(default_factory=dict)
+    # Keyed by service year code; each row's values are RuleParameter field values.
+    rule_parameters: dict[str, list[dict]] = field(default_factory=dict)
 
 
 class _Row:
@@ -148,7 +167,7 @@ def read_rulesets(directory: Path = RULESETS_DIR) -> Rulesets:
             "code": row.text("code"),
             "start_date": start_date,
             "end_date": end_date,
-            "point_value": row.decimal("point_value"),
+            "point_value": row.decimal("point_value", blank_ok=True),
             "national_average_list_size": row.integer("national_average_list_size", blank_ok=True),
             "aspiration_rate": row.decimal("aspiration_rate"),
             "max_points": row.decimal("max_points", blank_ok=True),
@@ -161,6 +180,8 @@ def read_rulesets(directory: Path = RULESETS_DIR) -> Rulesets:
             "missing_manual_answer_default": row.text("missing_manual_answer_default"),
             "manual_entry_deadline": row.day("manual_entry_deadline"),
             "payment_cutoff": row.moment("payment_cutoff"),
+            "payment_kind": row.text("payment_kind"),
+            "period": row.text("period"),
         }
         rulesets.years.append(YearRow(row.text("service"), row.text("base_year"), values))
 
@@ -207,7 +228,14 @@ def read_rulesets(directory: Path = RULESETS_DIR) -> Rulesets:
             }
         )
 
+    _read_rates(directory, rulesets, problems)
+    _read_rule_parameters(directory, rulesets, problems)
+
     known_years = {year.values["code"] for year in rulesets.years}
+    for year_code in rulesets.rates.keys() - known_years:
+        problems.append(f"rates: no service year {year_code} in service_years.csv")
+    for year_code in rulesets.rule_parameters.keys() - known_years:
+        problems.append(f"rule_parameters.csv: no service year {year_code} in service_years.csv")
     for year_code in rulesets.indicators.keys() - known_years:
         problems.append(f"indicators/{year_code}.csv: no service year {year_code} in service_years.csv")
     for year_code in rulesets.milestones.keys() - known_years:
@@ -215,3 +243,85 @@ def read_rulesets(directory: Path = RULESETS_DIR) -> Rulesets:
     if problems:
         raise RulesetFileError(problems)
     return rulesets
+
+
+def year_code(service: str, start_year: int) -> str:
+    """QOF2324, LDHC2526: the service's code and the two years' last two digits."""
+    return f"{service}{start_year % 100:02d}{(start_year + 1) % 100:02d}"
+
+
+def _read_rates(directory: Path, rulesets: Rulesets, problems: list[str]) -> None:
+    """The rates of the reference files, each joined to how its component is paid."""
+    rates_dir = directory / "rates"
+    if not rates_dir.exists():
+        return
+    components = {}
+    for where, raw in _read(directory / "rate_components.csv", COMPONENT_COLUMNS, problems):
+        row = _Row(where, raw, problems)
+        components[(row.text("service"), row.text("component"))] = {
+            "unit": row.text("unit"),
+            "population": row.text("population"),
+            "capped_by_register": row.flag("capped_by_register"),
+            "name": row.text("name"),
+        }
+
+    def add(row: _Row, service: str, component: str, values: dict) -> None:
+        start_year = row.financial_year("year")
+        how = components.get((service, component))
+        if how is None:
+            row._problem("component", f"{service} {component!r} is not in rate_components.csv")
+        paid_to = PAID_TO.get(row.text("paid_to"))
+        if paid_to is None:
+            row._problem("paid_to", f"{row.text('paid_to')!r} must be one of {', '.join(PAID_TO)}")
+        if start_year is None or how is None:
+            return
+        rulesets.rates.setdefault(year_code(service, start_year), []).append(
+            {
+                "component": component,
+                "unit": how["unit"],
+                "population": how["population"],
+                "capped_by_register": how["capped_by_register"],
+                "paid_to": paid_to,
+                "confidence": row.text("confidence"),
+                **values,
+            }
+        )
+
+    enhanced = rates_dir / "enhanced_service_rates.csv"
+    for where, raw in _read(enhanced, ENHANCED_RATE_COLUMNS, problems):
+        row = _Row(f"rates/{where}", raw, problems)
+        add(
+            row,
+            row.text("service"),
+            row.text("component"),
+            {
+                "description": row.text("unit"),
+                "rate": row.decimal("rate_gbp"),
+                "cap_note": row.text("cap"),
+                "source": row.text("source"),
+            },
+        )
+    for where, raw in _read(rates_dir / "pcn_rates.csv", PCN_RATE_COLUMNS, problems):
+        row = _Row(f"rates/{where}", raw, problems)
+        add(
+            row,
+            PCN_SERVICE,
+            row.text("payment"),
+            {
+                "description": row.text("population_basis"),
+                "rate": row.decimal("rate_gbp_per_patient_per_year"),
+                "cap_note": "",
+                "source": "shared/reference/pcn_rates.csv",
+            },
+        )
+
+
+def _read_rule_parameters(directory: Path, rulesets: Rulesets, problems: list[str]) -> None:
+    path = directory / "rule_parameters.csv"
+    if not path.exists():
+        return
+    for where, raw in _read(path, PARAMETER_COLUMNS, problems):
+        row = _Row(where, raw, problems)
+        rulesets.rule_parameters.setdefault(row.text("service_year"), []).append(
+            {name: row.text(name) for name in ("rule", "name", "value", "confidence", "note")}
+        )

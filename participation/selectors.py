@@ -12,7 +12,17 @@ from accounts.roles import Permission
 from accounts.selectors import practices_visible_to
 from engine import validate_ruleset
 
-from .models import TRANSITIONS, Indicator, Offer, Participation, Provenance, ServiceYear
+from .models import (
+    TRANSITIONS,
+    Indicator,
+    Offer,
+    Participation,
+    Provenance,
+    QualityService,
+    RuleParameter,
+    ServiceRate,
+    ServiceYear,
+)
 
 # CQRS gave practices four weeks to answer an offer.
 RESPONSE_DAYS = 28
@@ -72,7 +82,11 @@ def engine_ruleset(service_year: ServiceYear) -> pd.DataFrame:
 def service_years_with_flags() -> QuerySet[ServiceYear]:
     """Service years with how many indicators they hold and how many carry values not yet confirmed."""
     not_confirmed = ~Q(indicators__definition_confidence=Provenance.CONFIRMED) | Q(
-        indicators__threshold_confidence__in=[Provenance.INFERRED, Provenance.UNCONFIRMED]
+        indicators__threshold_confidence__in=[
+            Provenance.SECONDARY,
+            Provenance.INFERRED,
+            Provenance.UNCONFIRMED,
+        ]
     )
     return ServiceYear.objects.select_related("service", "base_year").annotate(
         indicator_count=Count("indicators"),
@@ -200,12 +214,17 @@ OVERVIEW_STATES = [
 
 
 def default_service_year_for(user) -> ServiceYear | None:
-    """The newest year with an offer or participation the user can see, else the newest year."""
+    """The newest year with an offer or participation the user can see, else the newest QOF year (the
+    service every practice is asked to take part in), else the newest year."""
     visible = practices_visible_to(user)
     years = ServiceYear.objects.order_by("-financial_year", "service__code")
     offered = Offer.objects.filter(service_year=OuterRef("pk"), practice__in=visible)
     participating = Participation.objects.filter(service_year=OuterRef("pk"), practice__in=visible)
-    return years.filter(Exists(offered) | Exists(participating)).first() or years.first()
+    return (
+        years.filter(Exists(offered) | Exists(participating)).first()
+        or years.filter(service__kind=QualityService.Kind.QOF).first()
+        or years.first()
+    )
 
 
 def timetable_for(service_year: ServiceYear) -> list[dict]:
@@ -282,10 +301,19 @@ def offers_answerable_by(user, offers) -> set[int]:
 
 
 def years_without_a_ruleset() -> QuerySet[ServiceYear]:
+    """Points years with no indicators yet; years paid by item or capitation have rates, not a ruleset."""
     return (
-        ServiceYear.objects.filter(indicators__isnull=True)
+        ServiceYear.objects.filter(indicators__isnull=True, payment_kind=ServiceYear.PaymentKind.POINTS)
         .select_related("service")
         .order_by("-financial_year", "service__code")
+    )
+
+
+def rates_and_rules_of(service_year: ServiceYear) -> tuple[QuerySet[ServiceRate], QuerySet[RuleParameter]]:
+    """A year's fees or capitation rates and the constants of its year-versioned rules, with provenance."""
+    return (
+        ServiceRate.objects.filter(service_year=service_year).order_by("component"),
+        RuleParameter.objects.filter(service_year=service_year).order_by("rule", "name"),
     )
 
 

@@ -32,6 +32,7 @@ from .selectors import (
     offers_visible_to,
     participation_overview_for,
     practices_offerable_by,
+    rates_and_rules_of,
     ruleset_of,
     service_years_with_timetables,
     timetable_for,
@@ -260,9 +261,12 @@ def ruleset(request, year):
     """A service year's indicators with every value's provenance, for everyone: the rules practices are
     paid by are not a secret, and neither is how sure we are of them."""
     service_year, indicators = ruleset_of(year)
+    rates, rule_parameters = rates_and_rules_of(service_year)
     context = {
         "service_year": service_year,
         "indicators": indicators,
+        "rates": rates,
+        "rule_parameters": rule_parameters,
         "may_load": may_nationally(request.user, Permission.MANAGE_SERVICES),
     }
     return render(request, "participation/ruleset.html", context)

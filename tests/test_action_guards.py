@@ -123,6 +123,18 @@ PROBES = {
     "participation.actions.update_milestone": lambda w, tmp: {
         "milestone": _milestone(w), "changes": {"note": "Moved"},
     },
+    "participation.actions.create_service_rate": lambda w, tmp: {
+        "values": {
+            "service_year": w.year, "component": "probe_dose", "description": "Probe", "rate": Decimal("1"),
+            "unit": "per_item", "population": "", "paid_to": "practice", "confidence": "confirmed",
+        },
+    },
+    "participation.actions.update_service_rate": lambda w, tmp: {
+        "rate": _service_rate(w), "changes": {"rate": Decimal("2")},
+    },
+    "participation.actions.update_rule_parameter": lambda w, tmp: {
+        "parameter": _rule_parameter(w), "changes": {"note": "Checked"},
+    },
     "participation.actions.load_rulesets": lambda w, tmp: {"rulesets": read_rulesets(RULESETS_DIR)},
     "participation.actions.load_ruleset_file": lambda w, tmp: {
         "service_year": w.offers["A00001"].service_year, "path": _ruleset_file(tmp), "file_name": "r.csv",
@@ -183,6 +195,27 @@ def _milestone(world):
         },
         by=None,
     )  # fmt: skip
+
+
+def _service_rate(world):
+    from participation.models import ServiceRate
+
+    return ServiceRate.objects.get_or_create(
+        service_year=world.year, component="probe_dose",
+        defaults={
+            "description": "Probe", "rate": Decimal("1"), "unit": "per_item", "paid_to": "practice",
+            "confidence": "unconfirmed",
+        },
+    )[0]  # fmt: skip
+
+
+def _rule_parameter(world):
+    from participation.models import RuleParameter
+
+    return RuleParameter.objects.get_or_create(
+        service_year=world.year, rule="vaccination_improvement", name="probe",
+        defaults={"value": "1", "confidence": "unconfirmed"},
+    )[0]  # fmt: skip
 
 
 def test_every_guarded_action_has_a_probe():
