@@ -21,8 +21,9 @@ from accounts.models import Organisation, OrganisationType
 from engine import YearParameters, calculate_aspiration, calculate_qof, national_prevalence
 from engine.rounding import format_hundredths
 from engine.ruleset import register_source_indicators
-from extracts.models import ExtractValue
+from extracts.models import ExtractSubmission
 from extracts.selectors import current_extract_values
+from extracts.store import current_field_rows
 from manual_entry.selectors import manual_answers_frame
 from participation.models import Indicator, ServiceYear
 from participation.selectors import engine_ruleset
@@ -123,7 +124,7 @@ def national_prevalence_inputs(run: CalculationRun) -> tuple[pd.DataFrame, pd.Da
     """
     rules = engine_ruleset(run.service_year)
     sources = register_source_indicators(rules)
-    current = ExtractValue.objects.filter(
+    current = ExtractSubmission.objects.filter(
         service_year_id=run.service_year_id, achievement_date=run.achievement_date, superseded_by__isnull=True
     )
     codes = sorted(
@@ -135,13 +136,19 @@ def national_prevalence_inputs(run: CalculationRun) -> tuple[pd.DataFrame, pd.Da
         raise CalculationInputError(
             f"no extract values for {run.service_year.code} on {run.achievement_date}"
         )
-    registers = current.filter(
-        indicator_code__in=list(sources["indicator_code"]), field_name__iendswith="register"
-    ).values_list("practice__code", "indicator_code", "value")
-    values = pd.DataFrame.from_records(
-        list(registers), columns=["practice_code", "indicator_code", "register"]
+    fields = current_field_rows(
+        service_year_id=run.service_year_id,
+        achievement_date=run.achievement_date,
+        indicator_codes=sources["indicator_code"],
     )
-    values["register"] = values["register"].astype("Int64")
+    registers = fields[fields["field_name"].astype(str).str.lower().str.endswith("register")]
+    values = pd.DataFrame(
+        {
+            "practice_code": registers["practice_code"].astype(str).to_numpy(dtype=object),
+            "indicator_code": registers["indicator_code"].astype(str).to_numpy(dtype=object),
+            "register": pd.array(registers["value"].to_numpy(), dtype="Int64"),
+        }
+    )
     return rules, values, practices_frame(run, codes)
 
 
