@@ -84,7 +84,7 @@ def store_fields(*, extract: Extract, fields: pd.DataFrame, practice_ids: dict[s
                 kept, on=["practice_id", "indicator_code"], how="left"
             )["kept_extract_id"]
             older = submissions["last_submission"].to_numpy() & held.notna().to_numpy()
-            superseded_by[older] = held.to_numpy()[older]
+            superseded_by[older] = held.to_numpy()[older].astype(np.int64)
         submissions["superseded_by_id"] = superseded_by
         if postgres:
             _copy_submissions(cursor, extract, submissions)

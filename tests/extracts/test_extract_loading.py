@@ -263,3 +263,20 @@ def test_import_extract_command_reports_load_duplicate_and_rejection(qof2324, tm
         call_command("import_extract", str(bad))
     assert Extract.objects.count() == 1
     assert isinstance(current(qof2324), pd.DataFrame)
+
+
+def test_postgresql_supersedes_some_pairs_and_keeps_newer_held_ones_in_one_load(
+    postgresql, qof2324, tmp_path
+):
+    held = practice_rows("A00001", numerator=33, submitted="05/04/2024") + practice_rows("A00002")
+    first = load(write_extract(tmp_path, held)).extract
+    rows = practice_rows("A00001", numerator=31, submitted="03/04/2024")
+    rows += practice_rows("A00002", numerator=32, submitted="03/04/2024")
+    second = load(write_extract(tmp_path, rows, name="b.csv")).extract
+
+    values = current(qof2324)
+    assert values.loc[("A00001", "AF006"), "numerator"] == 33  # held, submitted later
+    assert values.loc[("A00002", "AF006"), "numerator"] == 32
+    assert field_count(extract=second, superseded_by=first) == 7
+    assert field_count(extract=first, superseded_by=second) == 7
+    assert second.superseded_row_count == 7 and "older than the values already held" in second.warnings[-1]
