@@ -138,6 +138,7 @@ def begin_run(*, run_id: int, attempt: int) -> list[int] | None:
         _hold_for_confirmation(run)
         return None
     commissioners = pipeline.commissioners_to_calculate(run)
+    pipeline.materialise_inputs(run, commissioners)
     run.stage, run.progress_done, run.progress_total = Stage.ACHIEVEMENT, 0, len(commissioners)
     run.save()
     audit.record(actor=None, action="calculation.begin_run", obj=run, after=_state(run))
