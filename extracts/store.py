@@ -2,9 +2,9 @@
 
 A submission row holds every field row of one practice × indicator submission ([line, FIELD_NAME, VALUE],
 JSON), so a national extract is under half a million rows rather than 3.5 million (docs/adr/0010). The rows
-are built with array operations and written by `COPY` on PostgreSQL, by batched inserts on SQLite (the
-embedded demo); supersession is a fixed handful of set-based statements over a staging table of the incoming
-submissions' keys, so the number of queries never depends on the number of rows.
+are built in one pass over the sorted field rows and written by `COPY` on PostgreSQL, by batched inserts on
+SQLite (the embedded demo); supersession is a fixed handful of set-based statements over a staging table of
+the incoming submissions' keys, so the number of queries never depends on the number of rows.
 
 Supersession (docs/adr/0005-extracts-and-manual-entry.md): a practice × indicator submission in the new file
 replaces the current submission held for that practice, indicator and achievement date, unless the held one
