@@ -14,10 +14,7 @@ report for the largest commissioner.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from national import Workers, load_list_sizes, participate_everyone  # noqa: E402
 from scratch_database import ensure_database  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cqrs_portal.settings")
@@ -54,7 +52,6 @@ from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.urls import reverse  # noqa: E402
-from django.utils import timezone  # noqa: E402
 
 from accounts import actions as account_actions  # noqa: E402
 from accounts.models import Organisation, OrganisationType, User  # noqa: E402
@@ -63,10 +60,9 @@ from accounts.roles import Role  # noqa: E402
 from calculation import actions, tasks  # noqa: E402
 from calculation.models import CalculationRun, FrozenPrevalence, IndicatorResult  # noqa: E402
 from cqrs_portal.celery import app  # noqa: E402
-from engine import readers  # noqa: E402
 from extracts.actions import load_extract  # noqa: E402
 from extracts.models import Extract  # noqa: E402
-from participation.models import Participation, ServiceYear  # noqa: E402
+from participation.models import ServiceYear  # noqa: E402
 
 MAPPING = REPO / "fixtures" / "organisations" / "qof_manual_mappings_2023_24.csv"
 
@@ -83,59 +79,15 @@ def prepare() -> ServiceYear:
     if not Extract.objects.filter(service_year=year, achievement_date=YEAR_END).exists():
         from bench.engine import build_inputs
 
-        practices = Organisation.objects.filter(type=OrganisationType.PRACTICE)
-        # Benchmark set-up only: every practice participates for the whole year, written in one insert.
-        Participation.objects.bulk_create(
-            [
-                Participation(
-                    service_year=year, practice=practice, start_date=year.start_date, end_date=year.end_date,
-                    created_at=timezone.now(),
-                )
-                for practice in practices.exclude(participations__service_year=year)
-            ],
-            batch_size=5000,
-        )  # fmt: skip
+        participate_everyone(year)
         with tempfile.TemporaryDirectory() as directory:
             print("building and loading a synthetic national extract…")
             values, practices_csv = build_inputs(Path(directory), None)
             started = time.perf_counter()
             load_extract(path=values, file_name="national.csv", by=None)
             print(f"  loaded in {time.perf_counter() - started:.1f} s")
-            sizes = readers.load_practices(practices_csv)
-            rows = list(
-                zip(sizes["practice_code"], sizes["list_size_cpi"].astype(int),
-                    sizes["list_size_prevalence"].astype(int), strict=True)
-            )  # fmt: skip
-            actions.load_list_sizes(service_year=year, rows=rows, by=None)
+            load_list_sizes(year, practices_csv)
     return year
-
-
-class Workers:
-    def __init__(self):
-        self.processes: list[tuple[str, subprocess.Popen]] = []
-
-    def start(self, count: int) -> None:
-        for _ in range(count):
-            node = f"{QUEUE}-{len(self.processes)}@{socket.gethostname()}"
-            process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "cqrs_portal", "worker", "--pool=solo", "-Q", QUEUE,
-                 "-n", node, "--without-heartbeat", "--without-mingle", "--without-gossip",
-                 "--loglevel=WARNING"],
-                cwd=REPO, env={**os.environ, "CELERY_QUEUE": QUEUE},
-            )  # fmt: skip
-            self.processes.append((node, process))
-        deadline = time.monotonic() + 60
-        nodes = [node for node, _ in self.processes]
-        while len(app.control.ping(destination=nodes, timeout=1)) < len(nodes):
-            if time.monotonic() > deadline:
-                sys.exit("workers did not start")
-
-    def stop(self) -> None:
-        for _, process in self.processes:
-            process.send_signal(signal.SIGTERM)
-        for _, process in self.processes:
-            process.wait(timeout=60)
-        self.processes = []
 
 
 def timed_run(year: ServiceYear, **fields) -> tuple[float, CalculationRun]:
@@ -187,7 +139,7 @@ def verdict(ok: bool) -> str:
 def main() -> None:
     app.conf.task_default_queue = QUEUE
     year = prepare()
-    workers = Workers()
+    workers = Workers(QUEUE)
     one = national_run(year, workers, 1)
     two = national_run(year, workers, 2)
     workers.start(1)

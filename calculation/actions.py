@@ -21,7 +21,7 @@ from accounts.permissions import Permission, guarded, nationally, system_step
 from accounts.roles import Role
 from accounts.selectors import current_holders
 from engine import national_prevalence
-from extracts.models import Extract, ExtractValue
+from extracts.models import Extract, ExtractSubmission
 from notifications.actions import Recipient, notify_each
 from participation.models import ServiceYear
 
@@ -132,12 +132,13 @@ def begin_run(*, run_id: int, attempt: int) -> list[int] | None:
         return None
     now = timezone.now()
     run.status, run.stage, run.started_at, run.heartbeat_at = Status.RUNNING, Stage.PREVALENCE, now, now
-    pipeline.refresh_planner_statistics(ExtractValue, PracticeListSize)
+    pipeline.refresh_planner_statistics(ExtractSubmission, PracticeListSize)
     run.prevalence_run = _frozen_prevalence_run(run)
     if run.prevalence_run is None:
         _hold_for_confirmation(run)
         return None
     commissioners = pipeline.commissioners_to_calculate(run)
+    pipeline.materialise_inputs(run, commissioners)
     run.stage, run.progress_done, run.progress_total = Stage.ACHIEVEMENT, 0, len(commissioners)
     run.save()
     audit.record(actor=None, action="calculation.begin_run", obj=run, after=_state(run))

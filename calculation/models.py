@@ -312,3 +312,26 @@ class Publication(models.Model):
 
     def __str__(self):
         return f"{self.service_year_id} {self.achievement_date}: run {self.run_id}"
+
+
+class RunInput(models.Model):
+    """The extract values one commissioner's chunk of a run calculates from, in the engine's values layout
+    (CSV). A run's first stage reads and reduces the current extract once for its whole scope and leaves one
+    of these per chunk, so no chunk reads or reduces field rows again (docs/adr/0010-year-end-speed.md).
+
+    Working data, not a record: the extract submissions stay the audit trail. A run's inputs are deleted
+    when a later run begins (or when it is begun again, on a retry)."""
+
+    run = models.ForeignKey(CalculationRun, on_delete=models.CASCADE, related_name="+")
+    commissioner = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
+    values = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "commissioner"], name="one_input_per_run_chunk")
+        ]
+
+    def __str__(self):
+        return f"Run {self.run_id} inputs for {self.commissioner_id}"

@@ -21,8 +21,9 @@ from accounts.models import Organisation, OrganisationType
 from engine import YearParameters, calculate_aspiration, calculate_qof, national_prevalence
 from engine.rounding import format_hundredths
 from engine.ruleset import register_source_indicators
-from extracts.models import ExtractValue
+from extracts.models import ExtractSubmission
 from extracts.selectors import current_extract_values
+from extracts.store import current_field_rows
 from manual_entry.selectors import manual_answers_frame
 from participation.models import Indicator, ServiceYear
 from participation.selectors import engine_ruleset
@@ -35,6 +36,7 @@ from .models import (
     PracticeResult,
     PrevalenceResult,
     Publication,
+    RunInput,
 )
 from .selectors import published_indicator_results
 
@@ -117,14 +119,31 @@ def national_prevalence_inputs(run: CalculationRun) -> tuple[pd.DataFrame, pd.Da
     """What national prevalence is calculated from: the ruleset, the register values (practice_code,
     indicator_code, register) and the practices frame, also read by the checks against last year.
 
-    Reads only what prevalence needs — the register fields of each group's register-source indicator (a
-    field named "… register", as the extract parser reads it) and which practices have values — rather
-    than all ~3.5 million values: this stage runs before the fan-out, so its time is never divided among
-    workers. Two queries; the engine does the arithmetic.
+    A national run takes them from the values it reads once for every stage (`scope_values`). A smaller run
+    reads only what prevalence needs — the register fields of each group's register-source indicator (a
+    field named "… register", as the extract parser reads it) and which practices have values — rather than
+    every value in the country for the sake of one practice.
     """
     rules = engine_ruleset(run.service_year)
     sources = register_source_indicators(rules)
-    current = ExtractValue.objects.filter(
+    if run.scope == CalculationRun.Scope.NATIONAL:
+        values = scope_values(run)
+        codes = sorted(values["practice_code"].unique())
+        registers = values.loc[
+            values["indicator_code"].isin(sources["indicator_code"]) & values["register"].notna(),
+            ["practice_code", "indicator_code", "register"],
+        ].reset_index(drop=True)
+    else:
+        codes, registers = _register_fields(run, sources)
+    if not codes:
+        raise CalculationInputError(
+            f"no extract values for {run.service_year.code} on {run.achievement_date}"
+        )
+    return rules, registers, practices_frame(run, codes)
+
+
+def _register_fields(run: CalculationRun, sources: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
+    current = ExtractSubmission.objects.filter(
         service_year_id=run.service_year_id, achievement_date=run.achievement_date, superseded_by__isnull=True
     )
     codes = sorted(
@@ -132,18 +151,114 @@ def national_prevalence_inputs(run: CalculationRun) -> tuple[pd.DataFrame, pd.Da
             type=OrganisationType.PRACTICE, pk__in=Subquery(current.values("practice_id"))
         ).values_list("code", flat=True)
     )
-    if not codes:
-        raise CalculationInputError(
-            f"no extract values for {run.service_year.code} on {run.achievement_date}"
-        )
-    registers = current.filter(
-        indicator_code__in=list(sources["indicator_code"]), field_name__iendswith="register"
-    ).values_list("practice__code", "indicator_code", "value")
-    values = pd.DataFrame.from_records(
-        list(registers), columns=["practice_code", "indicator_code", "register"]
+    fields = current_field_rows(
+        service_year_id=run.service_year_id,
+        achievement_date=run.achievement_date,
+        indicator_codes=sources["indicator_code"],
     )
-    values["register"] = values["register"].astype("Int64")
-    return rules, values, practices_frame(run, codes)
+    registers = fields[fields["field_name"].astype(str).str.lower().str.endswith("register")]
+    values = pd.DataFrame(
+        {
+            "practice_code": registers["practice_code"].astype(str).to_numpy(dtype=object),
+            "indicator_code": registers["indicator_code"].astype(str).to_numpy(dtype=object),
+            "register": pd.array(registers["value"].to_numpy(), dtype="Int64"),
+        }
+    )
+    return codes, values
+
+
+def scope_practice_codes(run: CalculationRun) -> list[str] | None:
+    """The practices a run calculates; None for every practice (a national run)."""
+    if run.scope == CalculationRun.Scope.NATIONAL:
+        return None
+    practices = Organisation.objects.filter(type=OrganisationType.PRACTICE)
+    if run.scope == CalculationRun.Scope.PRACTICE:
+        practices = practices.filter(pk=run.organisation_id)
+    else:
+        practices = practices.filter(parent_id=run.organisation_id) | practices.filter(
+            parent__parent_id=run.organisation_id
+        )
+    return sorted(practices.values_list("code", flat=True))
+
+
+def scope_values(run: CalculationRun) -> pd.DataFrame:
+    """The current extract values of the run's practices in the engine's layout, read and reduced in one
+    pass. Kept on the run object, so the first stage's prevalence and its chunk inputs share one read."""
+    cached = getattr(run, "_scope_values", None)
+    if cached is None:
+        cached = current_extract_values(
+            service_year=run.service_year,
+            achievement_date=run.achievement_date,
+            ruleset=engine_ruleset(run.service_year),
+            practice_codes=scope_practice_codes(run),
+        )
+        run._scope_values = cached
+    return cached
+
+
+def materialise_inputs(run: CalculationRun, commissioner_ids: list[int]) -> None:
+    """Leave each chunk of the run its extract values, in the engine's layout, so that chunks read a few
+    hundred kilobytes by key instead of unnesting and reducing field rows each. Inputs of runs no longer
+    under way (and of an earlier attempt of this one) are deleted first."""
+    RunInput.objects.filter(run=run).delete()
+    RunInput.objects.exclude(
+        run__status__in=[CalculationRun.Status.QUEUED, CalculationRun.Status.RUNNING]
+    ).delete()
+    values = scope_values(run)
+    parents = dict(
+        Organisation.objects.filter(
+            type=OrganisationType.PRACTICE, parent_id__in=commissioner_ids
+        ).values_list("code", "parent_id")
+    )
+    commissioner = values["practice_code"].map(parents)
+    chunks = dict(iter(values.groupby(commissioner, sort=False)))
+    empty = values.iloc[:0]
+    # Every chunk gets its input, even one whose practices have no values, so none reads the extract again.
+    RunInput.objects.bulk_create(
+        (
+            RunInput(run=run, commissioner_id=pk, values=chunks.get(pk, empty).to_csv(index=False))
+            for pk in commissioner_ids
+        ),
+        batch_size=20,
+    )
+
+
+_INPUT_DTYPES = {
+    "practice_code": str,
+    "indicator_code": str,
+    "register": "Int64",
+    "numerator": "Int64",
+    "denominator": "Int64",
+    "pcas": "Int64",
+    "manual_answer": "boolean",
+}
+
+
+def chunk_values(run: CalculationRun, practice_codes: list[str], rules: pd.DataFrame) -> pd.DataFrame:
+    """The extract values of these practices: from the inputs the run's first stage left (one query), or
+    read from the extract when it left none (a run begun before inputs were materialised)."""
+    commissioners = Organisation.objects.filter(code__in=practice_codes).values("parent_id")
+    texts = list(
+        RunInput.objects.filter(run=run, commissioner_id__in=Subquery(commissioners)).values_list(
+            "values", flat=True
+        )
+    )
+    if not texts:
+        return current_extract_values(
+            service_year=run.service_year,
+            achievement_date=run.achievement_date,
+            ruleset=rules,
+            practice_codes=practice_codes,
+        )
+    frames = [
+        pd.read_csv(io.StringIO(text), dtype=_INPUT_DTYPES, keep_default_na=False, na_values=[""])
+        for text in texts
+    ]
+    if len(frames) == 1:
+        values = frames[0]
+    else:  # practices of several chunks: in practice order, as the extract reduces them
+        values = pd.concat(frames, ignore_index=True).sort_values("practice_code", kind="stable")
+    return values[values["practice_code"].isin(practice_codes)].reset_index(drop=True)
 
 
 def write_prevalence(run: CalculationRun, prevalence: pd.DataFrame) -> None:
@@ -198,12 +313,7 @@ def calculate_practices(run: CalculationRun, practice_codes: list[str]) -> Chunk
     """Achievement, payments and next year's aspiration for these practices, with the run's frozen
     prevalence. None when none of them has extract values (they are not in the service)."""
     rules = engine_ruleset(run.service_year)
-    values = current_extract_values(
-        service_year=run.service_year,
-        achievement_date=run.achievement_date,
-        ruleset=rules,
-        practice_codes=practice_codes,
-    )
+    values = chunk_values(run, practice_codes, rules)
     codes = sorted(values["practice_code"].astype(str).unique())
     if not codes:
         return None

@@ -24,7 +24,7 @@ from calculation import actions as calculation_actions
 from calculation.models import CalculationRun, Publication
 from engine.synthetic import list_sizes, write_extract, year_end_extract
 from extracts.actions import load_extract
-from extracts.models import Extract, ExtractValue
+from extracts.models import Extract, ExtractSubmission
 from manual_entry.actions import enter_manual_answers
 from manual_entry.selectors import manual_indicators
 from participation import actions as participation_actions
@@ -220,7 +220,7 @@ def run_demo_calculations(icb: Organisation) -> None:
 
 def _demo_year_end_practices(year) -> list[str]:
     return sorted(
-        ExtractValue.objects.filter(
+        ExtractSubmission.objects.filter(
             service_year=year, achievement_date=year.end_date, superseded_by__isnull=True
         )
         .values_list("practice__code", flat=True)

@@ -198,11 +198,12 @@ def reduce_fields(
     here means the stored rows were tampered with: it raises InputError naming the row position.
     """
     problems = ProblemCollector("stored extract values")
-    practice = pd.Categorical(fields["practice_code"].astype(str))
+    practice = _sorted_categorical(fields["practice_code"])
     practice_index = pd.Index(practice.categories)
     ruleset_codes = pd.Index(ruleset["indicator_code"])
-    row_indicator = ruleset_codes.get_indexer(fields["indicator_code"].astype(str))
-    names = pd.Categorical(fields["field_name"].astype(str))
+    indicator = _sorted_categorical(fields["indicator_code"])
+    row_indicator = np.append(ruleset_codes.get_indexer(indicator.categories), -1)[indicator.codes]
+    names = _sorted_categorical(fields["field_name"])
     role = _field_roles(pd.Index(names.categories), pca_codes)[names.codes]
     known = row_indicator >= 0
     pair = practice.codes.astype(np.int64) * len(ruleset_codes) + row_indicator
@@ -210,6 +211,20 @@ def reduce_fields(
     values = _reduce(pair, role, value, known, practice_index, ruleset, problems)
     problems.raise_if_any()
     return values
+
+
+def _sorted_categorical(column: pd.Series) -> pd.Categorical:
+    """The column as a categorical of text with sorted categories. A categorical column is recoded through
+    its few categories: converting millions of rows to text first takes seconds at national scale."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return pd.Categorical(column.astype(str))
+    categories = column.cat.categories.astype(str)
+    order = np.argsort(categories.to_numpy(dtype=object), kind="stable")
+    position = np.empty(len(order) + 1, dtype=np.int64)
+    position[order] = np.arange(len(order))
+    position[-1] = -1  # a missing value stays missing
+    codes = position[column.cat.codes.to_numpy()]
+    return pd.Categorical.from_codes(codes, categories=categories[order])
 
 
 def _categorical_rows(column: _CategoricalColumn, rows: np.ndarray) -> pd.Categorical:

@@ -37,15 +37,19 @@ class Extract(models.Model):
         return f"{self.service_year.code} {self.achievement_date:%Y-%m-%d} {self.file_name}"
 
 
-class ExtractValue(models.Model):
-    """One practice × indicator × field value of an extract. Superseded values stay for audit."""
+class ExtractSubmission(models.Model):
+    """One practice × indicator submission of an extract: every field row of it together, with its file line.
 
-    # A national extract is 3.5 million rows, and every index and row-by-row foreign-key check costs time on
-    # each load. Reads go through the extract (audit) or the partial unique index of current values, so the
-    # other keys have no index; and the loader takes practice and service year ids from the database itself
-    # (extract_store.store_fields), so only the extract keeps a database-checked constraint.
-    extract = models.ForeignKey(Extract, on_delete=models.PROTECT, related_name="values")
-    # Denormalised from the extract so that the current values of a year and date are one index scan.
+    A national extract is 3.5 million field rows but under half a million submissions, and supersession
+    (docs/adr/0005, 0010) works on whole submissions, so the submission is the row: a load writes and a
+    reload supersedes seven times fewer rows than one row per field. Superseded submissions stay for audit.
+    """
+
+    # Reads go through the extract (audit) or the partial unique index of current submissions, so the other
+    # keys have no index; the loader takes practice and service year ids from the database itself
+    # (store.store_fields), so only the extract keeps a database-checked constraint.
+    extract = models.ForeignKey(Extract, on_delete=models.PROTECT, related_name="submissions")
+    # Denormalised from the extract so that the current submissions of a year and date are one index scan.
     service_year = models.ForeignKey(
         ServiceYear, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
     )
@@ -54,15 +58,17 @@ class ExtractValue(models.Model):
         Organisation, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
     )
     indicator_code = models.CharField(max_length=20)
-    field_name = models.CharField(max_length=80)
-    value = models.BigIntegerField()
+    # The latest SUBMIT_DATE/SUBMIT_TIME of the submission's rows (English wall-clock time, stored as UTC).
     submitted_at = models.DateTimeField(null=True, blank=True)
+    last_submission = models.BooleanField(help_text="LAST_SUBMISSION was Y in the file")
+    fields = models.JSONField(help_text="[line, FIELD_NAME, VALUE] of each field row, in file order")
+    field_count = models.PositiveIntegerField()
     superseded_by = models.ForeignKey(
         Extract,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
-        related_name="superseded_values",
+        related_name="superseded_submissions",
         db_index=False,
         db_constraint=False,
     )
@@ -70,15 +76,14 @@ class ExtractValue(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["service_year", "achievement_date", "practice", "indicator_code", "field_name"],
+                fields=["service_year", "achievement_date", "practice", "indicator_code"],
                 condition=Q(superseded_by__isnull=True),
-                name="one_current_extract_value_per_field",
+                name="one_current_submission_per_indicator",
             ),
-            models.CheckConstraint(condition=Q(value__gte=0), name="extract_value_not_negative"),
         ]
 
     def __str__(self):
-        return f"{self.indicator_code} {self.field_name} = {self.value}"
+        return f"{self.indicator_code}: {self.field_count} field(s)"
 
 
 class ExtractUpload(models.Model):

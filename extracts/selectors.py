@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import pandas as pd
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -17,7 +17,7 @@ from engine import readers, reduce_fields
 from participation.models import ServiceYear
 from participation.selectors import engine_ruleset
 
-from .models import Extract, ExtractUpload, ExtractValue
+from .models import Extract, ExtractSubmission, ExtractUpload
 from .store import current_field_rows
 
 
@@ -71,11 +71,12 @@ def upload_for(user, pk: int) -> ExtractUpload:
 
 def values_superseded_later(extract: Extract) -> int:
     """How many of this extract's values a later extract has replaced (its own N rows not counted)."""
-    return (
-        ExtractValue.objects.filter(extract=extract, superseded_by__isnull=False)
+    superseded = (
+        ExtractSubmission.objects.filter(extract=extract, superseded_by__isnull=False)
         .exclude(superseded_by=extract)
-        .count()
+        .aggregate(values=Sum("field_count"))
     )
+    return superseded["values"] or 0
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class SourceRow:
 
     extract_id: int
     file_name: str
-    line: int | None  # the line of the file, when storage kept it (it does not today)
+    line: int | None  # the line of the file (not recorded for values stored before lines were kept)
     field_name: str
     value: int
     submitted_at: dt.datetime | None
@@ -95,27 +96,23 @@ class SourceRow:
 def source_rows(
     *, service_year: ServiceYear, achievement_date: dt.date, practice: Organisation, indicator_code: str
 ) -> list[SourceRow]:
-    """The stored extract fields a calculation of this practice × indicator reads, with their extract file,
-    in field order. One query, through the index of current values.
+    """The stored extract fields a calculation of this practice × indicator reads, with their extract file
+    and line, in field order. One query, through the index of current submissions.
 
-    Today only the current values are returned: superseded ones are kept for audit, but finding them for one
-    practice would scan every stored value (docs/adr/0005-extracts-and-manual-entry.md keeps that index off
-    for load speed), and the file line is not stored. Callers show what is missing as not recorded.
+    Only the current submission's fields are returned: superseded ones are kept for audit, but finding them
+    for one practice would scan every stored submission (docs/adr/0010-year-end-speed.md keeps that index off
+    for load speed).
     """
-    rows = (
-        ExtractValue.objects.filter(
-            service_year_id=service_year.pk,
-            achievement_date=achievement_date,
-            practice_id=practice.pk,
-            indicator_code=indicator_code,
-            superseded_by__isnull=True,
-        )
-        .order_by("field_name")
-        .values_list(
-            "extract_id", "extract__file_name", "field_name", "value", "submitted_at", "extract__uploaded_at"
-        )
-    )
-    return [
-        SourceRow(extract_id, file_name, None, field_name, value, submitted_at, loaded_at, True)
-        for extract_id, file_name, field_name, value, submitted_at, loaded_at in rows
+    submissions = ExtractSubmission.objects.filter(
+        service_year_id=service_year.pk,
+        achievement_date=achievement_date,
+        practice_id=practice.pk,
+        indicator_code=indicator_code,
+        superseded_by__isnull=True,
+    ).values_list("extract_id", "extract__file_name", "fields", "submitted_at", "extract__uploaded_at")
+    rows = [
+        SourceRow(extract_id, file_name, line, field_name, value, submitted_at, loaded_at, True)
+        for extract_id, file_name, fields, submitted_at, loaded_at in submissions
+        for line, field_name, value in fields
     ]
+    return sorted(rows, key=lambda row: row.field_name)

@@ -2,7 +2,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from extracts.models import Extract, ExtractUpload, ExtractValue
+from extracts.models import Extract, ExtractSubmission, ExtractUpload
 from tests.extracts.helpers import HEADER, load_rulesets, participate, practice_rows
 from tests.factories import user_with_roles
 
@@ -85,7 +85,7 @@ def test_rejected_upload_lists_problems_with_line_and_field_and_stores_nothing(c
     assert ExtractUpload.objects.get().status == ExtractUpload.Status.REJECTED
     assert b"was rejected: nothing was stored" in response.content
     assert b"Line 4, VALUE: &#x27;-1&#x27; is negative" in response.content
-    assert not ExtractValue.objects.exists()
+    assert not ExtractSubmission.objects.exists()
 
 
 def test_upload_must_be_csv_and_within_the_size_limit(client, support, settings, upload):
