@@ -7,13 +7,14 @@ class PracticeTable(tables.Table):
     code = tables.LinkColumn("accounts:organisation_detail", args=[tables.A("code")], verbose_name="ODS code")
     name = tables.Column(verbose_name="Practice")
     pcn = tables.Column(verbose_name="PCN", empty_values=(), orderable=False)
+    pcn_code = tables.Column(verbose_name="PCN code", empty_values=(), orderable=False, visible=False)
     sub_icb = tables.Column(accessor="parent__name", verbose_name="Sub-ICB location", order_by="parent__name")
     icb = tables.Column(accessor="parent__parent__code", verbose_name="ICB", order_by="parent__parent__code")
     year_end = tables.Column(verbose_name="Year-end checklist", empty_values=(), orderable=False)
 
     class Meta:
         model = Organisation
-        fields = ["code", "name", "pcn", "sub_icb", "icb", "year_end"]
+        fields = ["code", "name", "pcn", "pcn_code", "sub_icb", "icb", "year_end"]
         attrs = {"class": "nhsuk-table"}
 
     def __init__(self, *args, checklist=None, **kwargs):
@@ -31,6 +32,9 @@ class PracticeTable(tables.Table):
             return "Complete"
         return f"{checklist.summary}. To do: " + "; ".join(item.label for item in checklist.outstanding)
 
+    def value_code(self, value):
+        return value
+
     def value_year_end(self, record):
         checklist = self.checklist.of(record)
         return "; ".join(f"{item.label}: {'yes' if item.done else 'no'}" for item in checklist.items)
@@ -40,5 +44,10 @@ class PracticeTable(tables.Table):
         return memberships[0].pcn.name if memberships else "Not in a PCN"
 
     def value_pcn(self, record):
+        memberships = getattr(record, "current_pcn_memberships", [])
+        return memberships[0].pcn.name if memberships else ""
+
+    def value_pcn_code(self, record):
+        # Shown only in downloads, where a spreadsheet wants the code in a column of its own.
         memberships = getattr(record, "current_pcn_memberships", [])
         return memberships[0].pcn.code if memberships else ""

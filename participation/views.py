@@ -12,10 +12,10 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_safe
 from django_tables2 import RequestConfig
-from django_tables2.export import TableExport
 
 from accounts.permissions import Permission, may_nationally
 from accounts.selectors import practices_visible_to
+from accounts.tabular import download
 
 from . import actions
 from .filters import ParticipationFilter
@@ -60,11 +60,8 @@ def participation_list(request):
     participation_filter = ParticipationFilter(request.GET, queryset=overview)
     table = ParticipationTable(participation_filter.qs)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
-    export_format = request.GET.get("_export")
-    if TableExport.is_valid_format(export_format):
-        return TableExport(export_format, table).response(
-            f"participation-{service_year.code}.{export_format}"
-        )
+    if response := download(request, table, f"participation-{service_year.code}"):
+        return response
     context = {
         "years": years,
         "service_year": service_year,

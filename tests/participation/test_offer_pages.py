@@ -1,5 +1,6 @@
 """The offer and participation pages: thin views over the actions, scoped to the user, 404 outside scope."""
 
+import datetime as dt
 from datetime import date
 
 import pytest
@@ -11,6 +12,7 @@ from accounts.models import Organisation
 from accounts.organisation_import import parse_mapping
 from participation import actions
 from participation.models import Offer
+from tests.downloads import column, csv_rows, xlsx_sheet
 from tests.factories import mapping_csv, offers_to, service_year, user_with_roles
 
 LIST = reverse("participation:participation_list")
@@ -193,13 +195,18 @@ def test_participation_list_downloads_as_csv_and_excel(client, tree, year, commi
     actions.accept_offer(offer=offer, by=None)
     actions.approve_offers(offers=[offer], by=None)[0]
     client.force_login(commissioner)
-    lines = client.get(LIST, {"service_year": "QOF2324", "_export": "csv"}).content.decode().splitlines()
-    assert lines[0] == "ODS code,Practice,Sub-ICB,State,Respond by,Participating"
-    assert lines[1].startswith("A00001,Practice A00001,01A,Approved,")
-    assert lines[1].endswith("1 Apr 2023 to 31 Mar 2024")
-    assert lines[2].split(",")[3] == "Offered"
-    xlsx = client.get(LIST, {"service_year": "QOF2324", "_export": "xlsx"})
-    assert xlsx["Content-Type"].startswith("application/vnd.openxmlformats")
+    rows = csv_rows(client.get(LIST, {"service_year": "QOF2324", "_export": "csv"}))
+    assert rows[0] == [
+        "ODS code", "Practice", "Sub-ICB", "State", "Respond by", "Participating from", "Participating to"
+    ]  # fmt: skip
+    assert rows[1][:4] == ["A00001", "Practice A00001", "01A", "Approved"]
+    assert rows[1][5:] == ["2023-04-01", "2024-03-31"]
+    assert rows[2][3] == "Offered"
+    # Dates are dates in Excel, so they sort and compare; not text such as "1 Apr 2023".
+    sheet = xlsx_sheet(client.get(LIST, {"service_year": "QOF2324", "_export": "xlsx"}))
+    start = column(sheet, "Participating from")[0]
+    assert start.value.date() == dt.date(2023, 4, 1) and start.number_format == "dd/mm/yyyy"
+    assert all(isinstance(cell.value, dt.datetime) for cell in column(sheet, "Respond by")[:2])
 
 
 def test_commissioner_approves_many_accepted_offers_at_once(client, tree, year, commissioner):
