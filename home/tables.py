@@ -30,7 +30,11 @@ class PracticeTable(tables.Table):
         checklist = self.checklist.of(record)
         if checklist.complete:
             return "Complete"
-        return f"{checklist.summary}. To do: " + "; ".join(item.label for item in checklist.outstanding)
+        # Say what is still to do as what it is, then what is done: never a count of done items
+        # followed by the list of things not done.
+        to_do = "; ".join(item.label for item in checklist.outstanding)
+        done = "; ".join(item.label for item in checklist.items if item.done)
+        return f"Still to do: {to_do}." + (f" Done: {done}." if done else "")
 
     def value_code(self, value):
         return value

@@ -88,6 +88,10 @@ def test_practice_list_shows_the_checklist_column_in_flat_queries(
     with django_assert_max_num_queries(10):
         response = client.get(reverse("home:practice_list"), {"per_page": 100})
     assert len(response.context["table"].rows) == practices
+    # Each cell says what is still to do as such, not "1 of 3 done:" followed by what is not done.
+    cell = response.context["table"].rows[0].get_cell("year_end")
+    assert cell.startswith("Still to do: Participating in QOF") and "done:" not in cell
+    assert cell.endswith("Done: Manual indicators entered (0 of 0).")
     header = csv_rows(client.get(reverse("home:practice_list"), {"_export": "csv"}))[0]
     assert header[:6] == ["ODS code", "Practice", "PCN", "PCN code", "Sub-ICB location", "ICB"]
     assert header[6].startswith("Year end ")
