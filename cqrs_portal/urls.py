@@ -5,8 +5,6 @@ from django.views.generic import TemplateView
 
 from accounts.forms import EmailAuthenticationForm, NHSPasswordResetForm
 
-from . import help
-
 admin.site.site_header = "CQRS administration"
 admin.site.site_title = "CQRS administration"
 
@@ -39,10 +37,7 @@ urlpatterns = [
         "password-reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"
     ),
     path("accessibility/", TemplateView.as_view(template_name="accessibility.html"), name="accessibility"),
-    path("help/", help.help_index, name="help"),
-    path("help/<slug:topic>/", help.help_topic, name="help_topic"),
-    path("contact/", help.contact, name="contact"),
-    path("cookies/", help.cookies, name="cookies"),
+    path("", include("cqrs_portal.help_urls")),
     path("", include("accounts.urls")),
     path("", include("notifications.urls")),
     path("", include("participation.urls")),

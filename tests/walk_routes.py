@@ -286,10 +286,10 @@ def prevalence_decision_expect(walker: Walker, target: Target) -> int:
 ROUTES = [
     # home
     Route("home:index", one("home:index"), anyone()),
-    Route("help", one("help"), anyone()),
+    Route("help:index", one("help:index"), anyone()),
     Route(
-        "help_topic",
-        lambda world: [Target(reverse("help_topic", kwargs={"topic": topic})) for topic in HELP_TOPICS],
+        "help:topic",
+        lambda world: [Target(reverse("help:topic", kwargs={"topic": topic})) for topic in HELP_TOPICS],
         anyone(),
     ),
     Route("home:practice_list", one("home:practice_list"), anyone()),
