@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import TemplateView
 
-from accounts.forms import EmailAuthenticationForm, NHSPasswordResetForm
+from accounts.forms import EmailAuthenticationForm, NHSPasswordResetForm, NHSSetPasswordForm
 
 admin.site.site_header = "CQRS administration"
 admin.site.site_title = "CQRS administration"
@@ -30,7 +30,7 @@ urlpatterns = [
     path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(
         "password-reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(),
+        auth_views.PasswordResetConfirmView.as_view(form_class=NHSSetPasswordForm),
         name="password_reset_confirm",
     ),
     path(

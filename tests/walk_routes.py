@@ -331,7 +331,7 @@ ROUTES = [
     Route(
         "accounts:retire_user",
         each_member("accounts:retire_user"),
-        post_only(),
+        user_administration(OK),
         [Post(user_administration())],
     ),
     # notifications
