@@ -154,6 +154,22 @@ def offers_for_practice_users(user) -> QuerySet[Offer]:
     return offers_visible_to(user).filter(practice_id__in=own)
 
 
+def not_yet_offered(practices: QuerySet[Organisation], service_year: ServiceYear) -> QuerySet[Organisation]:
+    """The practices with no live offer and no participation for the year: the ones worth offering it to."""
+    live = Offer.objects.filter(
+        service_year_id=service_year.pk, practice=OuterRef("pk"), state__in=Offer.LIVE_STATES
+    )
+    participating = Participation.objects.filter(service_year_id=service_year.pk, practice=OuterRef("pk"))
+    return practices.exclude(Exists(live)).exclude(Exists(participating))
+
+
+def recent_offerable_service_years(today: date | None = None) -> QuerySet[ServiceYear]:
+    """The years worth offering now: not ended, or ended within the last year (late offers and corrections).
+    An older year can still be reached by its code; it is just not offered in the list."""
+    today = today or timezone.localdate()
+    return offerable_service_years().filter(end_date__gte=today - timedelta(days=365))
+
+
 def practices_offerable_by(user) -> QuerySet[Organisation]:
     return (
         practices_visible_to(user, Permission.COMMISSION_SERVICES).select_related("parent").order_by("code")

@@ -24,6 +24,7 @@ from .models import TRANSITIONS, Offer, ServiceYear
 from .selectors import (
     default_offer_dates,
     default_service_year_for,
+    not_yet_offered,
     offer_for,
     offer_history,
     offerable_service_years,
@@ -32,6 +33,7 @@ from .selectors import (
     offers_visible_to,
     participation_overview_for,
     practices_offerable_by,
+    recent_offerable_service_years,
     ruleset_of,
     service_years_with_timetables,
     timetable_for,
@@ -106,7 +108,11 @@ def offer_create(request):
     code = request.POST.get("service_year") or request.GET.get("service_year")
     service_year = get_object_or_404(years, code=code) if code else None
     search = request.GET.get("search", "").strip()
-    listed = practices.filter(Q(code__iexact=search) | Q(name__icontains=search)) if search else practices
+    # Practices already offered the year (or participating) are left out, as the hint says.
+    open_to_offer = not_yet_offered(practices, service_year) if service_year is not None else practices
+    listed = (
+        open_to_offer.filter(Q(code__iexact=search) | Q(name__icontains=search)) if search else open_to_offer
+    )
     form = None
     if service_year is not None:
         form = OfferForm(
@@ -145,15 +151,21 @@ def offer_create(request):
                 )
     selected = {str(pk) for pk in request.POST.getlist("practices")}
     context = {
-        "years": years,
+        "years": _with(list(recent_offerable_service_years()), service_year),
         "service_year": service_year,
         "form": form,
         "listed": listed,
         "practice_count": practices.count(),
+        "already_offered_count": practices.count() - open_to_offer.count() if service_year else 0,
         "search": search,
         "selected": selected,
     }
     return render(request, "participation/offer_form.html", context)
+
+
+def _with(years: list, chosen) -> list:
+    """The recent years, and an older one when it was asked for by its code."""
+    return years if chosen is None or chosen in years else [chosen, *years]
 
 
 @login_required

@@ -276,3 +276,21 @@ def test_navigation_offers_each_role_its_pages(client, tree, year):
     assert {"Offers", "Timetable"} <= {item["text"] for item in navigation}
     assert "Offer a service" not in {item["text"] for item in navigation}
     assert [item["text"] for item in navigation if item["current"]] == ["Offers"]
+
+
+def test_practices_already_offered_the_year_are_left_out_and_old_years_are_not_listed(
+    client, tree, year, commissioner
+):
+    service_year("QOF1415")
+    today = dt.date.today()
+    starts = today.year if today.month >= 4 else today.year - 1  # the financial year today lies in
+    current = service_year(f"QOF{starts % 100:02d}{(starts + 1) % 100:02d}")
+    offers_to([tree["A00001"]], year)
+    client.force_login(commissioner)
+    page = client.get(CREATE, {"service_year": "QOF2324"})
+    assert [practice.code for practice in page.context["listed"]] == ["A00002"]
+    assert "1 already offered" in page.content.decode()
+    codes = [y.code for y in page.context["years"]]
+    # The chosen (old) year stays reachable by its code; 2014/15 is not offered in the list.
+    assert "QOF1415" not in codes and current.code in codes and codes[0] == "QOF2324"
+    assert [y.code for y in client.get(CREATE).context["years"]] == [current.code]
