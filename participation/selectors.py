@@ -215,13 +215,18 @@ OVERVIEW_STATES = [
 ]
 
 
-def default_service_year_for(user) -> ServiceYear | None:
-    """The newest year with an offer or participation the user can see, else the newest year."""
-    visible = practices_visible_to(user)
-    years = ServiceYear.objects.order_by("-financial_year", "service__code")
-    offered = Offer.objects.filter(service_year=OuterRef("pk"), practice__in=visible)
-    participating = Participation.objects.filter(service_year=OuterRef("pk"), practice__in=visible)
-    return years.filter(Exists(offered) | Exists(participating)).first() or years.first()
+def current_service_year(today: date | None = None) -> ServiceYear | None:
+    """The one default year of every page: the QOF year today falls in, else the latest that has started,
+    else the earliest there is. Pages used to disagree (home 2025/26, timetable 2023/24, offers 2024/25)."""
+    today = today or timezone.localdate()
+    years = ServiceYear.objects.select_related("service").order_by(
+        Case(When(service__kind="qof", then=Value(0)), default=Value(1)), "-financial_year", "service__code"
+    )
+    return (
+        years.filter(start_date__lte=today, end_date__gte=today).first()
+        or years.filter(start_date__lte=today).first()
+        or ServiceYear.objects.order_by("financial_year").first()
+    )
 
 
 def timetable_for(service_year: ServiceYear) -> list[dict]:

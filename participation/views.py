@@ -22,8 +22,8 @@ from .filters import ParticipationFilter
 from .forms import DeclineForm, EndParticipationForm, OfferForm, RulesetUploadForm
 from .models import TRANSITIONS, Offer, ServiceYear
 from .selectors import (
+    current_service_year,
     default_offer_dates,
-    default_service_year_for,
     not_yet_offered,
     offer_for,
     offer_history,
@@ -55,7 +55,7 @@ def participation_list(request):
         return _bulk_transition(request)
     years = ServiceYear.objects.select_related("service").order_by("-financial_year", "service__code")
     code = request.GET.get("service_year")
-    service_year = get_object_or_404(years, code=code) if code else default_service_year_for(request.user)
+    service_year = get_object_or_404(years, code=code) if code else current_service_year()
     if service_year is None:
         return render(request, "participation/participation_list.html", {"years": years})
     overview = participation_overview_for(request.user, service_year)
@@ -152,6 +152,7 @@ def offer_create(request):
     selected = {str(pk) for pk in request.POST.getlist("practices")}
     context = {
         "years": _with(list(recent_offerable_service_years()), service_year),
+        "default_year": service_year or current_service_year(),
         "service_year": service_year,
         "form": form,
         "listed": listed,
@@ -251,10 +252,8 @@ def timetable(request):
     """A service year's year-end timetable, for everyone (DOMAIN.md §8)."""
     years = service_years_with_timetables()
     code = request.GET.get("service_year")
-    if code:
-        service_year = get_object_or_404(ServiceYear.objects.all(), code=code)
-    else:
-        service_year = years.first() or ServiceYear.objects.order_by("-financial_year").first()
+    chosen = get_object_or_404(ServiceYear.objects.all(), code=code) if code else None
+    service_year = chosen or current_service_year()
     context = {
         "years": years,
         "service_year": service_year,
