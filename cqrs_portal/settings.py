@@ -241,6 +241,8 @@ if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 DJANGO_TABLES2_TEMPLATE = "tables/nhsuk_table.html"
+# A filter's empty choice reads "Any", never django-filter's "---------".
+FILTERS_EMPTY_CHOICE_LABEL = "Any"
 
 LOGGING = {
     "version": 1,

@@ -204,3 +204,11 @@ def test_a_filter_value_that_is_not_a_number_is_an_error_not_ignored(client, pub
     assert response.status_code == 200
     assert "There is a problem with the filter" in html and "Enter a number" in html
     assert 'aria-invalid="true"' in html
+
+
+def test_no_choice_reads_as_dashes(client, published):
+    from calculation.forms import YearEndRunForm
+    from participation.filters import ParticipationFilter
+
+    assert "---------" not in str(YearEndRunForm())
+    assert "---------" not in str(ParticipationFilter().form)
