@@ -50,6 +50,8 @@ def test_commissioner_offers_qof_a_practice_accepts_and_the_commissioner_approve
     sign_in(page, commissioner)
     page.get_by_role("link", name="Participation", exact=True).click()
     page.get_by_role("heading", name="Participation").wait_for()
+    # The page opens at the service year today falls in; the offer was for 2023/24.
+    page.goto("/participation/?service_year=QOF2324")
     page.get_by_label("Select A00001").check()
     page.get_by_role("button", name="Approve selected").click()
     page.get_by_text("1 offer approved.").wait_for()
@@ -59,6 +61,8 @@ def test_commissioner_offers_qof_a_practice_accepts_and_the_commissioner_approve
     page.get_by_role("heading", name="History").wait_for()
     assert_no_serious_accessibility_violations(page)
     page.get_by_role("link", name="Timetable", exact=True).click()
+    page.get_by_role("heading", name="Year-end timetable").wait_for()
+    page.goto("/participation/timetable/?service_year=QOF2324")  # it too opens at the current year
     page.get_by_role("cell", name="Achievement available to view and declare").wait_for()
     assert_no_serious_accessibility_violations(page)
 
