@@ -1,5 +1,6 @@
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
 
 from .models import User
 from .roles import CATALOGUE, roles_held_at
@@ -16,8 +17,37 @@ class EmailAuthenticationForm(AuthenticationForm):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "class": "nhsuk-input"}),
     )
 
+    # Django's wording ("Note that both fields may be case-sensitive") says nothing a person can act on.
+    error_messages = {
+        "invalid_login": "Enter the email address and password for your account. If you have forgotten your "
+        "password, ask for a new link below.",
+        "inactive": "This account is locked or retired. Ask your organisation's user administrator.",
+    }
+
     def clean_username(self):
         return self.cleaned_data["username"].strip().lower()
+
+
+class NHSSetPasswordForm(SetPasswordForm):
+    """The page every invited user sees first: NHS.UK inputs, and the password rules as one plain hint
+    rather than Django's HTML list."""
+
+    new_password1 = forms.CharField(
+        label="New password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password", "class": "nhsuk-input"}),
+    )
+    new_password2 = forms.CharField(
+        label="Confirm new password",
+        strip=False,
+        help_text="Type the same password again.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password", "class": "nhsuk-input"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        rules = " ".join(password_validation.password_validators_help_texts())
+        self.fields["new_password1"].help_text = rules
 
 
 class NHSPasswordResetForm(PasswordResetForm):
@@ -56,12 +86,37 @@ class InviteUserForm(RoleChoiceMixin, forms.Form):
 
 
 class GrantRoleForm(RoleChoiceMixin, forms.Form):
-    organisation = forms.ModelChoiceField(
-        queryset=None, label="Organisation", widget=forms.Select(attrs={"class": "nhsuk-select"})
-    )
-    role = forms.ChoiceField(label="Role", widget=forms.Select(attrs={"class": "nhsuk-select"}))
+    """Give a role at one organisation: only the roles that organisation's kind can hold are offered, and
+    none is chosen for the user. Chosen organisation first (`organisation=`), then the role."""
 
-    def __init__(self, *args, organisations, **kwargs):
+    organisation = forms.ModelChoiceField(
+        queryset=None,
+        label="Organisation",
+        empty_label=None,
+        widget=forms.HiddenInput,
+        error_messages={"invalid_choice": "Choose an organisation you manage the users of."},
+    )
+    role = forms.ChoiceField(
+        label="Role",
+        widget=forms.Select(attrs={"class": "nhsuk-select"}),
+        error_messages={"required": "Choose a role.", "invalid_choice": "Choose a role from the list."},
+    )
+
+    def __init__(self, *args, organisations, organisation=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["organisation"].queryset = organisations
-        self.fields["role"].choices = [(role.key, role.name) for role in CATALOGUE.values()]
+        if organisation is not None:
+            self.fields["organisation"].initial = organisation.pk
+            self.limit_roles_to(organisation)
+            self.fields["role"].help_text = f"The roles a {organisation.get_type_display().lower()} can hold."
+        else:
+            self.fields["role"].choices = [(role.key, role.name) for role in CATALOGUE.values()]
+        self.fields["role"].choices = [("", "Choose a role"), *self.fields["role"].choices]
+
+    def clean(self):
+        cleaned = super().clean()
+        organisation, role = cleaned.get("organisation"), cleaned.get("role")
+        allowed = {r.key for r in roles_held_at(organisation.type)} if organisation is not None else set()
+        if organisation is not None and role and role not in allowed:
+            self.add_error("role", f"A {organisation.get_type_display().lower()} cannot hold this role.")
+        return cleaned

@@ -1,4 +1,5 @@
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -94,4 +95,35 @@ def current_holders(*, roles, organisations) -> QuerySet:
         organisation_id__in=organisations,
         user__is_active=True,
         user__retired_at__isnull=True,
+    )
+
+
+def users_and_roles_at(organisation: Organisation) -> list[tuple[User, list[Membership]]]:
+    """Each user with a current role at the organisation, once, with all their current roles there."""
+    by_user: dict[int, tuple[User, list[Membership]]] = {}
+    for membership in memberships_at(organisation):
+        by_user.setdefault(membership.user_id, (membership.user, []))[1].append(membership)
+    return list(by_user.values())
+
+
+def organisations_below(organisation: Organisation) -> QuerySet:
+    """The organisations directly below a commissioner or NHS England (its regions, ICBs or sub-ICB
+    locations, or a sub-ICB's practices), each with the number of practices it covers, to list on its page.
+    One query: a practice lies one to three levels below a region, ICB or sub-ICB."""
+
+    def practices_at(depth: int):
+        path = "__".join(["parent"] * depth)
+        counted = (
+            Organisation.objects.filter(type=OrganisationType.PRACTICE, **{path: OuterRef("pk")})
+            .order_by()
+            .values(path)
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+    return (
+        organisation.children.exclude(type=OrganisationType.PCN)
+        .annotate(practice_count=practices_at(1) + practices_at(2) + practices_at(3))
+        .order_by("name")
     )

@@ -43,9 +43,33 @@ def invite_user(request, code):
 @require_safe
 def user_detail(request, pk):
     managed_user = user_managed_by(request.user, pk)
-    form = GrantRoleForm(organisations=organisations_managed_by(request.user).order_by("code"))
-    context = {"managed_user": managed_user, "memberships": memberships_of(managed_user), "grant_form": form}
+    managed = organisations_managed_by(request.user).order_by("code")
+    # The role list depends on the organisation, so the organisation is chosen first (or is the only one).
+    chosen = managed.filter(code=request.GET.get("organisation", "")).first()
+    if chosen is None and request.GET.get("organisation") is None:
+        first_two = list(managed[:2])
+        chosen = first_two[0] if len(first_two) == 1 else None
+    context = {
+        "managed_user": managed_user,
+        "memberships": memberships_of(managed_user),
+        "organisations": managed if chosen is None else None,
+        "chosen": chosen,
+        "may_choose_another": "organisation" in request.GET,
+        "grant_form": GrantRoleForm(organisations=managed, organisation=chosen) if chosen else None,
+    }
     return render(request, "accounts/user_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def retire(request, pk):
+    """Retiring closes an account for good, so it is asked for on a page of its own and confirmed."""
+    managed_user = user_managed_by(request.user, pk)
+    if request.method == "POST":
+        _attempt(request, lambda: actions.retire_user(user=managed_user, by=request.user), "Account retired.")
+        return redirect("accounts:user_detail", pk=managed_user.pk)
+    context = {"managed_user": managed_user, "roles": managed_user.memberships.filter(ended_at__isnull=True)}
+    return render(request, "accounts/retire_user.html", context)
 
 
 @login_required
@@ -65,7 +89,7 @@ def grant_role(request, pk):
             "Role given.",
         )
     else:
-        messages.error(request, "Choose an organisation and a role.")
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
     return redirect("accounts:user_detail", pk=managed_user.pk)
 
 
@@ -88,14 +112,6 @@ def set_locked(request, pk, locked):
     _attempt(
         request, lambda: actions.set_user_locked(user=managed_user, locked=locked, by=request.user), done
     )
-    return redirect("accounts:user_detail", pk=managed_user.pk)
-
-
-@login_required
-@require_POST
-def retire(request, pk):
-    managed_user = user_managed_by(request.user, pk)
-    _attempt(request, lambda: actions.retire_user(user=managed_user, by=request.user), "Account retired.")
     return redirect("accounts:user_detail", pk=managed_user.pk)
 
 

@@ -4,7 +4,7 @@ from django.views.decorators.http import require_safe
 
 from .models import OrganisationType
 from .permissions import may_manage_users
-from .selectors import memberships_at, organisation_for
+from .selectors import organisation_for, organisations_below, users_and_roles_at
 
 
 @login_required
@@ -22,6 +22,9 @@ def organisation_detail(request, code):
         "pcn_memberships": organisation.pcn_memberships.select_related("pcn").order_by("-start_date")
         if organisation.type == OrganisationType.PRACTICE
         else [],
-        "members": memberships_at(organisation) if may_manage_users(request.user, organisation) else None,
+        "members": users_and_roles_at(organisation) if may_manage_users(request.user, organisation) else None,
+        # A commissioner's or NHS England's page lists what lies below it: ICB-only roles reach their
+        # sub-ICB locations and practices from here.
+        "below": organisations_below(organisation) if organisation.type != OrganisationType.PRACTICE else [],
     }
     return render(request, "accounts/organisation_detail.html", context)

@@ -10,7 +10,9 @@ class YearEndRunForm(forms.Form):
         queryset=ServiceYear.objects.order_by("-financial_year", "code"),
         to_field_name="code",
         label="Service year",
+        empty_label="Choose a service year",  # never Django's "---------"
         widget=forms.Select(attrs={"class": "nhsuk-select"}),
+        error_messages={"required": "Choose the service year to calculate."},
     )
     reason = forms.CharField(
         label="Why is this run needed?",

@@ -131,6 +131,35 @@ class CalculationRun(models.Model):
         return f"Run {self.pk}: {self.get_kind_display()} {self.service_year_id} {self.achievement_date}"
 
     @property
+    def failure(self) -> tuple[str, bool]:
+        """Why the run failed, in words a person can act on, and whether retrying it as it is can help.
+        A run whose inputs are missing fails the same way however often it is retried."""
+        error = self.error or ""
+        if error.startswith("CalculationInputError: no extract values for"):
+            return (
+                "There are no extract values for this service year at this achievement date, so there is "
+                "nothing to calculate. Load the extract for that date, then start a new run.",
+                False,
+            )
+        if error.startswith("CalculationInputError: no list size"):
+            return (
+                "Some practices have extract values but no list size at this date "
+                f"({error.split(': ', 2)[-1]}). Load their list sizes, then retry the run.",
+                False,
+            )
+        if "has no national average list size" in error:
+            return (
+                "The service year has no national average list size. Service Management must set it on the "
+                "service year; then start a new run.",
+                False,
+            )
+        return (
+            "The calculation stopped unexpectedly (the technical detail is below). Retrying usually helps; "
+            "if it fails again, contact the service desk with the run number.",
+            True,
+        )
+
+    @property
     def is_finished(self) -> bool:
         return self.status in {self.Status.FAILED, self.Status.SUCCEEDED, self.Status.PUBLISHED}
 

@@ -78,6 +78,15 @@ def _navigation(request, held: set[Held]) -> list[dict]:
         items.append(("Offer a service", reverse("participation:offer_create")))
     if holds(Permission.VIEW_ORGANISATION, {OrganisationType.PRACTICE}):
         items.append(("Offers", reverse("participation:offer_list")))
+    # Manual entry lives under a practice: the menu goes to the first practice where the user enters it.
+    entering = sorted(
+        h.organisation_code
+        for h in held
+        if h.permission == Permission.ENTER_ACHIEVEMENT and h.organisation_type == OrganisationType.PRACTICE
+    )
+    if entering:
+        where = reverse("manual_entry:manual_entry_years", kwargs={"code": entering[0]})
+        items.append(("Manual entry", where))
     items.append(("Timetable", reverse("participation:timetable")))
     if holds(Permission.SUPPORT, NATIONAL):
         items.append(("Extracts", reverse("extracts:extract_list")))

@@ -209,6 +209,8 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "cqrs-portal@nhs.net")
+# Where users are told to write for help (the contact page).
+SUPPORT_EMAIL = os.environ.get("SUPPORT_EMAIL", "cqrs.servicedesk@nhs.net")
 
 # Celery: in development with no REDIS_URL tasks run in-process, so the demo needs no broker.
 REDIS_URL = required("REDIS_URL", "Redis for the Celery workers (redis://host:6379/0)")
@@ -239,6 +241,8 @@ if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 DJANGO_TABLES2_TEMPLATE = "tables/nhsuk_table.html"
+# A filter's empty choice reads "Any", never django-filter's "---------".
+FILTERS_EMPTY_CHOICE_LABEL = "Any"
 
 LOGGING = {
     "version": 1,

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import TemplateView
 
-from accounts.forms import EmailAuthenticationForm, NHSPasswordResetForm
+from accounts.forms import EmailAuthenticationForm, NHSPasswordResetForm, NHSSetPasswordForm
 
 admin.site.site_header = "CQRS administration"
 admin.site.site_title = "CQRS administration"
@@ -30,13 +30,14 @@ urlpatterns = [
     path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(
         "password-reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(),
+        auth_views.PasswordResetConfirmView.as_view(form_class=NHSSetPasswordForm),
         name="password_reset_confirm",
     ),
     path(
         "password-reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"
     ),
     path("accessibility/", TemplateView.as_view(template_name="accessibility.html"), name="accessibility"),
+    path("", include("cqrs_portal.help_urls")),
     path("", include("accounts.urls")),
     path("", include("notifications.urls")),
     path("", include("participation.urls")),

@@ -5,7 +5,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_safe
 from django_tables2 import RequestConfig
-from django_tables2.export import TableExport
+
+from accounts.tabular import download
 
 from . import actions, selectors, tasks
 from .filters import ExtractFilter
@@ -19,9 +20,8 @@ def extract_list(request):
     extract_filter = ExtractFilter(request.GET, queryset=selectors.extracts_for(request.user))
     table = ExtractTable(extract_filter.qs)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
-    export_format = request.GET.get("_export")
-    if TableExport.is_valid_format(export_format):
-        return TableExport(export_format, table).response(f"extracts.{export_format}")
+    if response := download(request, table, "extracts"):
+        return response
     context = {
         "table": table,
         "filter": extract_filter,

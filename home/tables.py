@@ -7,13 +7,14 @@ class PracticeTable(tables.Table):
     code = tables.LinkColumn("accounts:organisation_detail", args=[tables.A("code")], verbose_name="ODS code")
     name = tables.Column(verbose_name="Practice")
     pcn = tables.Column(verbose_name="PCN", empty_values=(), orderable=False)
+    pcn_code = tables.Column(verbose_name="PCN code", empty_values=(), orderable=False, visible=False)
     sub_icb = tables.Column(accessor="parent__name", verbose_name="Sub-ICB location", order_by="parent__name")
     icb = tables.Column(accessor="parent__parent__code", verbose_name="ICB", order_by="parent__parent__code")
     year_end = tables.Column(verbose_name="Year-end checklist", empty_values=(), orderable=False)
 
     class Meta:
         model = Organisation
-        fields = ["code", "name", "pcn", "sub_icb", "icb", "year_end"]
+        fields = ["code", "name", "pcn", "pcn_code", "sub_icb", "icb", "year_end"]
         attrs = {"class": "nhsuk-table"}
 
     def __init__(self, *args, checklist=None, **kwargs):
@@ -29,7 +30,14 @@ class PracticeTable(tables.Table):
         checklist = self.checklist.of(record)
         if checklist.complete:
             return "Complete"
-        return f"{checklist.summary}. To do: " + "; ".join(item.label for item in checklist.outstanding)
+        # Say what is still to do as what it is, then what is done: never a count of done items
+        # followed by the list of things not done.
+        to_do = "; ".join(item.label for item in checklist.outstanding)
+        done = "; ".join(item.label for item in checklist.items if item.done)
+        return f"Still to do: {to_do}." + (f" Done: {done}." if done else "")
+
+    def value_code(self, value):
+        return value
 
     def value_year_end(self, record):
         checklist = self.checklist.of(record)
@@ -40,5 +48,10 @@ class PracticeTable(tables.Table):
         return memberships[0].pcn.name if memberships else "Not in a PCN"
 
     def value_pcn(self, record):
+        memberships = getattr(record, "current_pcn_memberships", [])
+        return memberships[0].pcn.name if memberships else ""
+
+    def value_pcn_code(self, record):
+        # Shown only in downloads, where a spreadsheet wants the code in a column of its own.
         memberships = getattr(record, "current_pcn_memberships", [])
         return memberships[0].pcn.code if memberships else ""

@@ -1,5 +1,7 @@
 from django import forms
 
+from .wording import wording_of
+
 YES, NO = "yes", "no"
 
 
@@ -20,7 +22,12 @@ class ManualEntryForm(forms.Form):
                     required=False,
                     disabled=disabled,
                     initial=answer.count if answer else None,
-                    widget=forms.NumberInput(attrs={"class": "nhsuk-input nhsuk-input--width-5"}),
+                    widget=forms.NumberInput(
+                        attrs={
+                            "class": "nhsuk-input nhsuk-input--width-5",
+                            "aria-describedby": f"id_{name}-hint",
+                        }
+                    ),
                 )
             else:
                 initial = None if answer is None or answer.answer is None else (YES if answer.answer else NO)
@@ -33,6 +40,7 @@ class ManualEntryForm(forms.Form):
                     widget=forms.RadioSelect,
                 )
             self.fields[name].points = indicator.points
+            self.fields[name].wording = wording_of(indicator.code)
             self.fields[name].answer = answer
 
     def answers(self) -> dict[str, bool | int | None]:

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from accounts.roles import Permission
 from engine.improvement import RouteParameterError, parse_improvement_route
@@ -495,6 +496,11 @@ class Offer(models.Model):
 
     def __str__(self):
         return f"{self.service_year.code} offer to {self.practice.code}"
+
+    @property
+    def response_date_passed(self) -> bool:
+        """An offer still waiting after its respond-by date: the page warns before anyone accepts it."""
+        return self.state == self.State.OFFERED and self.response_date < timezone.localdate()
 
 
 def validate_offer_dates(

@@ -18,7 +18,6 @@ from .models import (
     Offer,
     Participation,
     Provenance,
-    QualityService,
     RuleParameter,
     ServiceRate,
     ServiceYear,
@@ -168,6 +167,22 @@ def offers_for_practice_users(user) -> QuerySet[Offer]:
     return offers_visible_to(user).filter(practice_id__in=own)
 
 
+def not_yet_offered(practices: QuerySet[Organisation], service_year: ServiceYear) -> QuerySet[Organisation]:
+    """The practices with no live offer and no participation for the year: the ones worth offering it to."""
+    live = Offer.objects.filter(
+        service_year_id=service_year.pk, practice=OuterRef("pk"), state__in=Offer.LIVE_STATES
+    )
+    participating = Participation.objects.filter(service_year_id=service_year.pk, practice=OuterRef("pk"))
+    return practices.exclude(Exists(live)).exclude(Exists(participating))
+
+
+def recent_offerable_service_years(today: date | None = None) -> QuerySet[ServiceYear]:
+    """The years worth offering now: not ended, or ended within the last year (late offers and corrections).
+    An older year can still be reached by its code; it is just not offered in the list."""
+    today = today or timezone.localdate()
+    return offerable_service_years().filter(end_date__gte=today - timedelta(days=365))
+
+
 def practices_offerable_by(user) -> QuerySet[Organisation]:
     return (
         practices_visible_to(user, Permission.COMMISSION_SERVICES).select_related("parent").order_by("code")
@@ -213,17 +228,17 @@ OVERVIEW_STATES = [
 ]
 
 
-def default_service_year_for(user) -> ServiceYear | None:
-    """The newest year with an offer or participation the user can see, else the newest QOF year (the
-    service every practice is asked to take part in), else the newest year."""
-    visible = practices_visible_to(user)
-    years = ServiceYear.objects.order_by("-financial_year", "service__code")
-    offered = Offer.objects.filter(service_year=OuterRef("pk"), practice__in=visible)
-    participating = Participation.objects.filter(service_year=OuterRef("pk"), practice__in=visible)
+def current_service_year(today: date | None = None) -> ServiceYear | None:
+    """The one default year of every page: the QOF year today falls in, else the latest that has started,
+    else the earliest there is. Pages used to disagree (home 2025/26, timetable 2023/24, offers 2024/25)."""
+    today = today or timezone.localdate()
+    years = ServiceYear.objects.select_related("service").order_by(
+        Case(When(service__kind="qof", then=Value(0)), default=Value(1)), "-financial_year", "service__code"
+    )
     return (
-        years.filter(Exists(offered) | Exists(participating)).first()
-        or years.filter(service__kind=QualityService.Kind.QOF).first()
-        or years.first()
+        years.filter(start_date__lte=today, end_date__gte=today).first()
+        or years.filter(start_date__lte=today).first()
+        or ServiceYear.objects.order_by("financial_year").first()
     )
 
 

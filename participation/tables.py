@@ -43,12 +43,21 @@ class ParticipationTable(tables.Table):
     offer_state = tables.Column(verbose_name="State", empty_values=())
     response_date = tables.DateColumn(verbose_name="Respond by", format="j M Y")
     participation = tables.Column(
-        verbose_name="Participating", empty_values=(), order_by=("participation_start", "participation_end")
+        verbose_name="Participating",
+        empty_values=(),
+        order_by=("participation_start", "participation_end"),
+        exclude_from_export=True,
     )
+    # Downloads carry the period as two dates a spreadsheet can sort and compare.
+    participation_start = tables.DateColumn(verbose_name="Participating from", visible=False)
+    participation_end = tables.DateColumn(verbose_name="Participating to", visible=False)
 
     class Meta:
         model = Organisation
-        fields = ["select", "code", "name", "sub_icb", "offer_state", "response_date", "participation"]
+        fields = [
+            "select", "code", "name", "sub_icb", "offer_state", "response_date", "participation",
+            "participation_start", "participation_end",
+        ]  # fmt: skip
         attrs = {"class": "nhsuk-table"}
         empty_text = "No practices match."
 
@@ -84,6 +93,3 @@ class ParticipationTable(tables.Table):
 
     def render_participation(self, record):
         return _period(record) or "—"
-
-    def value_participation(self, record):
-        return _period(record)

@@ -12,18 +12,19 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_safe
 from django_tables2 import RequestConfig
-from django_tables2.export import TableExport
 
 from accounts.permissions import Permission, may_nationally
 from accounts.selectors import practices_visible_to
+from accounts.tabular import download
 
 from . import actions
 from .filters import ParticipationFilter
 from .forms import DeclineForm, EndParticipationForm, OfferForm, RulesetUploadForm
 from .models import TRANSITIONS, Offer, ServiceYear
 from .selectors import (
+    current_service_year,
     default_offer_dates,
-    default_service_year_for,
+    not_yet_offered,
     offer_for,
     offer_history,
     offerable_service_years,
@@ -33,6 +34,7 @@ from .selectors import (
     participation_overview_for,
     practices_offerable_by,
     rates_and_rules_of,
+    recent_offerable_service_years,
     ruleset_of,
     service_years_with_timetables,
     timetable_for,
@@ -54,18 +56,15 @@ def participation_list(request):
         return _bulk_transition(request)
     years = ServiceYear.objects.select_related("service").order_by("-financial_year", "service__code")
     code = request.GET.get("service_year")
-    service_year = get_object_or_404(years, code=code) if code else default_service_year_for(request.user)
+    service_year = get_object_or_404(years, code=code) if code else current_service_year()
     if service_year is None:
         return render(request, "participation/participation_list.html", {"years": years})
     overview = participation_overview_for(request.user, service_year)
     participation_filter = ParticipationFilter(request.GET, queryset=overview)
     table = ParticipationTable(participation_filter.qs)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
-    export_format = request.GET.get("_export")
-    if TableExport.is_valid_format(export_format):
-        return TableExport(export_format, table).response(
-            f"participation-{service_year.code}.{export_format}"
-        )
+    if response := download(request, table, f"participation-{service_year.code}"):
+        return response
     context = {
         "years": years,
         "service_year": service_year,
@@ -110,7 +109,11 @@ def offer_create(request):
     code = request.POST.get("service_year") or request.GET.get("service_year")
     service_year = get_object_or_404(years, code=code) if code else None
     search = request.GET.get("search", "").strip()
-    listed = practices.filter(Q(code__iexact=search) | Q(name__icontains=search)) if search else practices
+    # Practices already offered the year (or participating) are left out, as the hint says.
+    open_to_offer = not_yet_offered(practices, service_year) if service_year is not None else practices
+    listed = (
+        open_to_offer.filter(Q(code__iexact=search) | Q(name__icontains=search)) if search else open_to_offer
+    )
     form = None
     if service_year is not None:
         form = OfferForm(
@@ -149,15 +152,22 @@ def offer_create(request):
                 )
     selected = {str(pk) for pk in request.POST.getlist("practices")}
     context = {
-        "years": years,
+        "years": _with(list(recent_offerable_service_years()), service_year),
+        "default_year": service_year or current_service_year(),
         "service_year": service_year,
         "form": form,
         "listed": listed,
         "practice_count": practices.count(),
+        "already_offered_count": practices.count() - open_to_offer.count() if service_year else 0,
         "search": search,
         "selected": selected,
     }
     return render(request, "participation/offer_form.html", context)
+
+
+def _with(years: list, chosen) -> list:
+    """The recent years, and an older one when it was asked for by its code."""
+    return years if chosen is None or chosen in years else [chosen, *years]
 
 
 @login_required
@@ -243,10 +253,8 @@ def timetable(request):
     """A service year's year-end timetable, for everyone (DOMAIN.md §8)."""
     years = service_years_with_timetables()
     code = request.GET.get("service_year")
-    if code:
-        service_year = get_object_or_404(ServiceYear.objects.all(), code=code)
-    else:
-        service_year = years.first() or ServiceYear.objects.order_by("-financial_year").first()
+    chosen = get_object_or_404(ServiceYear.objects.all(), code=code) if code else None
+    service_year = chosen or current_service_year()
     context = {
         "years": years,
         "service_year": service_year,

@@ -3,6 +3,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django_tables2.data import TableListData
 
+from accounts.tabular import CountColumn, PointsColumn, PoundsColumn
+from accounts.tabular import points as shown_points
+from accounts.tabular import pounds as shown_pounds
 from calculation.models import PracticeResult
 
 
@@ -14,11 +17,9 @@ class ProviderTable(tables.Table):
     sub_icb = tables.Column(
         accessor="practice__parent__code", verbose_name="Sub-ICB location", order_by="practice__parent__code"
     )
-    points = tables.Column(verbose_name="Points", attrs={"td": {"class": "portal-numeric"}})
-    payment = tables.Column(verbose_name="Achievement payment (£)", attrs={"td": {"class": "portal-numeric"}})
-    aspiration_monthly = tables.Column(
-        verbose_name="Aspiration next year, monthly (£)", attrs={"td": {"class": "portal-numeric"}}
-    )
+    points = PointsColumn(verbose_name="Points", total=True)
+    payment = PoundsColumn(verbose_name="Achievement payment", total=True)
+    aspiration_monthly = PoundsColumn(verbose_name="Aspiration next year, monthly", total=True)
     status = tables.Column(accessor="indicator_run__kind", verbose_name="Calculated by", orderable=False)
 
     class Meta:
@@ -37,6 +38,9 @@ class ProviderTable(tables.Table):
             url += f"?publication={self.publication.pk}"
         return format_html('<a href="{}">{}</a>', url, value)
 
+    def value_code(self, value):
+        return value
+
     def _explained(self, record, text):
         url = reverse("reports:explain_practice", kwargs={"code": record.practice.code})
         if self.publication is not None:
@@ -44,10 +48,10 @@ class ProviderTable(tables.Table):
         return format_html('<a href="{}">{}</a>', url, text)
 
     def render_points(self, record, value):
-        return self._explained(record, value)
+        return self._explained(record, shown_points(value))
 
     def render_payment(self, record, value):
-        return self._explained(record, value)
+        return self._explained(record, shown_pounds(value))
 
     def value_points(self, value):
         return value
@@ -78,15 +82,11 @@ class OpportunityTable(tables.Table):
     practice = tables.Column(accessor="practice_code", verbose_name="Practice")
     indicator = tables.Column(accessor="indicator_code", verbose_name="Indicator")
     action = tables.Column(accessor="what", verbose_name="What would earn more", orderable=False)
-    patients_to_next_point = tables.Column(
-        verbose_name="Patients to the next point", attrs={"td": {"class": "portal-numeric"}}
-    )
-    patients_to_upper = tables.Column(
-        verbose_name="Patients to the upper threshold", attrs={"td": {"class": "portal-numeric"}}
-    )
-    points_gain = tables.Column(verbose_name="Points to gain", attrs={"td": {"class": "portal-numeric"}})
-    per_patient = tables.Column(verbose_name="£ per patient", attrs={"td": {"class": "portal-numeric"}})
-    value = tables.Column(verbose_name="£ to gain", attrs={"td": {"class": "portal-numeric"}})
+    patients_to_next_point = CountColumn(verbose_name="Patients to the next point")
+    patients_to_upper = CountColumn(verbose_name="Patients to the upper threshold")
+    points_gain = PointsColumn(verbose_name="Points to gain")
+    per_patient = PoundsColumn(verbose_name="£ per patient")
+    value = PoundsColumn(verbose_name="£ to gain")
 
     class Meta:
         attrs = {"class": "nhsuk-table"}
@@ -130,35 +130,38 @@ class OpportunityTable(tables.Table):
     def render_patients_to_next_point(self, record):
         return "–" if record.what == "answer" else f"{record.patients_to_next_point:,}"
 
+    def value_patients_to_next_point(self, record):
+        return None if record.what == "answer" else record.patients_to_next_point
+
     def render_patients_to_upper(self, record):
         return "–" if record.what == "answer" else f"{record.patients_to_upper:,}"
 
+    def value_patients_to_upper(self, record):
+        return None if record.what == "answer" else record.patients_to_upper
+
     def render_points_gain(self, record):
+        return shown_points(self.value_points_gain(record))
+
+    def value_points_gain(self, record):
         return record.available - record.points if record.what == "answer" else record.points_gain
 
     def render_per_patient(self, record):
-        return "–" if record.what == "answer" else f"£{record.per_patient:,.2f}"
+        return "–" if record.what == "answer" else shown_pounds(record.per_patient)
 
-    def render_value(self, record):
-        return f"£{record.value:,.2f}"
+    def value_per_patient(self, record):
+        return None if record.what == "answer" else record.per_patient
 
 
 class ForecastTable(tables.Table):
     """Forecast year-end figures per practice (reports.forecast), with the range and what follows."""
 
     practice = tables.Column(accessor="practice_code", verbose_name="Practice")
-    points_now = tables.Column(verbose_name="Points now", attrs={"td": {"class": "portal-numeric"}})
-    points_central = tables.Column(verbose_name="Forecast points", attrs={"td": {"class": "portal-numeric"}})
+    points_now = PointsColumn(verbose_name="Points now", total=True)
+    points_central = PointsColumn(verbose_name="Forecast points", total=True)
     points_range = tables.Column(accessor="points_central", verbose_name="Range", orderable=False)
-    payment_central = tables.Column(
-        verbose_name="Forecast payment", attrs={"td": {"class": "portal-numeric"}}
-    )
-    aspiration_central = tables.Column(
-        verbose_name="Aspiration next year", attrs={"td": {"class": "portal-numeric"}}
-    )
-    balance_central = tables.Column(
-        verbose_name="Year-end balance", attrs={"td": {"class": "portal-numeric"}}
-    )
+    payment_central = PoundsColumn(verbose_name="Forecast payment", total=True)
+    aspiration_central = PoundsColumn(verbose_name="Aspiration next year", total=True)
+    balance_central = PoundsColumn(verbose_name="Year-end balance", total=True)
     method = tables.Column(verbose_name="Forecast from", orderable=False)
 
     class Meta:
@@ -178,15 +181,6 @@ class ForecastTable(tables.Table):
 
     def render_points_range(self, record):
         return f"{record.points['low']} to {record.points['high']}"
-
-    def render_payment_central(self, value):
-        return f"£{value:,.2f}"
-
-    def render_aspiration_central(self, value):
-        return f"£{value:,.2f}"
-
-    def render_balance_central(self, value):
-        return f"−£{-value:,.2f}" if value < 0 else f"£{value:,.2f}"
 
     def render_method(self, record):
         return {"own_pattern": "its own last year", "national_pattern": "all practices' last year",

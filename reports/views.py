@@ -3,11 +3,11 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_safe
 from django_tables2 import RequestConfig
-from django_tables2.export import TableExport
 
 from accounts.models import OrganisationType
 from accounts.permissions import Permission, may
 from accounts.selectors import commissioner_or_national_for, organisation_for, practice_for
+from accounts.tabular import download
 from calculation.selectors import may_read_runs, may_run_calculations
 from engine.ruleset import MANUAL, PERCENTAGE
 
@@ -48,12 +48,12 @@ def provider_report(request, code):
     provider_filter = ProviderFilter(request.GET, queryset=results)
     table = ProviderTable(provider_filter.qs, publication=publication)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
-    export_format = request.GET.get("_export")
-    if TableExport.is_valid_format(export_format) and publication is not None:
+    if publication is not None:
         name = (
             f"achievement-{organisation.code}-{publication.service_year.code}-{publication.achievement_date}"
         )
-        return TableExport(export_format, table).response(f"{name}.{export_format}")
+        if response := download(request, table, name):
+            return response
     context = {
         "organisation": organisation,
         "publications": publications,
@@ -71,6 +71,14 @@ def _export(request, code, lines, suffix):
     if publication is None:
         return HttpResponse("No published achievement yet.\n", content_type="text/plain")
     rows = selectors.export_rows(organisation, publication)
+    # The provider report's filters travel with its download links: the file holds the practices listed.
+    chosen = ProviderFilter(request.GET, queryset=selectors.provider_results(organisation, publication))
+    if any(request.GET.get(name) for name in chosen.filters):
+        if not chosen.is_valid():
+            return HttpResponse(
+                "The filter is not valid: go back and correct it.\n", status=400, content_type="text/plain"
+            )
+        rows = rows.filter(practice_id__in=chosen.qs.values("practice_id"))
     response = StreamingHttpResponse(lines(rows, publication), content_type="text/csv")
     name = (
         f"{publication.service_year.code}-{publication.achievement_date:%Y%m%d}-{organisation.code}-{suffix}"
@@ -188,11 +196,10 @@ def _opportunity_page(request, organisation, publications, template, **extra):
 
     table = OpportunityTable(rows, publication=publication, shows_money=shows_money, **extra)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
-    export_format = request.GET.get("_export")
-    if TableExport.is_valid_format(export_format) and publication is not None:
+    if publication is not None:
         year, on = publication.service_year.code, publication.achievement_date
-        name = f"opportunities-{organisation.code}-{year}-{on}"
-        return TableExport(export_format, table).response(f"{name}.{export_format}")
+        if response := download(request, table, f"opportunities-{organisation.code}-{year}-{on}"):
+            return response
     context = {
         "organisation": organisation,
         "practice": organisation,
@@ -269,9 +276,9 @@ def commissioner_forecast(request, code):
     result = context["forecast"]
     table = ForecastTable(result.practices if result else [], shows_money=context["shows_money"])
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
-    export_format = request.GET.get("_export")
-    if TableExport.is_valid_format(export_format) and result is not None:
+    if result is not None:
         name = f"forecast-{organisation.code}-{result.service_year.code}-{result.as_of.achievement_date}"
-        return TableExport(export_format, table).response(f"{name}.{export_format}")
+        if response := download(request, table, name):
+            return response
     context["table"] = table
     return render(request, "reports/commissioner_forecast.html", context)

@@ -21,6 +21,7 @@ from django.urls import reverse
 
 from accounts.models import Organisation, OrganisationType
 from accounts.roles import CATALOGUE, Permission, Role, roles_held_at
+from cqrs_portal.help import TOPICS as HELP_TOPICS
 from tests.factories import QOF2324_OFFER_DATES
 from tests.walk_world import MANUAL_INDICATOR, World, extract_file
 
@@ -285,6 +286,12 @@ def prevalence_decision_expect(walker: Walker, target: Target) -> int:
 ROUTES = [
     # home
     Route("home:index", one("home:index"), anyone()),
+    Route("help:index", one("help:index"), anyone()),
+    Route(
+        "help:topic",
+        lambda world: [Target(reverse("help:topic", kwargs={"topic": topic})) for topic in HELP_TOPICS],
+        anyone(),
+    ),
     Route("home:practice_list", one("home:practice_list"), anyone()),
     # accounts
     Route(
@@ -324,7 +331,7 @@ ROUTES = [
     Route(
         "accounts:retire_user",
         each_member("accounts:retire_user"),
-        post_only(),
+        user_administration(OK),
         [Post(user_administration())],
     ),
     # notifications

@@ -5,6 +5,7 @@ from fractions import Fraction
 
 from django import template
 
+from accounts import tabular
 from engine.explain import decimal_places
 
 register = template.Library()
@@ -28,12 +29,14 @@ def percent(value, places=4):
 
 @register.filter
 def pounds(value):
-    """A Decimal (or pence as int) as £1,234.56; negative amounts as −£1,234.56."""
-    if value is None or value == "":
-        return ""
-    amount = Decimal(value).quantize(Decimal("0.01"))
-    sign = "−" if amount < 0 else ""
-    return f"{sign}£{abs(amount):,.2f}"
+    """£1,234.56; negative amounts as −£1,234.56: the one rule every page and table uses."""
+    return tabular.pounds(value)
+
+
+@register.filter
+def points(value):
+    """Points to two decimals, thousands separated."""
+    return tabular.points(value)
 
 
 @register.filter

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from accounts.models import Membership, User
+from accounts.models import Membership, Organisation, User
 from accounts.roles import CATALOGUE
 from tests.factories import user_with_roles
 from tests.scopes import HOLDER
@@ -146,3 +146,68 @@ def test_giving_a_role_at_an_organisation_outside_the_administrators_reach_is_re
     )
     assert response.status_code == 302
     assert not target.memberships.filter(organisation=tree["A00002"]).exists()
+
+
+def test_an_icb_only_role_sees_its_sub_icb_locations_and_their_practices(client, tree):
+    client.force_login(user_with_roles(tree["QAA"], "view"))
+    response = client.get(reverse("accounts:organisation_detail", kwargs={"code": "QAA"}))
+    below = {child.code: child.practice_count for child in response.context["below"]}
+    expected = {
+        child.code: Organisation.objects.filter(type="practice", parent=child).count()
+        for child in tree["QAA"].children.filter(type="sub_icb")
+    }
+    assert below == expected and sum(below.values()) > 0
+    html = response.content.decode()
+    assert "Sub-ICB locations" in html and f"?sub_icb={next(iter(expected))}" in html
+    sub_icb = client.get(reverse("accounts:organisation_detail", kwargs={"code": next(iter(expected))}))
+    assert {child.type for child in sub_icb.context["below"]} == {"practice"}
+
+
+def test_a_user_with_several_roles_is_one_row_with_every_role(client, tree):
+    admin = user_with_roles(tree["A00001"], "user_admin")
+    several = user_with_roles(tree["A00001"], "view", "achievement_entry", "declaration_management")
+    client.force_login(admin)
+    response = client.get(reverse("accounts:organisation_detail", kwargs={"code": "A00001"}))
+    rows = dict(response.context["members"])
+    assert len(rows[several]) == 3 and len(response.context["members"]) == 2
+    assert response.content.decode().count(several.email) == 1
+
+
+def test_give_a_role_offers_only_the_roles_the_organisation_can_hold_and_chooses_none(client, tree):
+    from accounts.roles import roles_held_at
+
+    admin = user_with_roles(tree["A00001"], "user_admin")
+    member = user_with_roles(tree["A00001"], "view")
+    client.force_login(admin)
+    response = client.get(reverse("accounts:user_detail", kwargs={"pk": member.pk}))
+    choices = response.context["grant_form"].fields["role"].choices
+    assert choices[0] == ("", "Choose a role")
+    assert [key for key, _ in choices[1:]] == [role.key for role in roles_held_at("practice")]
+    assert len(choices) - 1 < len(CATALOGUE)
+    html = response.content.decode()
+    form = html.split("<h2>Give a role</h2>")[1].split("</form>")[0]
+    assert "---------" not in form and form.count("selected") == 1
+    assert 'value="" selected>Choose a role' in form
+    # A role the practice cannot hold is refused with a reason, whatever is posted.
+    client.post(
+        reverse("accounts:grant_role", kwargs={"pk": member.pk}),
+        {"organisation": tree["A00001"].pk, "role": "support"},
+    )
+    assert not member.memberships.filter(role="support").exists()
+
+
+def test_retiring_an_account_asks_for_confirmation_on_its_own_page(client, tree):
+    admin = user_with_roles(tree["A00001"], "user_admin")
+    member = user_with_roles(tree["A00001"], "view")
+    client.force_login(admin)
+    detail = client.get(reverse("accounts:user_detail", kwargs={"pk": member.pk})).content.decode()
+    lock_section = detail.split("<h2>Sign-in</h2>")[1].split("<h2>")[0]
+    assert "Lock account" in lock_section and "Retire" not in lock_section
+    url = reverse("accounts:retire_user", kwargs={"pk": member.pk})
+    confirm = client.get(url)
+    member.refresh_from_db()
+    assert confirm.status_code == 200 and "This cannot be undone" in confirm.content.decode()
+    assert member.retired_at is None
+    client.post(url)
+    member.refresh_from_db()
+    assert member.retired_at is not None

@@ -294,3 +294,25 @@ def test_publication_hooks_run_inside_publication_and_a_failing_one_publishes_no
     second = run_to_the_end(django_capture_on_commit_callbacks, service_year=year)
     assert second.status == Status.FAILED and "a hook failed" in second.error
     assert Publication.objects.get(service_year=year).run == first
+
+
+@pytest.mark.parametrize(
+    ("error", "says", "retry"),
+    [
+        ("CalculationInputError: no extract values for QOF2324 on 2023-05-31", "Load the extract", False),
+        ("CalculationInputError: no list size for 1 practice(s) with extract values: Z1", "sizes", False),
+        ("WorkerLostError: the worker was killed", "Retrying usually helps", True),
+    ],
+)
+def test_a_failed_run_says_why_in_words_and_offers_a_retry_only_when_one_can_succeed(
+    client, example, error, says, retry
+):
+    tree, year = example
+    run = actions.start_run(service_year=year, achievement_date=year.end_date, by=None, reason="test")
+    actions.fail_run(run_id=run.pk, attempt=run.attempt, error=error)
+    client.force_login(user_with_roles(tree["ENG"], "support"))
+    html = client.get(reverse("calculation:run_detail", kwargs={"pk": run.pk})).content.decode()
+    reason = html.split('data-testid="failure-reason">')[1].split("</p>")[0]
+    assert says in reason and "Error:" not in reason
+    assert ("Retry the run" in html) is retry
+    assert "Stage:" not in html  # no "Waiting for a worker" beside "Failed"

@@ -11,6 +11,7 @@ from home.checklist import year_end_checklists
 from manual_entry.actions import enter_manual_answers
 from participation import actions as participation_actions
 from participation.models import ServiceYear
+from tests.downloads import csv_rows
 from tests.extracts.helpers import load_rulesets, participate
 from tests.factories import mapping_csv, user_with_roles
 
@@ -87,5 +88,10 @@ def test_practice_list_shows_the_checklist_column_in_flat_queries(
     with django_assert_max_num_queries(10):
         response = client.get(reverse("home:practice_list"), {"per_page": 100})
     assert len(response.context["table"].rows) == practices
-    header = client.get(reverse("home:practice_list"), {"_export": "csv"}).content.decode().splitlines()[0]
-    assert header.startswith("ODS code,Practice,PCN,Sub-ICB location,ICB,Year end ")
+    # Each cell says what is still to do as such, not "1 of 3 done:" followed by what is not done.
+    cell = response.context["table"].rows[0].get_cell("year_end")
+    assert cell.startswith("Still to do: Participating in QOF") and "done:" not in cell
+    assert cell.endswith("Done: Manual indicators entered (0 of 0).")
+    header = csv_rows(client.get(reverse("home:practice_list"), {"_export": "csv"}))[0]
+    assert header[:6] == ["ODS code", "Practice", "PCN", "PCN code", "Sub-ICB location", "ICB"]
+    assert header[6].startswith("Year end ")

@@ -3,8 +3,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import actions
-from accounts.models import Organisation
+from accounts.models import Organisation, PcnMembership
 from accounts.organisation_import import parse_mapping
+from tests.downloads import column, csv_rows, xlsx_sheet
 from tests.factories import mapping_csv, user_with_roles
 
 URL = reverse("home:practice_list")
@@ -25,13 +26,14 @@ def test_practice_user_lists_only_its_own_practice(client, tree):
 
 def test_filter_and_download(client, tree):
     client.force_login(user_with_roles(tree["ENG"], "support"))
-    response = client.get(URL, {"icb": "qaa", "_export": "csv"})
-    lines = response.content.decode().splitlines()
-    assert lines[0] == "ODS code,Practice,PCN,Sub-ICB location,ICB"
-    assert [line.split(",")[0] for line in lines[1:]] == ["A00001", "A00002", "A00003"]
-    assert lines[1].split(",")[2] == "U00001"
-    xlsx = client.get(URL, {"_export": "xlsx"})
-    assert xlsx["Content-Type"].startswith("application/vnd.openxmlformats")
+    rows = csv_rows(client.get(URL, {"icb": "qaa", "_export": "csv"}))
+    assert rows[0] == ["ODS code", "Practice", "PCN", "PCN code", "Sub-ICB location", "ICB"]
+    assert [row[0] for row in rows[1:]] == ["A00001", "A00002", "A00003"]
+    # A PCN by its name and its code: the code alone means nothing to most readers.
+    pcn = PcnMembership.objects.get(practice__code="A00001", end_date__isnull=True).pcn
+    assert rows[1][2:4] == [pcn.name, "U00001"] and pcn.name != pcn.code
+    sheet = xlsx_sheet(client.get(URL, {"_export": "xlsx"}))
+    assert [cell.value for cell in column(sheet, "PCN code")][:1] == ["U00001"]
 
 
 @pytest.mark.parametrize("practices", [4, 60])

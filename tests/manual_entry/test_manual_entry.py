@@ -210,3 +210,22 @@ def test_set_missing_page_is_for_service_management_only(client, tree, closed_ye
     assert b"12 answers are missing" in client.get(url).content
     client.post(url)
     assert ManualAnswer.objects.filter(set_by_default=True).count() == 12
+
+
+def test_a_practice_user_finds_manual_entry_in_the_menu_and_reads_what_each_indicator_asks(
+    client, tree, open_year
+):
+    client.force_login(user_with_roles(tree["A00001"], "achievement_entry"))
+    home = client.get(reverse("home:index"))
+    menu = {item["text"]: item["href"] for item in home.context["navigation"]}
+    assert menu["Manual entry"] == reverse("manual_entry:manual_entry_years", kwargs={"code": "A00001"})
+    html = client.get(page_url(open_year)).content.decode()
+    # The indicator's own wording, not only its group's name.
+    assert "can demonstrate continuous quality improvement activity focused upon workforce" in html
+    assert 'aria-describedby="QI013-hint"' in html and 'id="QI013-hint"' in html
+
+
+def test_the_menu_offers_manual_entry_only_to_those_who_enter_it(client, tree):
+    client.force_login(user_with_roles(tree["A00001"], "view"))
+    menu = [item["text"] for item in client.get(reverse("home:index")).context["navigation"]]
+    assert "Manual entry" not in menu

@@ -1,5 +1,6 @@
 """The offer and participation pages: thin views over the actions, scoped to the user, 404 outside scope."""
 
+import datetime as dt
 from datetime import date
 
 import pytest
@@ -11,6 +12,7 @@ from accounts.models import Organisation
 from accounts.organisation_import import parse_mapping
 from participation import actions
 from participation.models import Offer
+from tests.downloads import column, csv_rows, xlsx_sheet
 from tests.factories import mapping_csv, offers_to, service_year, user_with_roles
 
 LIST = reverse("participation:participation_list")
@@ -193,13 +195,18 @@ def test_participation_list_downloads_as_csv_and_excel(client, tree, year, commi
     actions.accept_offer(offer=offer, by=None)
     actions.approve_offers(offers=[offer], by=None)[0]
     client.force_login(commissioner)
-    lines = client.get(LIST, {"service_year": "QOF2324", "_export": "csv"}).content.decode().splitlines()
-    assert lines[0] == "ODS code,Practice,Sub-ICB,State,Respond by,Participating"
-    assert lines[1].startswith("A00001,Practice A00001,01A,Approved,")
-    assert lines[1].endswith("1 Apr 2023 to 31 Mar 2024")
-    assert lines[2].split(",")[3] == "Offered"
-    xlsx = client.get(LIST, {"service_year": "QOF2324", "_export": "xlsx"})
-    assert xlsx["Content-Type"].startswith("application/vnd.openxmlformats")
+    rows = csv_rows(client.get(LIST, {"service_year": "QOF2324", "_export": "csv"}))
+    assert rows[0] == [
+        "ODS code", "Practice", "Sub-ICB", "State", "Respond by", "Participating from", "Participating to"
+    ]  # fmt: skip
+    assert rows[1][:4] == ["A00001", "Practice A00001", "01A", "Approved"]
+    assert rows[1][5:] == ["2023-04-01", "2024-03-31"]
+    assert rows[2][3] == "Offered"
+    # Dates are dates in Excel, so they sort and compare; not text such as "1 Apr 2023".
+    sheet = xlsx_sheet(client.get(LIST, {"service_year": "QOF2324", "_export": "xlsx"}))
+    start = column(sheet, "Participating from")[0]
+    assert start.value.date() == dt.date(2023, 4, 1) and start.number_format == "dd/mm/yyyy"
+    assert all(isinstance(cell.value, dt.datetime) for cell in column(sheet, "Respond by")[:2])
 
 
 def test_commissioner_approves_many_accepted_offers_at_once(client, tree, year, commissioner):
@@ -269,3 +276,21 @@ def test_navigation_offers_each_role_its_pages(client, tree, year):
     assert {"Offers", "Timetable"} <= {item["text"] for item in navigation}
     assert "Offer a service" not in {item["text"] for item in navigation}
     assert [item["text"] for item in navigation if item["current"]] == ["Offers"]
+
+
+def test_practices_already_offered_the_year_are_left_out_and_old_years_are_not_listed(
+    client, tree, year, commissioner
+):
+    service_year("QOF1415")
+    today = dt.date.today()
+    starts = today.year if today.month >= 4 else today.year - 1  # the financial year today lies in
+    current = service_year(f"QOF{starts % 100:02d}{(starts + 1) % 100:02d}")
+    offers_to([tree["A00001"]], year)
+    client.force_login(commissioner)
+    page = client.get(CREATE, {"service_year": "QOF2324"})
+    assert [practice.code for practice in page.context["listed"]] == ["A00002"]
+    assert "1 already offered" in page.content.decode()
+    codes = [y.code for y in page.context["years"]]
+    # The chosen (old) year stays reachable by its code; 2014/15 is not offered in the list.
+    assert "QOF1415" not in codes and current.code in codes and codes[0] == "QOF2324"
+    assert [y.code for y in client.get(CREATE).context["years"]] == [current.code]

@@ -7,6 +7,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import AuditEvent
 from participation import actions
@@ -125,7 +126,11 @@ def test_practices_and_commissioners_read_the_timetable(rulesets, tree, client, 
     assert "6 April 2024" in response.text
 
 
-def test_the_timetable_shows_the_newest_year_with_one_by_default(rulesets, tree, client):
+def test_the_timetable_shows_the_service_year_today_falls_in_by_default(rulesets, tree, client):
+    # The same default as every other page: the running year, not the newest year that has milestones.
     client.force_login(user_with_roles(tree["A00001"], "view"))
-    assert client.get(TIMETABLE).context["service_year"].code == "QOF2324"
+    shown = client.get(TIMETABLE).context["service_year"]
+    today = timezone.localdate()
+    running = ServiceYear.objects.filter(start_date__lte=today, end_date__gte=today, service__kind="qof")
+    assert shown == (running.first() or ServiceYear.objects.order_by("-financial_year").first())
     assert client.get(TIMETABLE, {"service_year": "NOPE"}).status_code == 404

@@ -1,6 +1,7 @@
 """Achievement reports and exports over a published run of the worked example: content, scope, queries."""
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -16,6 +17,7 @@ from tests.calculation.helpers import (
     load_worked_example,
     run_to_the_end,
 )
+from tests.downloads import column, csv_rows, xlsx_sheet
 from tests.factories import user_with_roles
 
 
@@ -78,12 +80,21 @@ def test_commissioner_report_lists_only_its_practices_and_downloads(client, publ
     codes = [row.record.practice.code for row in response.context["table"].rows]
     assert codes == ["Z73000", "Z92001"]
 
-    csv = client.get(url, {"_export": "csv"})
-    assert csv.status_code == 200 and b"Z73000" in b"".join(
-        csv.streaming_content if csv.streaming else [csv.content]
-    )
-    xlsx = client.get(url, {"_export": "xlsx"})
-    assert xlsx.status_code == 200 and xlsx["Content-Type"].startswith("application/vnd.openxmlformats")
+    rows = csv_rows(client.get(url, {"_export": "csv"}))
+    header = rows[0]
+    # The ODS code as the code, not a link's markup; money as a plain number a spreadsheet can add.
+    assert [row[0] for row in rows[1:]] == ["Z73000", "Z92001"]
+    payments = [Decimal(row[header.index("Achievement payment")]) for row in rows[1:]]
+    assert all(payment > 0 for payment in payments)
+    sheet = xlsx_sheet(client.get(url, {"_export": "xlsx"}))
+    cells = column(sheet, "Achievement payment")
+    assert [Decimal(str(cell.value)) for cell in cells] == payments
+    assert all("£" in cell.number_format and "0.00" in cell.number_format for cell in cells)
+    assert all(isinstance(cell.value, int | float) for cell in column(sheet, "Points"))
+    # On the page: pounds as pounds, right-aligned, with a totals row that adds every practice up.
+    html = response.content.decode()
+    assert f"£{payments[0]:,.2f}" in html and 'class="nhsuk-table__cell portal-numeric"' in html
+    assert "<tfoot" in html and f"£{sum(payments):,.2f}" in html
     filtered = client.get(url, {"search": "Z92001"})
     assert [row.record.practice.code for row in filtered.context["table"].rows] == ["Z92001"]
     assert client.get(reverse("reports:provider_report", kwargs={"code": "02A"})).status_code == 404
@@ -120,7 +131,7 @@ def test_achieved_points_export_is_scoped_to_the_organisation(client, published)
 # Session, user, roles and navigation, permission checks, then the page's own reads.
 PINNED_QUERIES = {
     "reports:practice_summary": 16,
-    "reports:provider_report": 10,
+    "reports:provider_report": 11,  # and one for the totals row
     "reports:publication_export": 7,
     "reports:achieved_points_export": 6,
 }
@@ -170,3 +181,34 @@ def test_report_queries_do_not_grow_with_the_data(
     large = _queries(client, url)
     assert small == large
     assert large == PINNED_QUERIES[name], large
+
+
+def test_publication_exports_hold_only_the_practices_the_report_is_filtered_to(client, published):
+    tree, _ = published
+    client.force_login(user_with_roles(tree["ENG"], "support"))
+    for name in ("reports:publication_export", "reports:achieved_points_export"):
+        url = reverse(name, kwargs={"code": "ENG"})
+        everyone = {line.split(",")[0 if "publication" in name else 1] for line in streamed(client.get(url))
+                    .decode().splitlines()[1:]}  # fmt: skip
+        one = streamed(client.get(url, {"search": "Z92001"})).decode().splitlines()[1:]
+        assert len(everyone) == 8 and one and all("Z92001" in line for line in one), name
+    report = client.get(reverse("reports:provider_report", kwargs={"code": "ENG"}), {"search": "Z92001"})
+    assert "search=Z92001" in report.content.decode().split("NHS Digital publication layout")[0][-300:]
+
+
+def test_a_filter_value_that_is_not_a_number_is_an_error_not_ignored(client, published):
+    tree, _ = published
+    client.force_login(user_with_roles(tree["ENG"], "support"))
+    response = client.get(reverse("reports:provider_report", kwargs={"code": "ENG"}), {"points_below": "abc"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "There is a problem with the filter" in html and "Enter a number" in html
+    assert 'aria-invalid="true"' in html
+
+
+def test_no_choice_reads_as_dashes(client, published):
+    from calculation.forms import YearEndRunForm
+    from participation.filters import ParticipationFilter
+
+    assert "---------" not in str(YearEndRunForm())
+    assert "---------" not in str(ParticipationFilter().form)
