@@ -10,23 +10,21 @@ disjoint lines, and a second release at the same cut-off finds the batch already
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Sum
 from django.utils import timezone
 
 from accounts import audit
 from accounts.models import Organisation, OrganisationType
 from accounts.permissions import Permission, at, at_each, either, guarded, nationally, system_step
-from calculation.models import Publication
 from calculation.publication import on_publication
 from participation.models import ServiceYear
 
 from . import agency, schedule
 from .models import Acknowledgement, AgencyFile, PaymentBatch, PaymentLine
+from .selectors import NOT_IN_LEDGER, batch_reference, previous_year, releasable, year_end_publication
 
 # Table and column names in the SQL below are Django's own db_table and constants, never input: hence the
 # S608 waivers.
@@ -38,8 +36,6 @@ COLUMNS = (
     " due_date, status, description, run_id, created_at, approved_at, approved_by_id, batch_id, paid_at,"
     " rejection_reason, write_off_reason, reissue_of_id"
 )
-# Lines replaced by a reissue are not money owed twice: every other line counts towards the ledger.
-NOT_IN_LEDGER = (L.Status.REISSUED,)
 
 
 def _date(placeholder: str = "%s") -> str:
@@ -66,18 +62,6 @@ def _execute_insert(sql: str, parameters: list) -> int:
             cursor.execute("SELECT changes()")
             return cursor.fetchone()[0]
         return max(cursor.rowcount, 0)
-
-
-def year_end_publication(service_year: ServiceYear) -> Publication | None:
-    return Publication.objects.filter(
-        service_year=service_year, achievement_date=service_year.end_date
-    ).first()
-
-
-def previous_year(service_year: ServiceYear) -> ServiceYear | None:
-    return ServiceYear.objects.filter(
-        service_id=service_year.service_id, financial_year=service_year.financial_year - 1
-    ).first()
 
 
 # ---- Aspiration -------------------------------------------------------------------------------------------
@@ -265,6 +249,7 @@ def approve_year_end_nationally(*, service_year: ServiceYear) -> int:
 
 
 @on_publication
+@system_step
 def adjust_for_recalculation(*, run, replaced_run_id) -> int:
     """A year end republished after practices' balances were approved: each changed practice gets an
     adjustment line (awaiting finance's approval) for the difference, so the ledger again adds up to the
@@ -369,26 +354,6 @@ def reissue(*, line: PaymentLine, by) -> PaymentLine:
 # ---- Release ---------------------------------------------------------------------------------------------
 
 
-def batch_reference(cutoff: dt.datetime) -> str:
-    """PAY-20240408-1200 for the scheduled cut-off at noon UK time; a cut-off given to the second or finer
-    (from the command) carries it, so every cut-off has its own reference."""
-    local = timezone.localtime(cutoff)
-    finer = (
-        f"{local:%S}" + (f"{local.microsecond:06d}" if local.microsecond else "")
-        if local.second or local.microsecond
-        else ""
-    )
-    return f"PAY-{local:%Y%m%d-%H%M}{finer}"
-
-
-def releasable(cutoff: dt.datetime, payment_date: dt.date):
-    """The lines a release at this cut-off takes: approved by the cut-off, due by its payment date, and in
-    no batch yet."""
-    return L.objects.filter(
-        status=L.Status.APPROVED, batch__isnull=True, approved_at__lte=cutoff, due_date__lte=payment_date
-    )
-
-
 @guarded(nationally(P.MANAGE_FINANCE))
 @transaction.atomic
 def release(*, cutoff: dt.datetime, by) -> tuple[PaymentBatch, bool]:
@@ -430,15 +395,6 @@ def release(*, cutoff: dt.datetime, by) -> tuple[PaymentBatch, bool]:
     )
     audit.record(actor=by, action="payments.release", obj=batch, after={"lines": count, "total": str(total)})
     return batch, True
-
-
-def due_cutoff(now: dt.datetime) -> dt.datetime | None:
-    """This month's cut-off if it has passed and was not released yet."""
-    local = timezone.localtime(now)
-    current = schedule.release_for_month(local.year, local.month)
-    if current.cutoff <= now and not PaymentBatch.objects.filter(cutoff=current.cutoff).exists():
-        return current.cutoff
-    return None
 
 
 # ---- The agency's acknowledgement --------------------------------------------------------------------------
@@ -493,16 +449,3 @@ def import_acknowledgement(*, text: str, by) -> Acknowledgement:
         after={"paid": len(paid), "rejected": len(rejected), "unchanged": unchanged},
     )
     return record
-
-
-# ---- Reading the ledger back (used by tests, the statement and the invariant check) ------------------------
-
-
-def ledger_totals(service_year: ServiceYear) -> dict[int, Decimal]:
-    rows = (
-        L.objects.filter(service_year=service_year)
-        .exclude(status__in=NOT_IN_LEDGER)
-        .values("payee_id")
-        .annotate(total=Sum("amount"), lines=Count("id"))
-    )
-    return {row["payee_id"]: row["total"] for row in rows}

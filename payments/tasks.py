@@ -1,13 +1,13 @@
 from celery import shared_task
 from django.utils import timezone
 
-from . import actions
+from . import actions, selectors
 
 
 @shared_task(name="payments.release_due", time_limit=15 * 60, soft_time_limit=14 * 60)
 def release_due() -> str | None:
     """Every 15 minutes: release this month's batch once its cut-off has passed. Returns its reference."""
-    cutoff = actions.due_cutoff(timezone.now())
+    cutoff = selectors.due_cutoff(timezone.now())
     if cutoff is None:
         return None
     batch, _ = actions.release(cutoff=cutoff, by=None)
