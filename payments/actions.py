@@ -18,13 +18,20 @@ from django.utils import timezone
 
 from accounts import audit
 from accounts.models import Organisation, OrganisationType
-from accounts.permissions import Permission, at, at_each, either, guarded, nationally, system_step
+from accounts.permissions import Permission, at, either, guarded, nationally, system_step
 from calculation.publication import on_publication
 from participation.models import ServiceYear
 
 from . import agency, schedule
 from .models import Acknowledgement, AgencyFile, PaymentBatch, PaymentLine
-from .selectors import NOT_IN_LEDGER, batch_reference, previous_year, releasable, year_end_publication
+from .selectors import (
+    NOT_IN_LEDGER,
+    batch_reference,
+    practices_of,
+    previous_year,
+    releasable,
+    year_end_publication,
+)
 
 # Table and column names in the SQL below are Django's own db_table and constants, never input: hence the
 # S608 waivers.
@@ -167,7 +174,8 @@ def _write_against_ledger(
     release = schedule.next_release(timezone.now())
     # Raw SQL: the value as Django stores it (SQLite keeps naive UTC text, which compares as text).
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    difference = "pr.payment - COALESCE(ledger.total, 0)"
+    # ROUND: SQLite adds decimals as binary floats; on PostgreSQL (numeric) it changes nothing.
+    difference = "ROUND(pr.payment - COALESCE(ledger.total, 0), 2)"
     filters, parameters = "", []
     if practice_ids is not None:
         filters += f" AND pr.practice_id IN ({', '.join(['%s'] * len(practice_ids))})"
@@ -227,16 +235,19 @@ def _write_balances(service_year: ServiceYear, practice_ids: list[int] | None, b
     )
 
 
-@guarded(at_each(P.MANAGE_FINANCE, "practices", "pk"))
+@guarded(at(P.MANAGE_FINANCE, "commissioner"))
 @transaction.atomic
-def approve_year_end(*, service_year: ServiceYear, practices: list[Organisation], by) -> int:
-    """Finance approves the year-end payment of these practices: one balance line each, the published
-    achievement payment less the aspiration on account (negative is a recovery). Returns lines written."""
-    written = _write_balances(service_year, [practice.pk for practice in practices], by)
-    audit.record_many(
+def approve_year_end(*, service_year: ServiceYear, commissioner: Organisation, by) -> int:
+    """Finance approves the year-end payment of its practices: one balance line each, the published
+    achievement payment less the aspiration on account (negative is a recovery). Approving again adds
+    nothing. Returns lines written."""
+    practice_ids = list(practices_of(commissioner).values_list("pk", flat=True))
+    written = _write_balances(service_year, practice_ids, by) if practice_ids else 0
+    audit.record(
         actor=by,
         action="payments.approve_year_end",
-        changes=[(practice, None, {"service_year": service_year.code}) for practice in practices],
+        obj=commissioner,
+        after={"service_year": service_year.code, "lines": written},
     )
     return written
 
@@ -269,10 +280,13 @@ def adjust_for_recalculation(*, run, replaced_run_id) -> int:
     )
 
 
-@guarded(at_each(P.MANAGE_FINANCE, "lines", "payee_id"))
+@guarded(at(P.MANAGE_FINANCE, "commissioner"))
 @transaction.atomic
-def approve_lines(*, lines: list[PaymentLine], by) -> int:
-    """Financial approval of adjustments: they go into the next release whose cut-off is still ahead."""
+def approve_lines(*, commissioner: Organisation, lines: list[PaymentLine], by) -> int:
+    """Financial approval of adjustments: they go into the next release whose cut-off is still ahead.
+    Only lines of the commissioner's own practices are approved."""
+    own = set(practices_of(commissioner).values_list("pk", flat=True))
+    lines = [line for line in lines if line.payee_id in own]
     ids = [line.pk for line in lines]
     now = timezone.now()
     release = schedule.next_release(now)

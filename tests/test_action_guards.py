@@ -161,9 +161,11 @@ PROBES = {
         "service_year": w.year, "commissioner": w.tree["01A"],
     },
     "payments.actions.approve_year_end": lambda w, tmp: {
-        "service_year": w.year, "practices": [w.tree["A00001"]],
+        "service_year": w.year, "commissioner": w.tree["01A"],
     },
-    "payments.actions.approve_lines": lambda w, tmp: {"lines": [_payment_line(w)]},
+    "payments.actions.approve_lines": lambda w, tmp: {
+        "commissioner": w.tree["01A"], "lines": [_payment_line(w)],
+    },
     "payments.actions.write_off": lambda w, tmp: {"line": _payment_line(w), "reason": "Probe"},
     "payments.actions.reissue": lambda w, tmp: {"line": _payment_line(w)},
     "payments.actions.release": lambda w, tmp: {"cutoff": timezone.now()},

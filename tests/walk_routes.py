@@ -142,6 +142,12 @@ def the_upload(name: str) -> Callable[[World], list[Target]]:
     return lambda world: [Target(reverse(name, kwargs={"pk": world.upload.pk}))]
 
 
+def _first_batch() -> str:
+    from payments.models import PaymentBatch
+
+    return PaymentBatch.objects.order_by("cutoff").values_list("reference", flat=True).first()
+
+
 # ---- Expectations -------------------------------------------------------------------------------------
 
 
@@ -492,6 +498,76 @@ ROUTES = [
         ],
     ),
     # reports
+    # payments
+    Route(
+        "payments:statement",
+        each_organisation("payments:statement"),
+        organisation_page(P.VIEW_FINANCE, {T.PRACTICE}),
+    ),
+    Route(
+        "payments:write_off",
+        lambda world: [
+            Target(reverse("payments:write_off", kwargs={"code": "A00001"}), world.tree["A00001"])
+        ],
+        post_only(),
+        [
+            Post(
+                action_in_scope(P.MANAGE_FINANCE, seen_with=P.VIEW_FINANCE, types={T.PRACTICE}),
+                lambda world, walker, target: {
+                    "reference": f"ADJ-{world.year.code}-A00001-WALK",
+                    "reason": "Walk",
+                },
+                "payments.actions.write_off",
+            )
+        ],
+    ),
+    Route(
+        "payments:commissioner",
+        each_organisation("payments:commissioner"),
+        organisation_page(P.VIEW_FINANCE, COMMISSIONER_OR_NATIONAL),
+    ),
+    Route(
+        "payments:approve",
+        each_organisation("payments:approve"),
+        post_only(),
+        [
+            Post(
+                action_in_scope(P.MANAGE_FINANCE, seen_with=P.VIEW_FINANCE, types={T.ICB, T.SUB_ICB}),
+                lambda world, walker, target, what=what: {"year": world.year.code, "what": what},
+                f"payments.actions.{action}",
+            )
+            for what, action in (
+                ("aspiration", "approve_aspiration"),
+                ("year_end", "approve_year_end"),
+                ("adjustments", "approve_lines"),
+            )
+        ],
+    ),
+    Route(
+        "payments:release",
+        one("payments:release"),
+        national_page(P.MANAGE_FINANCE),
+        [Post(national_action(P.MANAGE_FINANCE), action="payments.actions.release")],
+    ),
+    Route(
+        "payments:acknowledgement",
+        one("payments:acknowledgement"),
+        post_only(),
+        [
+            Post(
+                national_action(P.MANAGE_FINANCE),
+                lambda world, walker, target: {
+                    "file": SimpleUploadedFile("ack.csv", b"LINE_REFERENCE,STATUS,REASON\r\n", "text/csv")
+                },
+                "payments.actions.import_acknowledgement",
+            )
+        ],
+    ),
+    Route(
+        "payments:agency_file",
+        lambda world: [Target(reverse("payments:agency_file", kwargs={"reference": _first_batch()}))],
+        national_page(P.MANAGE_FINANCE),
+    ),
     Route(
         "reports:practice_summary",
         each_organisation("reports:practice_summary"),

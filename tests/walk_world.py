@@ -65,6 +65,23 @@ def extract_file(year: ServiceYear, on: dt.date, practices) -> SimpleUploadedFil
     return SimpleUploadedFile("walk.csv", "\r\n".join([HEADER, *rows, ""]).encode(), content_type="text/csv")
 
 
+def _payments(year: ServiceYear, practices) -> None:
+    """Balances of the published year end released in a batch (so its agency file can be downloaded), and a
+    small recovery of A00001 awaiting approval, as a recalculation after payment leaves one."""
+    from payments import actions as payment_actions
+    from payments.models import PaymentLine
+
+    payment_actions.approve_year_end_nationally(service_year=year)
+    payment_actions.release(cutoff=timezone.now(), by=None)
+    practice = next(p for p in practices if p.code == "A00001")
+    PaymentLine.objects.create(
+        reference=f"ADJ-{year.code}-A00001-WALK", payee=practice, commissioner=practice.parent,
+        service_year=year, achievement_date=year.end_date, component=PaymentLine.Component.ADJUSTMENT,
+        amount=Decimal("-1.50"), due_date=year.end_date, status=PaymentLine.Status.AWAITING_APPROVAL,
+        description="The walk's small recovery",
+    )  # fmt: skip
+
+
 def build_world(upload_directory) -> World:
     tree = build_organisation_tree()
     offers = {offer.practice.code: offer for offer in one_offer_per_practice(tree)}
@@ -116,6 +133,7 @@ def build_world(upload_directory) -> World:
     held_run.status, held_run.stage = CalculationRun.Status.HELD, CalculationRun.Stage.CONFIRMATION
     held_run.save()
     PrevalenceReview.objects.create(run=held_run, decision=PrevalenceReview.Decision.PENDING)
+    _payments(year, practices)
     upload = extract_actions.receive_upload(upload=extract_file(year, IN_YEAR_DATE, practices), by=loader)
     members, memberships = {}, {}
     for code, organisation in tree.items():

@@ -260,10 +260,9 @@ def test_finance_approves_adjustments_into_the_next_release(ledger):
     batch, _ = actions.release(cutoff=aware(FAR_CUTOFF), by=None)
     assert not batch.lines.filter(pk=adjustment.pk).exists()
     with pytest.raises(PermissionDenied):
-        actions.approve_lines(lines=[adjustment], by=outsider)
-    assert (
-        actions.approve_lines(lines=[adjustment], by=user_with_roles(tree_of(big), "finance_management")) == 1
-    )
+        actions.approve_lines(commissioner=tree_of(big), lines=[adjustment], by=outsider)
+    finance = user_with_roles(tree_of(big), "finance_management")
+    assert actions.approve_lines(commissioner=tree_of(big), lines=[adjustment], by=finance) == 1
     adjustment.refresh_from_db()
     assert adjustment.status == L.Status.APPROVED and adjustment.amount == Decimal("-10.00")
     assert adjustment.due_date == schedule.next_release(adjustment.approved_at).payment_date
