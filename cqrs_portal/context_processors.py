@@ -98,6 +98,27 @@ def _navigation(request, held: set[Held]) -> list[dict]:
         items.append(("Achievement", reverse(name, kwargs={"code": widest.organisation_code})))
     if holds(Permission.SUPPORT, NATIONAL) or holds(Permission.MANAGE_SERVICES, NATIONAL):
         items.append(("Calculation runs", reverse("calculation:run_list")))
+    paying = sorted(
+        (
+            h
+            for h in held
+            if h.permission == Permission.VIEW_FINANCE or h.permission == Permission.MANAGE_FINANCE
+        ),
+        key=lambda h: (
+            BREADTH.index(h.organisation_type) if h.organisation_type in BREADTH else 9,
+            h.organisation_code,
+        ),
+    )
+    if paying:
+        widest = paying[0]
+        name = (
+            "payments:statement"
+            if widest.organisation_type == OrganisationType.PRACTICE
+            else "payments:commissioner"
+        )
+        items.append(("Payments", reverse(name, kwargs={"code": widest.organisation_code})))
+    if holds(Permission.MANAGE_FINANCE, NATIONAL):
+        items.append(("Release payments", reverse("payments:release")))
     if user.is_staff:
         items.append(("Administration", reverse("admin:index")))
     return _items(request, items)
