@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import pluralize
 
+from accounts.models import OrganisationType
 from accounts.permissions import (
     Permission,
     may,
@@ -15,6 +17,7 @@ from accounts.permissions import (
     organisations_granting,
     organisations_reachable,
 )
+from calculation.publication import describes_rerun_consequences
 
 from .models import REJECTERS, STEPS, Declaration, DeclarationRevision, Freeze
 
@@ -99,3 +102,38 @@ def freezes_for(user) -> QuerySet[Freeze]:
     if not may_manage_freezes(user):
         raise Http404
     return Freeze.objects.select_related("service_year", "frozen_by", "lifted_by")
+
+
+@describes_rerun_consequences
+def rerun_consequences(*, service_year, achievement_date, organisation=None) -> list[str]:
+    """Before Support re-runs a year end or recalculates a practice: how many declarations the run would
+    revert (declared or approved, not yet sent) or flag (sent for payment) if their figures change."""
+    live = Declaration.objects.filter(
+        service_year=service_year, achievement_date=achievement_date, state__in=Declaration.LIVE_STATES
+    )
+    if organisation is not None and organisation.type != OrganisationType.NATIONAL:
+        live = live.filter(
+            Q(practice=organisation)
+            | Q(practice__parent=organisation)
+            | Q(practice__parent__parent=organisation)
+        )
+    counts = dict(live.values_list("state").annotate(n=Count("pk")).order_by())
+    moved_on = sum(
+        counts.get(state, 0)
+        for state in (State.AWAITING_COMMISSIONER, State.AWAITING_FINANCE, State.APPROVED)
+    )
+    sent = counts.get(State.SENT, 0)
+    sentences = []
+    if moved_on:
+        sentences.append(
+            f"{moved_on} declaration{pluralize(moved_on)} of {service_year.name} already declared or "
+            f"approved would be reverted to {State.AWAITING_PRACTICE.label} if "
+            f"{pluralize(moved_on, 'its,their')} figures change: practices would declare again and "
+            "commissioners approve again."
+        )
+    if sent:
+        sentences.append(
+            f"{sent} declaration{pluralize(sent)} already sent for payment would be flagged for commissioner "
+            "action with the difference in pounds if the figures change."
+        )
+    return sentences

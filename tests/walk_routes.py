@@ -343,11 +343,16 @@ def a_ruleset_file(world: World, walker: Walker, target: Target) -> dict:
 
 
 def year_end_of_the_walk_year(world: World, walker: Walker, target: Target) -> dict:
-    return {"service_year": world.year.code, "reason": "The walk"}
+    # Confirmed: the walk's year end has declarations a re-run could revert or flag.
+    return {"service_year": world.year.code, "reason": "The walk", "confirm": "on"}
 
 
 def recalculation(world: World, walker: Walker, target: Target) -> dict:
-    return {"run_date": f"{world.year.code}|{world.year.end_date.isoformat()}", "reason": "The walk"}
+    return {
+        "run_date": f"{world.year.code}|{world.year.end_date.isoformat()}",
+        "reason": "The walk",
+        "confirm": "on",
+    }
 
 
 def prevalence_decision_expect(walker: Walker, target: Target) -> int:

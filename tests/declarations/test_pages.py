@@ -5,6 +5,9 @@ import pytest
 from django.urls import reverse
 
 from accounts.roles import Role
+from calculation.models import CalculationRun
+from calculation.publication import rerun_consequences
+from declarations import actions
 from declarations.models import Declaration
 from tests.declarations.helpers import publish
 from tests.factories import PASSWORD, service_year, user_with_roles
@@ -82,3 +85,37 @@ def test_a_freeze_shows_on_every_page_of_affected_users_and_refuses_the_step(cli
     client.logout()
     signed_in(client, viewer)
     assert "Until further notice." not in client.get(reverse("home:index")).text
+
+
+def test_support_is_told_what_a_re_run_could_revert_or_flag_and_must_confirm(client, tree, published):
+    declarations = {
+        d.practice.code: d for d in Declaration.objects.select_related("practice", "service_year")
+    }
+    actions.declare(declaration=declarations["A00001"], by=None, statement_accepted=True)
+    for step in (actions.declare, actions.approve, actions.financially_approve):
+        extra = {"statement_accepted": True} if step is actions.declare else {}
+        step(declaration=Declaration.objects.get(pk=declarations["B00001"].pk), by=None, **extra)
+    actions.mark_sent_for_payment(declaration_ids=[declarations["B00001"].pk], reference="BATCH-1")
+
+    national = rerun_consequences(service_year=published, achievement_date=published.end_date)
+    assert national[0].startswith("1 declaration of") and "would be reverted" in national[0]
+    assert national[1].startswith("1 declaration already sent for payment would be flagged")
+    assert (
+        rerun_consequences(
+            service_year=published, achievement_date=published.end_date, organisation=tree["A00002"]
+        )
+        == []
+    )  # A00002 has not declared: nothing to revert
+    assert (
+        rerun_consequences(service_year=published, achievement_date=published.start_date, organisation=None)
+        == []
+    )  # an in-year date has no declarations
+
+    support = user_with_roles(tree["ENG"], Role.SUPPORT)
+    signed_in(client, support)
+    runs = CalculationRun.objects.count()
+    page = client.post(
+        reverse("calculation:start_year_end_run"), {"service_year": published.code, "reason": "Re-run"}
+    )
+    assert page.status_code == 200 and "would be reverted" in page.text and "tick the box" in page.text
+    assert CalculationRun.objects.count() == runs
