@@ -157,6 +157,21 @@ PROBES = {
     "calculation.actions.confirm_prevalence": lambda w, tmp: {"run": w.run, "note": "Probe"},
     "calculation.actions.reject_prevalence": lambda w, tmp: {"run": w.run, "reason": "Probe"},
     "calculation.actions.load_list_sizes": lambda w, tmp: {"service_year": w.year, "rows": []},
+    "declarations.actions.declare": lambda w, tmp: {
+        "declaration": w.declarations["A00001"], "statement_accepted": True,
+    },
+    "declarations.actions.approve": lambda w, tmp: {"declaration": w.declarations["A00002"]},
+    "declarations.actions.financially_approve": lambda w, tmp: {"declaration": w.declarations["A00003"]},
+    "declarations.actions.reject": lambda w, tmp: {
+        "declaration": w.declarations["A00002"], "reason": "Probe",
+    },
+    "declarations.actions.bulk_approve": lambda w, tmp: {"declarations": [w.declarations["A00002"]]},
+    "declarations.actions.bulk_financially_approve": lambda w, tmp: {
+        "declarations": [w.declarations["A00003"]],
+    },
+    "declarations.actions.confirm_adjustment": lambda w, tmp: {"revision": w.revision},
+    "declarations.actions.freeze": lambda w, tmp: {"service_year": w.year, "reason": "Probe"},
+    "declarations.actions.unfreeze": lambda w, tmp: {"freeze": w.freeze},
     "payments.actions.approve_aspiration": lambda w, tmp: {
         "service_year": w.year, "commissioner": w.tree["01A"],
     },
