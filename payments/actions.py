@@ -14,6 +14,8 @@ import datetime as dt
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts import audit
@@ -259,6 +261,57 @@ def approve_year_end_nationally(*, service_year: ServiceYear) -> int:
     return _write_balances(service_year, None, None)
 
 
+@system_step
+@transaction.atomic
+def pay_approved_declarations() -> int:
+    """Year-end declarations financially approved since the last look get their balance line, approved
+    when the declaration was, and the year's balance and adjustments are linked to the declaration.
+    Declarations sit below payments, so they cannot call this: the release and the beat call it. A fixed
+    number of statements per service year, however many declarations."""
+    from declarations.models import Declaration
+
+    approved = Declaration.objects.filter(
+        state=Declaration.State.APPROVED, achievement_date=F("service_year__end_date")
+    )
+    written = 0
+    for year in ServiceYear.objects.filter(pk__in=approved.values("service_year")):
+        practice_ids = set(approved.filter(service_year=year).values_list("practice_id", flat=True))
+        paid = set(
+            L.objects.filter(
+                service_year=year, component=L.Component.ACHIEVEMENT_BALANCE, payee_id__in=practice_ids
+            ).values_list("payee_id", flat=True)
+        )
+        unpaid = sorted(practice_ids - paid)
+        if unpaid and year_end_publication(year) is not None:
+            written += _write_balances(year, unpaid, None)
+        declaration = approved.filter(service_year=year, practice_id=OuterRef("payee_id"))
+        lines = L.objects.filter(service_year=year, payee_id__in=practice_ids, declaration__isnull=True)
+        # Approved when finance approved the declaration, so the cut-off it met is the one it waits for.
+        lines.filter(component=L.Component.ACHIEVEMENT_BALANCE, payee_id__in=unpaid).update(
+            approved_at=Coalesce(
+                Subquery(declaration.values("financially_approved_at")[:1]), Value(timezone.now())
+            ),
+            approved_by_id=Subquery(declaration.values("financially_approved_by_id")[:1]),
+        )
+        lines.exclude(component=L.Component.ASPIRATION).update(
+            declaration_id=Subquery(declaration.values("pk")[:1])
+        )
+    return written
+
+
+def _mark_declarations_sent(batch: PaymentBatch) -> int:
+    """The declarations whose money this batch carries reach SENT TO SSD under the batch's reference."""
+    from declarations.actions import mark_sent_for_payment
+    from declarations.models import Declaration
+
+    ids = set(
+        batch.lines.filter(declaration__state=Declaration.State.APPROVED).values_list(
+            "declaration_id", flat=True
+        )
+    )
+    return mark_sent_for_payment(declaration_ids=ids, reference=batch.reference) if ids else 0
+
+
 @on_publication
 @system_step
 def adjust_for_recalculation(*, run, replaced_run_id) -> int:
@@ -376,6 +429,7 @@ def release(*, cutoff: dt.datetime, by) -> tuple[PaymentBatch, bool]:
     existing = PaymentBatch.objects.filter(cutoff=cutoff).first()
     if existing is not None:
         return existing, False
+    pay_approved_declarations()
     payment_date = schedule.next_release(cutoff).payment_date
     reference = batch_reference(cutoff)
     try:
@@ -407,6 +461,7 @@ def release(*, cutoff: dt.datetime, by) -> tuple[PaymentBatch, bool]:
     AgencyFile.objects.create(
         batch=batch, filename=f"{reference}.csv", content=content, sha256=agency.sha256(content)
     )
+    _mark_declarations_sent(batch)
     audit.record(actor=by, action="payments.release", obj=batch, after={"lines": count, "total": str(total)})
     return batch, True
 

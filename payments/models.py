@@ -128,6 +128,14 @@ class PaymentLine(models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
     rejection_reason = models.TextField(blank=True)
     write_off_reason = models.TextField(blank=True)
+    declaration = models.ForeignKey(
+        "declarations.Declaration",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="payment_lines",
+        help_text="The year-end declaration whose financial approval this line pays or adjusts",
+    )
     reissue_of = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reissue"
     )
