@@ -101,11 +101,21 @@ class PaymentLine(models.Model):
         SETTLED = "settled", "Nothing to pay"
 
     reference = models.CharField(max_length=60, unique=True, help_text="Unique across every batch ever sent")
-    payee = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="payment_lines")
-    commissioner = models.ForeignKey(
-        Organisation, on_delete=models.PROTECT, related_name="+", help_text="The commissioner of record"
+    # Foreign keys the composite indexes below already serve, or that no page looks lines up by, get no index
+    # of their own: a national year's INSERT then maintains 8 indexes rather than 13.
+    payee = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="payment_lines", db_index=False
     )
-    service_year = models.ForeignKey(ServiceYear, on_delete=models.PROTECT, related_name="payment_lines")
+    commissioner = models.ForeignKey(
+        Organisation,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The commissioner of record",
+        db_index=False,
+    )
+    service_year = models.ForeignKey(
+        ServiceYear, on_delete=models.PROTECT, related_name="payment_lines", db_index=False
+    )
     achievement_date = models.DateField(help_text="The year end, or the last day of an instalment's month")
     instalment = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1–12 for aspiration")
     component = models.CharField(max_length=24, choices=Component.choices)
@@ -115,12 +125,17 @@ class PaymentLine(models.Model):
     description = models.CharField(max_length=300, blank=True)
     run = models.ForeignKey(
         CalculationRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-        help_text="The published run the amount follows from",
+        help_text="The published run the amount follows from", db_index=False,
     )  # fmt: skip
     created_at = models.DateTimeField(default=timezone.now)
     approved_at = models.DateTimeField(null=True, blank=True)
     approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     batch = models.ForeignKey(
         PaymentBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="lines"
