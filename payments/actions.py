@@ -76,7 +76,9 @@ def _execute_insert(sql: str, parameters: list) -> int:
 # ---- Aspiration -------------------------------------------------------------------------------------------
 
 
-def _write_aspiration(service_year: ServiceYear, commissioner: Organisation | None, by) -> int:
+def _write_aspiration(
+    service_year: ServiceYear, commissioner: Organisation | None, by, practice_ids: list[int] | None = None
+) -> int:
     base_year = previous_year(service_year)
     publication = base_year and year_end_publication(base_year)
     if publication is None:
@@ -94,6 +96,9 @@ def _write_aspiration(service_year: ServiceYear, commissioner: Organisation | No
             schedule.payment_date(year, month),
         ]
     scope, scope_parameters = _practice_scope(commissioner)
+    if practice_ids is not None:
+        scope += f" AND o.id IN ({', '.join(['%s'] * len(practice_ids))})"
+        scope_parameters = [*scope_parameters, *practice_ids]
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     amount = "CASE WHEN m.instalment = 12 THEN pr.aspiration_last_month ELSE pr.aspiration_monthly END"
     sql = f"""
@@ -284,6 +289,13 @@ def pay_approved_declarations() -> int:
         unpaid = sorted(practice_ids - paid)
         if unpaid and year_end_publication(year) is not None:
             written += _write_balances(year, unpaid, None)
+            # The year end just approved also carries next year's aspiration (§4.9): financially approving
+            # it approves the twelve instalments, as approve_aspiration does for years without declarations.
+            following = ServiceYear.objects.filter(
+                service_id=year.service_id, financial_year=year.financial_year + 1
+            ).first()
+            if following is not None:
+                written += _write_aspiration(following, None, None, practice_ids=unpaid)
         declaration = approved.filter(service_year=year, practice_id=OuterRef("payee_id"))
         lines = L.objects.filter(service_year=year, payee_id__in=practice_ids, declaration__isnull=True)
         # Approved when finance approved the declaration, so the cut-off it met is the one it waits for.

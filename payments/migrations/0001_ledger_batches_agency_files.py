@@ -7,103 +7,341 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0002_audit_events_append_only'),
-        ('calculation', '0002_prevalence_reviews'),
-        ('declarations', '0001_declarations_revisions_freezes'),
-        ('participation', '0003_offers_participation_timetable'),
+        ("accounts", "0002_audit_events_append_only"),
+        ("calculation", "0002_prevalence_reviews"),
+        ("declarations", "0001_declarations_revisions_freezes"),
+        ("participation", "0003_offers_participation_timetable"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Acknowledgement',
+            name="Acknowledgement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sha256', models.CharField(max_length=64)),
-                ('imported_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('paid', models.PositiveIntegerField(default=0)),
-                ('rejected', models.PositiveIntegerField(default=0)),
-                ('unchanged', models.PositiveIntegerField(default=0)),
-                ('imported_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sha256", models.CharField(max_length=64)),
+                ("imported_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("paid", models.PositiveIntegerField(default=0)),
+                ("rejected", models.PositiveIntegerField(default=0)),
+                ("unchanged", models.PositiveIntegerField(default=0)),
+                (
+                    "imported_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-imported_at'],
+                "ordering": ["-imported_at"],
             },
         ),
         migrations.CreateModel(
-            name='PaymentBatch',
+            name="PaymentBatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reference', models.CharField(max_length=40, unique=True)),
-                ('cutoff', models.DateTimeField(help_text='One batch per cut-off: a second release adds nothing', unique=True)),
-                ('payment_date', models.DateField()),
-                ('released_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('line_count', models.PositiveIntegerField(default=0)),
-                ('total', models.DecimalField(decimal_places=2, default=0, max_digits=12)),
-                ('released_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("reference", models.CharField(max_length=40, unique=True)),
+                (
+                    "cutoff",
+                    models.DateTimeField(
+                        help_text="One batch per cut-off: a second release adds nothing", unique=True
+                    ),
+                ),
+                ("payment_date", models.DateField()),
+                ("released_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("line_count", models.PositiveIntegerField(default=0)),
+                ("total", models.DecimalField(decimal_places=2, default=0, max_digits=12)),
+                (
+                    "released_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-cutoff'],
+                "ordering": ["-cutoff"],
             },
         ),
         migrations.CreateModel(
-            name='AgencyFile',
+            name="AgencyFile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('filename', models.CharField(max_length=100)),
-                ('content', models.TextField()),
-                ('sha256', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('batch', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='agency_file', to='payments.paymentbatch')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("filename", models.CharField(max_length=100)),
+                ("content", models.TextField()),
+                ("sha256", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "batch",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="agency_file",
+                        to="payments.paymentbatch",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='PaymentLine',
+            name="PaymentLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reference', models.CharField(help_text='Unique across every batch ever sent', max_length=60, unique=True)),
-                ('achievement_date', models.DateField(help_text="The year end, or the last day of an instalment's month")),
-                ('instalment', models.PositiveSmallIntegerField(blank=True, help_text='1–12 for aspiration', null=True)),
-                ('component', models.CharField(choices=[('ASPIRATION', 'Aspiration instalment'), ('ACHIEVEMENT_BALANCE', 'Achievement balance'), ('ADJUSTMENT', 'Adjustment')], max_length=24)),
-                ('amount', models.DecimalField(decimal_places=2, help_text='Signed: a recovery is negative', max_digits=12)),
-                ('due_date', models.DateField(help_text='The payment date it is expected on')),
-                ('status', models.CharField(choices=[('awaiting_approval', 'Awaiting financial approval'), ('approved', 'Approved, awaiting release'), ('released', 'Released to the payment agency'), ('paid', 'Paid'), ('rejected', 'Rejected by the payment agency'), ('reissued', 'Rejected and reissued'), ('written_off', 'Written off'), ('settled', 'Nothing to pay')], db_index=True, max_length=20)),
-                ('description', models.CharField(blank=True, max_length=300)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('approved_at', models.DateTimeField(blank=True, null=True)),
-                ('paid_at', models.DateTimeField(blank=True, null=True)),
-                ('rejection_reason', models.TextField(blank=True)),
-                ('write_off_reason', models.TextField(blank=True)),
-                ('approved_by', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('batch', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='lines', to='payments.paymentbatch')),
-                ('commissioner', models.ForeignKey(db_index=False, help_text='The commissioner of record', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organisation')),
-                ('declaration', models.ForeignKey(blank=True, help_text='The year-end declaration whose financial approval this line pays or adjusts', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='payment_lines', to='declarations.declaration')),
-                ('payee', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='payment_lines', to='accounts.organisation')),
-                ('reissue_of', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='reissue', to='payments.paymentline')),
-                ('run', models.ForeignKey(blank=True, db_index=False, help_text='The published run the amount follows from', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calculation.calculationrun')),
-                ('service_year', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='payment_lines', to='participation.serviceyear')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "reference",
+                    models.CharField(
+                        help_text="Unique across every batch ever sent", max_length=60, unique=True
+                    ),
+                ),
+                (
+                    "achievement_date",
+                    models.DateField(help_text="The year end, or the last day of an instalment's month"),
+                ),
+                (
+                    "instalment",
+                    models.PositiveSmallIntegerField(blank=True, help_text="1–12 for aspiration", null=True),
+                ),
+                (
+                    "component",
+                    models.CharField(
+                        choices=[
+                            ("ASPIRATION", "Aspiration instalment"),
+                            ("ACHIEVEMENT_BALANCE", "Achievement balance"),
+                            ("ADJUSTMENT", "Adjustment"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                (
+                    "amount",
+                    models.DecimalField(
+                        decimal_places=2, help_text="Signed: a recovery is negative", max_digits=12
+                    ),
+                ),
+                ("due_date", models.DateField(help_text="The payment date it is expected on")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("awaiting_approval", "Awaiting financial approval"),
+                            ("approved", "Approved, awaiting release"),
+                            ("released", "Released to the payment agency"),
+                            ("paid", "Paid"),
+                            ("rejected", "Rejected by the payment agency"),
+                            ("reissued", "Rejected and reissued"),
+                            ("written_off", "Written off"),
+                            ("settled", "Nothing to pay"),
+                        ],
+                        db_index=True,
+                        max_length=20,
+                    ),
+                ),
+                ("description", models.CharField(blank=True, max_length=300)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("approved_at", models.DateTimeField(blank=True, null=True)),
+                ("paid_at", models.DateTimeField(blank=True, null=True)),
+                ("rejection_reason", models.TextField(blank=True)),
+                ("write_off_reason", models.TextField(blank=True)),
+                (
+                    "approved_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "batch",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="lines",
+                        to="payments.paymentbatch",
+                    ),
+                ),
+                (
+                    "commissioner",
+                    models.ForeignKey(
+                        db_index=False,
+                        help_text="The commissioner of record",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organisation",
+                    ),
+                ),
+                (
+                    "declaration",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The year-end declaration whose financial approval this line pays or adjusts",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="payment_lines",
+                        to="declarations.declaration",
+                    ),
+                ),
+                (
+                    "payee",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="payment_lines",
+                        to="accounts.organisation",
+                    ),
+                ),
+                (
+                    "reissue_of",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="reissue",
+                        to="payments.paymentline",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        help_text="The published run the amount follows from",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="calculation.calculationrun",
+                    ),
+                ),
+                (
+                    "service_year",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="payment_lines",
+                        to="participation.serviceyear",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['service_year', 'payee__code', 'due_date', 'reference'],
-                'indexes': [models.Index(fields=['status', 'batch', 'due_date'], name='payments_pa_status_701590_idx'), models.Index(fields=['payee', 'service_year'], name='payments_pa_payee_i_0399d6_idx'), models.Index(fields=['commissioner', 'service_year'], name='payments_pa_commiss_007957_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('batch__isnull', False), ('status__in', ('released', 'paid', 'rejected', 'reissued'))), models.Q(models.Q(('status__in', ('released', 'paid', 'rejected', 'reissued')), _negated=True), ('batch__isnull', True)), _connector='OR'), name='payment_line_batched_iff_sent'), models.CheckConstraint(condition=models.Q(models.Q(('status', 'written_off'), _negated=True), ('amount__lt', 0), _connector='OR'), name='payment_line_only_recoveries_written_off'), models.CheckConstraint(condition=models.Q(('instalment__isnull', True), models.Q(('instalment__gte', 1), ('instalment__lte', 12)), _connector='OR'), name='payment_line_instalment_of_twelve')],
+                "ordering": ["service_year", "payee__code", "due_date", "reference"],
+                "indexes": [
+                    models.Index(
+                        fields=["status", "batch", "due_date"], name="payments_pa_status_701590_idx"
+                    ),
+                    models.Index(fields=["payee", "service_year"], name="payments_pa_payee_i_0399d6_idx"),
+                    models.Index(
+                        fields=["commissioner", "service_year"], name="payments_pa_commiss_007957_idx"
+                    ),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(
+                                ("batch__isnull", False),
+                                ("status__in", ("released", "paid", "rejected", "reissued")),
+                            ),
+                            models.Q(
+                                models.Q(
+                                    ("status__in", ("released", "paid", "rejected", "reissued")),
+                                    _negated=True,
+                                ),
+                                ("batch__isnull", True),
+                            ),
+                            _connector="OR",
+                        ),
+                        name="payment_line_batched_iff_sent",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("status", "written_off"), _negated=True),
+                            ("amount__lt", 0),
+                            _connector="OR",
+                        ),
+                        name="payment_line_only_recoveries_written_off",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("instalment__isnull", True),
+                            models.Q(("instalment__gte", 1), ("instalment__lte", 12)),
+                            _connector="OR",
+                        ),
+                        name="payment_line_instalment_of_twelve",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ReleaseSchedule',
+            name="ReleaseSchedule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('payment_day', models.PositiveSmallIntegerField(default=15, help_text='Day of the month payments are made, moved back to a working day (1–31)')),
-                ('working_days_before', models.PositiveSmallIntegerField(default=5, help_text='Working days between the cut-off and the payment date')),
-                ('cutoff_time', models.TimeField(default='12:00', help_text='Time of day of the cut-off (UK time)')),
-                ('service_year', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='release_schedule', to='participation.serviceyear')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "payment_day",
+                    models.PositiveSmallIntegerField(
+                        default=15,
+                        help_text="Day of the month payments are made, moved back to a working day (1–31)",
+                    ),
+                ),
+                (
+                    "working_days_before",
+                    models.PositiveSmallIntegerField(
+                        default=5, help_text="Working days between the cut-off and the payment date"
+                    ),
+                ),
+                (
+                    "cutoff_time",
+                    models.TimeField(default="12:00", help_text="Time of day of the cut-off (UK time)"),
+                ),
+                (
+                    "service_year",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="release_schedule",
+                        to="participation.serviceyear",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('payment_day__gte', 1), ('payment_day__lte', 31)), name='release_schedule_day_of_month')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("payment_day__gte", 1), ("payment_day__lte", 31)),
+                        name="release_schedule_day_of_month",
+                    )
+                ],
             },
         ),
     ]

@@ -25,6 +25,19 @@ def declaration(practice, year, state, approved_at=None):
     return Declaration.objects.get(practice=practice, service_year=year)
 
 
+def test_approving_a_year_end_declaration_approves_next_years_aspiration_from_it(tree):
+    first, second = years()
+    practice = tree["A00001"]
+    publish_year_end(first, {practice: Decimal("41358.95")}, {practice: Decimal("34201.80")})
+    declaration(practice, first, Declaration.State.APPROVED, timezone.now())
+
+    actions.pay_approved_declarations()
+
+    instalments = L.objects.filter(service_year=second, component=L.Component.ASPIRATION)
+    assert instalments.count() == 12 and sum(line.amount for line in instalments) == Decimal("34201.80")
+    assert L.objects.get(service_year=first).amount == Decimal("41358.95")  # nothing was paid on account
+
+
 def test_an_approved_declaration_is_paid_its_balance_and_sent_to_ssd_by_the_release(tree):
     first, second = years()
     paid, waiting = tree["A00001"], tree["A00002"]
@@ -46,6 +59,8 @@ def test_an_approved_declaration_is_paid_its_balance_and_sent_to_ssd_by_the_rele
     assert approved.state == Declaration.State.SENT and approved.payment_reference == batch.reference
     assert pending.state == Declaration.State.AWAITING_FINANCE
     assert not L.objects.filter(payee=waiting, component=L.Component.ACHIEVEMENT_BALANCE).exists()
+    # No 2025/26 yet, so no aspiration follows from this year end; QOF2425's came from 2023/24.
+    assert not L.objects.exclude(service_year=second).exists()
     # A recalculation after it was sent adjusts the ledger, linked to the same declaration.
     publish_year_end(second, dict.fromkeys([paid, waiting], Decimal("30100.00")))
     actions.pay_approved_declarations()
