@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 import numpy as np
+from django.db import transaction
 
 from accounts.models import Organisation
 from calculation.models import CalculationRun, PracticeResult, Publication
@@ -27,6 +28,7 @@ def years() -> tuple[ServiceYear, ServiceYear]:
     return first, second
 
 
+@transaction.atomic
 def publish_year_end(
     year: ServiceYear,
     payments: dict[Organisation, Decimal],

@@ -60,9 +60,9 @@ class LedgerInvariant(TestCase):
                 latest = dict(zip(practices, argument, strict=True))
                 publish_year_end(second, latest)
             elif kind == "approve":
-                actions.approve_lines(
-                    lines=list(L.objects.filter(status=L.Status.AWAITING_APPROVAL)), by=national
-                )
+                awaiting = list(L.objects.filter(status=L.Status.AWAITING_APPROVAL))
+                for commissioner in ("01A", "01B", "02A"):
+                    actions.approve_lines(commissioner=tree[commissioner], lines=awaiting, by=national)
             elif kind == "write_off":
                 small = L.objects.filter(amount__lt=0, amount__gte=-100, status=L.Status.APPROVED).first()
                 if small is not None:
