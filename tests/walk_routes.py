@@ -164,6 +164,8 @@ def the_revision(name: str) -> Callable[[World], list[Target]]:
     return lambda world: [
         Target(reverse(name, kwargs={"pk": world.revision.pk}), world.revision.declaration.practice)
     ]
+
+
 def _first_batch() -> str:
     from payments.models import PaymentBatch
 
