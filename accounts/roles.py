@@ -144,7 +144,8 @@ CATALOGUE: dict[Role, RoleDefinition] = {
         _role(
             Role.FINANCE_MANAGEMENT,
             "Financially approve declarations and release payments to the payment agency",
-            COMMISSIONERS,
+            # Nationally: the payments team who release each cut-off's batch and import acknowledgements.
+            COMMISSIONERS | NATIONAL,
             P.MANAGE_FINANCE,
             P.VIEW_FINANCE,
             P.VIEW_ACHIEVEMENT,

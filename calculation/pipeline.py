@@ -18,7 +18,14 @@ from django.db import connection
 from django.db.models import Subquery
 
 from accounts.models import Organisation, OrganisationType
-from engine import YearParameters, calculate_aspiration, calculate_qof, national_prevalence
+from engine import (
+    MONEY_BASE,
+    YearParameters,
+    aspiration_rule_for,
+    calculate_aspiration,
+    calculate_qof,
+    national_prevalence,
+)
 from engine.rounding import format_hundredths
 from engine.ruleset import register_source_indicators
 from extracts.models import ExtractSubmission
@@ -385,20 +392,33 @@ def base_year_points(
 
 
 def next_year_aspiration(service_year: ServiceYear, practice_totals: pd.DataFrame) -> pd.DataFrame | None:
-    """Monthly payments on account for the next year (DOMAIN.md §4.9); None when that year or its list
-    sizes are not known yet."""
+    """Monthly payments on account for the next year (DOMAIN.md §4.9), by the rule in force for that
+    year; None when that year (or, for the historical points rule, its list sizes) is not known yet.
+
+    practice_totals: practice_code, payment_pence (the money base) and points_hundredths."""
     following = ServiceYear.objects.filter(
         service_id=service_year.service_id, financial_year=service_year.financial_year + 1
     ).first()
-    if following is None or not following.national_average_list_size:
+    if following is None:
+        return None
+    rule = aspiration_rule_for(following.financial_year)
+    if rule == MONEY_BASE:
+        return calculate_aspiration(
+            practice_totals[["practice_code", "payment_pence"]],
+            rate=following.aspiration_rate,
+            point_value=following.point_value,
+            previous_point_value=service_year.point_value,
+        )
+    if not following.national_average_list_size:
         return None
     sizes = latest_list_sizes({"list_size_cpi": cpi_list_date(following)}, practice_totals["practice_code"])
     sizes = sizes.dropna(subset=["list_size_cpi"]).astype({"list_size_cpi": np.int64})
     return calculate_aspiration(
         practice_totals[["practice_code", "points_hundredths"]],
-        sizes[["practice_code", "list_size_cpi"]],
+        rule=rule,
         rate=following.aspiration_rate,
         point_value=following.point_value,
+        next_year_practices=sizes[["practice_code", "list_size_cpi"]],
         average_list_size=Decimal(following.national_average_list_size),
     )
 

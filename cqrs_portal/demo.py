@@ -99,6 +99,7 @@ def demo_logins(icb: Organisation) -> list[DemoLogin]:
         login("role.commissioning", "Cam Commissioning", icb, Role.COMMISSIONING_MANAGEMENT),
         login("role.approval", "Apu Approval", icb, Role.APPROVAL_MANAGEMENT),
         login("role.finance", "Fin Finance", icb, Role.FINANCE_MANAGEMENT),
+        login("role.national-finance", "Nat Finance", national, Role.FINANCE_MANAGEMENT),
         login("role.commissioner-view", "Val Viewer", icb, Role.VIEW, Role.FINANCE_VIEW),
         login("role.commissioner-user-admin", "Ulla Admin", sub_icb, Role.USER_ADMIN),
     ]  # fmt: skip
@@ -118,6 +119,7 @@ def load_demo(*, icb_code: str = DEFAULT_ICB) -> list[DemoLogin]:
     load_demo_extract(icb)
     run_demo_calculations(icb)
     run_demo_next_year(icb)
+    run_demo_payments(icb)
     return logins
 
 
@@ -298,6 +300,62 @@ def run_demo_next_year(icb: Organisation) -> None:
             service_year=year, achievement_date=achievement_date, by=None, reason="Demo data"
         )
         calculation_actions.calculate_in_process(run=run)
+
+
+# --- Payments (docs/adr/0013-payments.md) ---------------------------------------------------------------
+
+
+def run_demo_payments(icb: Organisation) -> None:
+    """Statements with content: 2023/24's year end approved and released, 2024/25's aspiration approved and
+    its instalments released and paid, and two practices recalculated after payment with corrected list
+    sizes, one up (an adjustment) and one down (a recovery), approved for the next release. Idempotent."""
+    from payments import actions as payment_actions
+    from payments.models import PaymentLine
+
+    year = ServiceYear.objects.filter(code=DEMO_CALCULATION_YEAR).first()
+    following = ServiceYear.objects.filter(code=DEMO_NEXT_YEAR).first()
+    if year is None or following is None or PaymentLine.objects.exists():
+        return
+    if not Publication.objects.filter(service_year=year, achievement_date=year.end_date).exists():
+        return
+    payment_actions.approve_year_end_nationally(service_year=year)
+    payment_actions.approve_aspiration_nationally(service_year=following)
+    batch, _ = payment_actions.release(cutoff=timezone.now(), by=None)
+    paid = [f"{reference},PAID," for reference in batch.lines.values_list("reference", flat=True)]
+    payment_actions.import_acknowledgement(
+        text="\r\n".join(["LINE_REFERENCE,STATUS,REASON", *paid, ""]), by=None
+    )
+    codes = _demo_year_end_practices(year)[:2]
+    from calculation.models import PracticeListSize
+    from calculation.pipeline import cpi_list_date
+
+    sizes = dict(
+        PracticeListSize.objects.filter(practice__code__in=codes, list_date=cpi_list_date(year)).values_list(
+            "practice__code", "registered_patients"
+        )
+    )
+    prevalence = dict(
+        PracticeListSize.objects.filter(practice__code__in=codes, list_date=year.end_date).values_list(
+            "practice__code", "registered_patients"
+        )
+    )
+    # One practice's January list was 5% short (paid more now), the other's 5% long (a recovery).
+    rows = [
+        (code, sizes[code] * factor // 100, prevalence[code])
+        for code, factor in zip(codes, (105, 95), strict=False)
+        if code in sizes and code in prevalence
+    ]
+    calculation_actions.load_list_sizes(service_year=year, rows=rows, by=None)
+    for code in codes:
+        practice = Organisation.objects.get(code=code)
+        run = calculation_actions.start_run(
+            service_year=year, achievement_date=year.end_date, by=None, organisation=practice,
+            reason="Demo data: list size corrected after payment",
+        )  # fmt: skip
+        calculation_actions.calculate_in_process(run=run)
+    awaiting = list(PaymentLine.objects.filter(status=PaymentLine.Status.AWAITING_APPROVAL))
+    for commissioner in Organisation.objects.filter(pk__in={line.commissioner_id for line in awaiting}):
+        payment_actions.approve_lines(commissioner=commissioner, lines=awaiting, by=None)
 
 
 # --- Extracts and manual entry (docs/adr/0005-extracts-and-manual-entry.md) --------------------------------

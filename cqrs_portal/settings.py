@@ -10,6 +10,7 @@ Two modes, and nothing in between:
 
 import ipaddress
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -278,9 +279,26 @@ CELERY_BEAT_SCHEDULE = {
         "task": "participation.record_automatic_participation",
         "schedule": crontab(hour=0, minute=45),
     },
+    # Cut-offs fall at a time of day set per year; checking every 15 minutes releases within 15 minutes of
+    # one, and a check with no cut-off due (or one already released) does nothing.
+    "payments-release-at-cutoff": {"task": "payments.release_due", "schedule": crontab(minute="*/15")},
 }
 
 # Extract files: the command reads up to EXTRACT_MAX_BYTES; uploads through the portal stop reading past
 # EXTRACT_UPLOAD_MAX_BYTES. A national year-end extract is about 450 MB.
 EXTRACT_MAX_BYTES = int(os.environ.get("EXTRACT_MAX_BYTES", str(1024**3)))
 EXTRACT_UPLOAD_MAX_BYTES = int(os.environ.get("EXTRACT_UPLOAD_MAX_BYTES", str(EXTRACT_MAX_BYTES)))
+
+# Payments (docs/adr/0013-payments.md). A service year without its own release schedule pays on this day
+# of each month, with the cut-off this many working days before at this time (UK time). Bank holidays are
+# listed as ISO dates since they move each year. Finance may write off a recovery no larger than the
+# write-off limit, with a reason.
+PAYMENTS_SCHEDULE = {
+    "payment_day": os.environ.get("PAYMENTS_PAYMENT_DAY", "15"),
+    "working_days_before": os.environ.get("PAYMENTS_CUTOFF_WORKING_DAYS", "5"),
+    "cutoff_time": os.environ.get("PAYMENTS_CUTOFF_TIME", "12:00"),
+}
+PAYMENTS_NON_WORKING_DAYS = frozenset(
+    day for day in os.environ.get("PAYMENTS_NON_WORKING_DAYS", "").split(",") if day
+)
+PAYMENTS_WRITE_OFF_LIMIT = Decimal(os.environ.get("PAYMENTS_WRITE_OFF_LIMIT", "100.00"))

@@ -4,7 +4,14 @@ Points are int64 hundredths and money int64 pence throughout; convert with
 ``rounding.hundredths_to_decimal`` at the boundaries. See docs/adr/0002-calculation-engine.md.
 """
 
-from .aspiration import calculate_aspiration, split_into_instalments, year_end_balance
+from .aspiration import (
+    MONEY_BASE,
+    POINTS_CPI,
+    aspiration_rule_for,
+    calculate_aspiration,
+    split_into_instalments,
+    year_end_balance,
+)
 from .errors import InputError, Problem
 from .extract import Extract, parse_extract, reduce_fields
 from .pcn import calculate_pcn_payments
@@ -13,11 +20,14 @@ from .rounding import hundredths_to_decimal, round_half_up_quotient
 from .ruleset import validate_ruleset
 
 __all__ = [
+    "MONEY_BASE",
+    "POINTS_CPI",
     "Extract",
     "InputError",
     "Problem",
     "QofResult",
     "YearParameters",
+    "aspiration_rule_for",
     "calculate_aspiration",
     "calculate_pcn_payments",
     "calculate_qof",

@@ -169,6 +169,34 @@ PROBES = {
     "calculation.actions.confirm_prevalence": lambda w, tmp: {"run": w.run, "note": "Probe"},
     "calculation.actions.reject_prevalence": lambda w, tmp: {"run": w.run, "reason": "Probe"},
     "calculation.actions.load_list_sizes": lambda w, tmp: {"service_year": w.year, "rows": []},
+    "declarations.actions.declare": lambda w, tmp: {
+        "declaration": w.declarations["A00001"], "statement_accepted": True,
+    },
+    "declarations.actions.approve": lambda w, tmp: {"declaration": w.declarations["A00002"]},
+    "declarations.actions.financially_approve": lambda w, tmp: {"declaration": w.declarations["A00003"]},
+    "declarations.actions.reject": lambda w, tmp: {
+        "declaration": w.declarations["A00002"], "reason": "Probe",
+    },
+    "declarations.actions.bulk_approve": lambda w, tmp: {"declarations": [w.declarations["A00002"]]},
+    "declarations.actions.bulk_financially_approve": lambda w, tmp: {
+        "declarations": [w.declarations["A00003"]],
+    },
+    "declarations.actions.confirm_adjustment": lambda w, tmp: {"revision": w.revision},
+    "declarations.actions.freeze": lambda w, tmp: {"service_year": w.year, "reason": "Probe"},
+    "declarations.actions.unfreeze": lambda w, tmp: {"freeze": w.freeze},
+    "payments.actions.approve_aspiration": lambda w, tmp: {
+        "service_year": w.year, "commissioner": w.tree["01A"],
+    },
+    "payments.actions.approve_year_end": lambda w, tmp: {
+        "service_year": w.year, "commissioner": w.tree["01A"],
+    },
+    "payments.actions.approve_lines": lambda w, tmp: {
+        "commissioner": w.tree["01A"], "lines": [_payment_line(w)],
+    },
+    "payments.actions.write_off": lambda w, tmp: {"line": _payment_line(w), "reason": "Probe"},
+    "payments.actions.reissue": lambda w, tmp: {"line": _payment_line(w)},
+    "payments.actions.release": lambda w, tmp: {"cutoff": timezone.now()},
+    "payments.actions.import_acknowledgement": lambda w, tmp: {"text": "LINE_REFERENCE,STATUS,REASON\r\n"},
     # Every signed-in user may mark their own notifications read; nobody signed out may.
     "notifications.actions.mark_notifications_read": lambda w, tmp: {},
 }  # fmt: skip
@@ -183,6 +211,18 @@ def _ruleset_file(tmp_path):
         "QI001,QI,Quality improvement,QI,27,manual,0,TOTAL,,0,,,\n"
     )
     return path
+
+
+def _payment_line(world):
+    """A small recovery of practice A00001 awaiting approval, as a recalculation would leave one."""
+    from payments.models import PaymentLine
+
+    practice = world.tree["A00001"]
+    return PaymentLine.objects.create(
+        reference=f"ADJ-PROBE-{PaymentLine.objects.count()}", payee=practice, commissioner=practice.parent,
+        service_year=world.year, achievement_date=world.year.end_date, component="ADJUSTMENT",
+        amount=Decimal("-1.00"), due_date=world.year.end_date, status="awaiting_approval",
+    )  # fmt: skip
 
 
 def _milestone(world):

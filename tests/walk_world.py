@@ -16,6 +16,8 @@ from accounts.models import Membership, Organisation, OrganisationType, User
 from accounts.roles import Role
 from calculation import actions as calculation_actions
 from calculation.models import CalculationRun, PrevalenceReview
+from declarations import actions as declaration_actions
+from declarations.models import Declaration, DeclarationRevision, Freeze
 from extracts import actions as extract_actions
 from extracts.models import Extract, ExtractUpload
 from participation import actions as participation_actions
@@ -48,6 +50,11 @@ class World:
     members: dict[str, User]  # a member of staff at each organisation that holds roles
     memberships: dict[str, Membership]
     loader: User  # national Support, who loaded the extract
+    # The year end's declarations, one in each state: A00001 to declare, A00002 to approve, A00003 to
+    # financially approve, B00001 sent for payment and flagged by a recalculation (`revision`).
+    declarations: dict[str, Declaration]
+    revision: DeclarationRevision
+    freeze: Freeze  # standing, of QOF 2023/24 (not the walk's year), to be lifted
 
     @property
     def practices(self) -> list[Organisation]:
@@ -63,6 +70,23 @@ def extract_file(year: ServiceYear, on: dt.date, practices) -> SimpleUploadedFil
         for practice in practices
     ]  # fmt: skip
     return SimpleUploadedFile("walk.csv", "\r\n".join([HEADER, *rows, ""]).encode(), content_type="text/csv")
+
+
+def _payments(year: ServiceYear, practices) -> None:
+    """Balances of the published year end released in a batch (so its agency file can be downloaded), and a
+    small recovery of A00001 awaiting approval, as a recalculation after payment leaves one."""
+    from payments import actions as payment_actions
+    from payments.models import PaymentLine
+
+    payment_actions.approve_year_end_nationally(service_year=year)
+    payment_actions.release(cutoff=timezone.now(), by=None)
+    practice = next(p for p in practices if p.code == "A00001")
+    PaymentLine.objects.create(
+        reference=f"ADJ-{year.code}-A00001-WALK", payee=practice, commissioner=practice.parent,
+        service_year=year, achievement_date=year.end_date, component=PaymentLine.Component.ADJUSTMENT,
+        amount=Decimal("-1.50"), due_date=year.end_date, status=PaymentLine.Status.AWAITING_APPROVAL,
+        description="The walk's small recovery",
+    )  # fmt: skip
 
 
 def build_world(upload_directory) -> World:
@@ -119,6 +143,7 @@ def build_world(upload_directory) -> World:
     held_run.status, held_run.stage = CalculationRun.Status.HELD, CalculationRun.Stage.CONFIRMATION
     held_run.save()
     PrevalenceReview.objects.create(run=held_run, decision=PrevalenceReview.Decision.PENDING)
+    _payments(year, practices)
     upload = extract_actions.receive_upload(upload=extract_file(year, IN_YEAR_DATE, practices), by=loader)
     members, memberships = {}, {}
     for code, organisation in tree.items():
@@ -128,4 +153,35 @@ def build_world(upload_directory) -> World:
         member = user_with_roles(organisation, role, email=f"member.{code.lower()}@nhs.net")
         members[code] = member
         memberships[code] = member.memberships.get()
-    return World(tree, offers, year, extract, run, held_run, upload, members, memberships, loader)
+    declarations, revision = _declarations_in_every_state(published)
+    freeze = declaration_actions.freeze(
+        service_year=next(iter(offers.values())).service_year, reason="The walk's freeze", by=None
+    )
+    return World(
+        tree, offers, year, extract, run, held_run, upload, members, memberships, loader, declarations,
+        revision, freeze,
+    )  # fmt: skip
+
+
+def _declarations_in_every_state(
+    published: CalculationRun,
+) -> tuple[dict[str, Declaration], DeclarationRevision]:
+    def live():
+        return {
+            d.practice.code: d for d in Declaration.objects.filter(run=published).select_related("practice")
+        }
+
+    for code in ("A00002", "A00003", "B00001"):
+        declaration_actions.declare(declaration=live()[code], by=None, statement_accepted=True)
+    for code in ("A00003", "B00001"):
+        declaration_actions.approve(declaration=live()[code], by=None)
+    declaration_actions.financially_approve(declaration=live()["B00001"], by=None)
+    sent = live()["B00001"]
+    declaration_actions.mark_sent_for_payment(declaration_ids=[sent.pk], reference="WALK-1")
+    # As a recalculation that lowered B00001's figures after payment would leave it.
+    revision = DeclarationRevision.objects.create(
+        declaration=sent, outcome=DeclarationRevision.Outcome.FLAGGED, previous_run=published, run=published,
+        previous_state=Declaration.State.SENT, previous_points=sent.points + 1, points=sent.points,
+        previous_payment=sent.payment + 100, payment=sent.payment, difference=Decimal(-100),
+    )  # fmt: skip
+    return live(), revision

@@ -116,7 +116,8 @@ def _queries(client, url) -> int:
     return len(captured)
 
 
-PINNED = {"reports:commissioner_opportunities": 15, "reports:commissioner_forecast": 20}
+# The money-base aspiration reads no list sizes, so the forecast needs no query for them.
+PINNED = {"reports:commissioner_opportunities": 15, "reports:commissioner_forecast": 17}
 
 
 @pytest.mark.parametrize("name", sorted(PINNED))
