@@ -210,13 +210,19 @@ def test_demo_publishes_in_year_runs_and_the_year_end_once(db):
     from cqrs_portal.demo import load_demo
 
     load_demo()
-    year_end = Publication.objects.get(service_year__code="QOF2324", achievement_date=YEAR_END).run
+    # The demo then recalculates one practice paid before its list size was corrected (its declaration is
+    # flagged for the commissioner): the year end is what that recalculation replaced.
+    recalculation = Publication.objects.get(service_year__code="QOF2324", achievement_date=YEAR_END).run
+    assert recalculation.kind == CalculationRun.Kind.RECALCULATION
+    year_end = recalculation.replaces
     assert year_end.status == Status.PUBLISHED and year_end.kind == CalculationRun.Kind.YEAR_END
     assert Publication.objects.filter(service_year__code="QOF2324").count() == 3
     practice = PracticeResult.objects.filter(run=year_end).order_by("practice__code").first().practice
     trend = [
         row.points
-        for row in PracticeResult.objects.filter(practice=practice).order_by("run__achievement_date")
+        for row in PracticeResult.objects.filter(practice=practice)
+        .exclude(run=recalculation)
+        .order_by("run__achievement_date")
     ]
     assert len(trend) == 3 and trend[0] <= trend[1] <= trend[2]
     # 2024/25: published at 31 December, and held at 28 February for Support to confirm its prevalence.
@@ -224,7 +230,7 @@ def test_demo_publishes_in_year_runs_and_the_year_end_once(db):
     assert [run.status for run in following] == [Status.PUBLISHED, Status.HELD]
     runs = CalculationRun.objects.count()
     load_demo()
-    assert CalculationRun.objects.count() == runs == 5
+    assert CalculationRun.objects.count() == runs == 6
 
 
 def test_run_calculation_command_prints_the_run_and_its_status(example, django_capture_on_commit_callbacks):
