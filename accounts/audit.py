@@ -1,5 +1,7 @@
 from django.db import models
+from django.utils import timezone
 
+from .bulk import copy_rows
 from .models import AuditEvent
 
 
@@ -17,6 +19,28 @@ def record_many(*, actor, action: str, changes) -> list[AuditEvent]:
         for obj, before, after in changes
     ]
     return AuditEvent.objects.bulk_create(events, batch_size=2000)
+
+
+def write_many(*, actor, action: str, changes) -> int:
+    """`record_many` for national-scale changes (thousands of rows): the same events, written with COPY on
+    PostgreSQL; returns how many."""
+    now = timezone.now()
+    actor_id = actor.pk if actor is not None and actor.is_authenticated else None
+    rows = [
+        (now, actor_id, action, obj._meta.label_lower, str(obj.pk), str(obj)[:200], before, after)
+        for obj, before, after in changes
+    ]
+    columns = [
+        "occurred_at",
+        "actor_id",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "before",
+        "after",
+    ]
+    return copy_rows(AuditEvent, columns, rows)
 
 
 def _event(*, actor, action: str, obj: models.Model, before, after) -> AuditEvent:

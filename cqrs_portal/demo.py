@@ -21,7 +21,10 @@ from accounts.models import Organisation, OrganisationType, User
 from accounts.organisation_import import parse_mapping
 from accounts.roles import Role
 from calculation import actions as calculation_actions
-from calculation.models import CalculationRun, Publication
+from calculation.models import CalculationRun, PracticeListSize, Publication
+from calculation.pipeline import cpi_list_date
+from declarations import actions as declaration_actions
+from declarations.models import Declaration
 from engine.synthetic import list_sizes, write_extract, year_end_extract
 from extracts.actions import load_extract
 from extracts.models import Extract, ExtractSubmission
@@ -118,6 +121,7 @@ def load_demo(*, icb_code: str = DEFAULT_ICB) -> list[DemoLogin]:
     offer_demo_participation(icb)
     load_demo_extract(icb)
     run_demo_calculations(icb)
+    run_demo_declarations(icb, journey_practice=logins[0].organisation)
     run_demo_next_year(icb)
     run_demo_payments(icb)
     return logins
@@ -253,6 +257,76 @@ def _demo_in_year_extracts(year, codes: list[str]) -> None:
         with tempfile.TemporaryDirectory() as directory:
             path = write_extract(frame, Path(directory) / f"QOF2324_{achievement_date}.csv")
             load_extract(path=path, file_name=path.name, by=None, service_year=year)
+
+
+# --- Declarations (docs/adr/0008-declarations.md) ---------------------------------------------------------
+
+DEMO_REJECTION = "The list size looks wrong against our records: please check it with us and declare again."
+DEMO_BATCH = "DEMO-BATCH-1"
+DEMO_RECALCULATION = "Demo: list size corrected after payment"
+
+
+def run_demo_declarations(icb: Organisation, *, journey_practice: str) -> None:
+    """Move the 2023/24 declarations of the ICB into every state, leaving the practice manager's own
+    practice to declare, so that practice declares → commissioner approves → finance approves works at
+    first sight; then recalculate one practice already sent for payment, so a flagged adjustment waits for
+    the commissioner. Idempotent: once anything is declared, it is left alone."""
+    year = ServiceYear.objects.filter(code=DEMO_CALCULATION_YEAR).first()
+    if year is None:
+        return
+    declarations = list(
+        Declaration.objects.filter(
+            service_year=year, practice__parent__parent=icb, state__in=Declaration.LIVE_STATES
+        )
+        .exclude(practice__code=journey_practice)
+        .select_related("practice", "service_year")
+        .order_by("practice__code")
+    )
+    if not declarations or any(
+        d.declared_at or d.state != Declaration.State.AWAITING_PRACTICE for d in declarations
+    ):
+        return
+    # Position in the list → the steps taken: 0 none, 1 declared, 2 approved, 3 financially approved,
+    # 4 sent for payment, 5 declared and rejected back to the practice.
+    steps = [
+        (),
+        (declaration_actions.declare,),
+        (declaration_actions.declare, declaration_actions.approve),
+        (declaration_actions.declare, declaration_actions.approve, declaration_actions.financially_approve),
+        (declaration_actions.declare, declaration_actions.approve, declaration_actions.financially_approve),
+        (declaration_actions.declare, declaration_actions.reject),
+    ]
+    sent = []
+    for position, declaration in enumerate(declarations):
+        chosen = position % len(steps)
+        for step in steps[chosen]:
+            extra = {
+                declaration_actions.declare: {"statement_accepted": True, "notes": "Demo declaration"},
+                declaration_actions.reject: {"reason": DEMO_REJECTION},
+            }.get(step, {})
+            step(declaration=Declaration.objects.get(pk=declaration.pk), by=None, **extra)
+        if chosen == 4:
+            sent.append(declaration)
+    if not sent:
+        return
+    declaration_actions.mark_sent_for_payment(declaration_ids=[d.pk for d in sent], reference=DEMO_BATCH)
+    _demo_recalculation_after_payment(year, sent[0].practice)
+
+
+def _demo_recalculation_after_payment(year: ServiceYear, practice: Organisation) -> None:
+    """A practice whose list size is corrected after its payment was sent: recalculated, it is flagged for
+    its commissioner with the difference."""
+    size = PracticeListSize.objects.get(practice=practice, list_date=year.end_date).registered_patients
+    on = cpi_list_date(year)
+    cpi = PracticeListSize.objects.get(practice=practice, list_date=on).registered_patients
+    calculation_actions.load_list_sizes(
+        service_year=year, rows=[(practice.code, cpi + 150, size + 150)], by=None
+    )
+    run = calculation_actions.start_run(
+        service_year=year, achievement_date=year.end_date, organisation=practice, by=None,
+        reason=DEMO_RECALCULATION, kind=CalculationRun.Kind.RECALCULATION,
+    )  # fmt: skip
+    calculation_actions.calculate_in_process(run=run)
 
 
 # --- The year after: a forecast to read, and a national prevalence for Support to confirm ------------------

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from calculation.models import Publication
+from declarations.models import Declaration
 from engine import outputs
 from participation.selectors import engine_ruleset
 
@@ -19,6 +20,8 @@ FETCH_ROWS = 20_000
 PUBLICATION_HEADER = "PRACTICE_CODE,INDICATOR_CODE,MEASURE,VALUE"
 ACHIEVED_POINTS_HEADER = "QUALITY_SERVICE,ORG_CODE,ACH_DATE,IND_CODE,POINTS,APPROVED"
 CRLF = outputs.LINE_TERMINATOR
+_STATE = Declaration.State
+COMMISSIONER_APPROVED = (_STATE.AWAITING_FINANCE, _STATE.APPROVED, _STATE.SENT)
 COUNTS = ["register", "numerator", "denominator", "pcas"]
 
 
@@ -57,13 +60,21 @@ def publication_lines(rows, publication: Publication) -> Iterator[str]:
 def achieved_points_lines(rows, publication: Publication) -> Iterator[str]:
     """QUALITY_SERVICE,ORG_CODE,ACH_DATE,IND_CODE,POINTS,APPROVED: the CQRS achieved-points extract.
 
-    APPROVED is N until the declarations workflow records commissioner approval of the practice's
-    achievement for this date.
+    APPROVED is Y once the commissioner has approved the practice's declaration of these figures (awaiting
+    financial approval, approved or sent for payment), N before that and after a recalculation sends it back.
     """
     prefix = publication.service_year.code
     date = f"{publication.achievement_date:%Y%m%d}"
+    approved = set(
+        Declaration.objects.filter(
+            service_year=publication.service_year,
+            achievement_date=publication.achievement_date,
+            state__in=COMMISSIONER_APPROVED,
+        ).values_list("practice_id", flat=True)
+    )
     yield ACHIEVED_POINTS_HEADER + CRLF
-    for chunk in _chunks(rows.values_list("practice__code", "indicator_code", "points")):
+    for chunk in _chunks(rows.values_list("practice_id", "practice__code", "indicator_code", "points")):
         yield "".join(
-            f"{prefix},{code},{date},{indicator},{points:.2f},N{CRLF}" for code, indicator, points in chunk
+            f"{prefix},{code},{date},{indicator},{points:.2f},{'Y' if practice in approved else 'N'}{CRLF}"
+            for practice, code, indicator, points in chunk
         )

@@ -51,7 +51,7 @@ class World:
     memberships: dict[str, Membership]
     loader: User  # national Support, who loaded the extract
     # The year end's declarations, one in each state: A00001 to declare, A00002 to approve, A00003 to
-    # financially approve, B00001 sent for payment and flagged by a recalculation (`revision`).
+    # financially approve (and flagged by a recalculation: `revision`), B00001 sent for payment.
     declarations: dict[str, Declaration]
     revision: DeclarationRevision
     freeze: Freeze  # standing, of QOF 2023/24 (not the walk's year), to be lifted
@@ -178,10 +178,14 @@ def _declarations_in_every_state(
     declaration_actions.financially_approve(declaration=live()["B00001"], by=None)
     sent = live()["B00001"]
     declaration_actions.mark_sent_for_payment(declaration_ids=[sent.pk], reference="WALK-1")
-    # As a recalculation that lowered B00001's figures after payment would leave it.
+    # A flagged payment for the commissioner to confirm, on a practice inside the walk's holders' reach (the
+    # races act as those holders): as a recalculation that lowered A00003's figures after an earlier
+    # payment would leave it.
+    flagged = live()["A00003"]
     revision = DeclarationRevision.objects.create(
-        declaration=sent, outcome=DeclarationRevision.Outcome.FLAGGED, previous_run=published, run=published,
-        previous_state=Declaration.State.SENT, previous_points=sent.points + 1, points=sent.points,
-        previous_payment=sent.payment + 100, payment=sent.payment, difference=Decimal(-100),
+        declaration=flagged, outcome=DeclarationRevision.Outcome.FLAGGED, previous_run=published,
+        run=published, previous_state=Declaration.State.SENT, previous_points=flagged.points + 1,
+        points=flagged.points, previous_payment=flagged.payment + 100, payment=flagged.payment,
+        difference=Decimal(-100),
     )  # fmt: skip
     return live(), revision

@@ -210,8 +210,8 @@ def test_demo_publishes_in_year_runs_and_the_year_end_once(db):
     from cqrs_portal.demo import load_demo
 
     load_demo()
-    # The payments demo recalculates two practices after payment, so the publication now points at the
-    # last of those recalculations, which carries the national year end's other practices forward.
+    # The declarations and payments demos recalculate practices after payment, so the publication now points
+    # at the last of those recalculations, which carries the national year end's other practices forward.
     publication = Publication.objects.get(service_year__code="QOF2324", achievement_date=YEAR_END)
     assert publication.run.kind == CalculationRun.Kind.RECALCULATION
     year_end = CalculationRun.objects.get(
@@ -232,8 +232,9 @@ def test_demo_publishes_in_year_runs_and_the_year_end_once(db):
     assert [run.status for run in following] == [Status.PUBLISHED, Status.HELD]
     runs = CalculationRun.objects.count()
     load_demo()
-    # 3 runs of 2023/24, 2 of 2024/25, and the payments demo's 2 practice recalculations after payment.
-    assert CalculationRun.objects.count() == runs == 7
+    # 3 runs of 2023/24, 2 of 2024/25, the declarations demo's recalculation of a practice already sent for
+    # payment, and the payments demo's 2 practice recalculations after payment.
+    assert CalculationRun.objects.count() == runs == 8
 
 
 def test_run_calculation_command_prints_the_run_and_its_status(example, django_capture_on_commit_callbacks):

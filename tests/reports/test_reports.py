@@ -9,6 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from calculation.models import CalculationRun
+from declarations import actions as declaration_actions
+from declarations.models import Declaration
 from tests.calculation.helpers import (
     EXAMPLE,
     example_tree,
@@ -128,12 +130,23 @@ def test_achieved_points_export_is_scoped_to_the_organisation(client, published)
     assert client.get(reverse("reports:achieved_points_export", kwargs={"code": "QAA"})).status_code == 404
 
 
+def test_achieved_points_are_approved_once_the_commissioner_approves_the_declaration(client, published):
+    tree, _ = published
+    declaration = Declaration.objects.get(practice=tree["Z10005"])
+    declaration_actions.declare(declaration=declaration, by=None, statement_accepted=True)
+    declaration_actions.approve(declaration=Declaration.objects.get(pk=declaration.pk), by=None)
+    client.force_login(user_with_roles(tree["QBB"], "view"))
+    lines = streamed(client.get(reverse("reports:achieved_points_export", kwargs={"code": "QBB"})))
+    approved = {line.split(",")[1]: line.split(",")[5] for line in lines.decode().splitlines()[1:]}
+    assert approved == {"Z10005": "Y", "Z85004": "N", "Z98006": "N", "Z90007": "N"}
+
+
 # Session, user, roles and navigation, permission checks, then the page's own reads.
 PINNED_QUERIES = {
     "reports:practice_summary": 16,
     "reports:provider_report": 11,  # and one for the totals row
     "reports:publication_export": 7,
-    "reports:achieved_points_export": 6,
+    "reports:achieved_points_export": 7,  # and the declarations approved, for APPROVED
 }
 
 

@@ -17,4 +17,12 @@ class Command(BaseCommand):
         self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD})\n")
         for login in logins:
             self.stdout.write(f"  {login.email:<{width}}  {login.organisation:<7} {', '.join(login.roles)}")
+        practice, commissioner = logins[0], logins[1]
+        self.stdout.write(
+            "\nThe declaration journey (QOF 2023/24, declarations in every state):\n"
+            f"  1. {practice.email} declares practice {practice.organisation} from the home page;\n"
+            f"  2. {commissioner.email} (or role.approval@nhs.net) approves it;\n"
+            f"  3. {commissioner.email} (or role.finance@nhs.net) approves it financially.\n"
+            "  support@nhs.net and service.manager@nhs.net freeze declarations at /declarations/freezes/."
+        )
         self.stdout.write("")
