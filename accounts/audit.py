@@ -3,9 +3,12 @@ from django.db import models
 from .models import AuditEvent
 
 
-def record(*, actor, action: str, obj: models.Model, before=None, after=None) -> AuditEvent:
-    """Write one audit event. Called by every action, inside the action's transaction."""
-    event = _event(actor=actor, action=action, obj=obj, before=before, after=after)
+def record(
+    *, actor, action: str, obj: models.Model | None, before=None, after=None, subject: str = ""
+) -> AuditEvent:
+    """Write one audit event. Called by every action, inside the action's transaction. `obj` is None only
+    for what concerns no row, such as a failed sign-in for an address no account has; `subject` says what."""
+    event = _event(actor=actor, action=action, obj=obj, before=before, after=after, subject=subject)
     event.save()
     return event
 
@@ -19,13 +22,13 @@ def record_many(*, actor, action: str, changes) -> list[AuditEvent]:
     return AuditEvent.objects.bulk_create(events, batch_size=2000)
 
 
-def _event(*, actor, action: str, obj: models.Model, before, after) -> AuditEvent:
+def _event(*, actor, action: str, obj: models.Model | None, before, after, subject: str = "") -> AuditEvent:
     return AuditEvent(
         actor=actor if actor is not None and actor.is_authenticated else None,
         action=action,
-        object_type=obj._meta.label_lower,
-        object_id=str(obj.pk),
-        object_repr=str(obj)[:200],
+        object_type=obj._meta.label_lower if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        object_repr=(subject or str(obj))[:200],
         before=before,
         after=after,
     )

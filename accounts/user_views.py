@@ -9,8 +9,15 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from . import actions
 from .forms import GrantRoleForm, InviteUserForm
+from .models import RoleGrantRequest
 from .permissions import may_manage_users, organisations_managed_by
-from .selectors import memberships_of, organisation_for, user_managed_by
+from .selectors import (
+    memberships_of,
+    organisation_for,
+    pending_grant_for,
+    pending_grants_for,
+    user_managed_by,
+)
 
 
 @login_required
@@ -44,7 +51,12 @@ def invite_user(request, code):
 def user_detail(request, pk):
     managed_user = user_managed_by(request.user, pk)
     form = GrantRoleForm(organisations=organisations_managed_by(request.user).order_by("code"))
-    context = {"managed_user": managed_user, "memberships": memberships_of(managed_user), "grant_form": form}
+    context = {
+        "managed_user": managed_user,
+        "memberships": memberships_of(managed_user, seen_by=request.user),
+        "pending_grants": pending_grants_for(managed_user, seen_by=request.user),
+        "grant_form": form,
+    }
     return render(request, "accounts/user_detail.html", context)
 
 
@@ -54,18 +66,50 @@ def grant_role(request, pk):
     managed_user = user_managed_by(request.user, pk)
     form = GrantRoleForm(request.POST, organisations=organisations_managed_by(request.user))
     if form.is_valid():
-        _attempt(
-            request,
-            lambda: actions.grant_role(
+        try:
+            granted = actions.grant_role(
                 user=managed_user,
                 organisation=form.cleaned_data["organisation"],
                 role=form.cleaned_data["role"],
                 by=request.user,
-            ),
-            "Role given.",
-        )
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            if isinstance(granted, RoleGrantRequest):
+                messages.success(
+                    request, "This role needs a second administrator: it starts once another confirms it."
+                )
+            else:
+                messages.success(request, "Role given.")
     else:
         messages.error(request, "Choose an organisation and a role.")
+    return redirect("accounts:user_detail", pk=managed_user.pk)
+
+
+@login_required
+@require_POST
+def confirm_grant(request, pk, grant_pk):
+    managed_user = user_managed_by(request.user, pk)
+    grant_request = pending_grant_for(request.user, managed_user, grant_pk)
+    _attempt(
+        request,
+        lambda: actions.confirm_role_grant(grant_request=grant_request, by=request.user),
+        "Role confirmed.",
+    )
+    return redirect("accounts:user_detail", pk=managed_user.pk)
+
+
+@login_required
+@require_POST
+def refuse_grant(request, pk, grant_pk):
+    managed_user = user_managed_by(request.user, pk)
+    grant_request = pending_grant_for(request.user, managed_user, grant_pk)
+    _attempt(
+        request,
+        lambda: actions.refuse_role_grant(grant_request=grant_request, by=request.user),
+        "Role refused.",
+    )
     return redirect("accounts:user_detail", pk=managed_user.pk)
 
 

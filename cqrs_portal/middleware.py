@@ -1,4 +1,3 @@
-import ipaddress
 import logging
 
 from django.conf import settings
@@ -6,14 +5,16 @@ from django.db import IntegrityError, OperationalError
 from django.http import HttpResponseForbidden
 from django.shortcuts import render
 
+from accounts.client_address import address_in, client_address
+
 logger = logging.getLogger(__name__)
 
 
 class AllowedNetworksMiddleware:
     """Refuse requests from outside the configured networks, as CQRS was reachable only from N3/HSCN.
 
-    Off when ALLOWED_NETWORKS is empty. REMOTE_ADDR is used deliberately: behind a proxy, the proxy must
-    set it (e.g. gunicorn --forwarded-allow-ips) rather than this middleware trusting X-Forwarded-For.
+    Off when ALLOWED_NETWORKS is empty. Behind a proxy the client is read from X-Forwarded-For as far as
+    TRUSTED_PROXIES vouch for it (accounts.client_address); otherwise the allow-list would check the proxy.
     """
 
     def __init__(self, get_response):
@@ -21,17 +22,9 @@ class AllowedNetworksMiddleware:
 
     def __call__(self, request):
         networks = settings.ALLOWED_NETWORKS
-        if networks and not _address_in(request.META.get("REMOTE_ADDR", ""), networks):
+        if networks and not address_in(client_address(request), networks):
             return HttpResponseForbidden("This service is available only from the NHS network.")
         return self.get_response(request)
-
-
-def _address_in(address: str, networks) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)
 
 
 class RaceMiddleware:

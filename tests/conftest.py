@@ -57,6 +57,16 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate limits count in the cache; each test starts with none spent."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _celery_runs_in_process(request):
     """Unit tests run tasks in-process; tests marked `redis` talk to a real broker and worker instead."""
     from cqrs_portal.celery import app

@@ -81,6 +81,8 @@ PROBES = {
     "accounts.actions.grant_role": lambda w, tmp: {
         "user": w.members["A00001"], "organisation": w.tree["A00001"], "role": Role.FINANCE_VIEW,
     },
+    "accounts.actions.confirm_role_grant": lambda w, tmp: {"grant_request": w.grant_requests["01A"]},
+    "accounts.actions.refuse_role_grant": lambda w, tmp: {"grant_request": w.grant_requests["01A"]},
     "accounts.actions.end_membership": lambda w, tmp: {"membership": w.memberships["A00001"]},
     "accounts.actions.retire_user": lambda w, tmp: {"user": w.members["A00001"]},
     "accounts.actions.set_user_locked": lambda w, tmp: {"user": w.members["A00001"], "locked": True},

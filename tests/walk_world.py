@@ -12,7 +12,8 @@ from decimal import Decimal
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from accounts.models import Membership, Organisation, OrganisationType, User
+from accounts import actions as account_actions
+from accounts.models import Membership, Organisation, OrganisationType, RoleGrantRequest, User
 from accounts.roles import Role
 from calculation import actions as calculation_actions
 from calculation.models import CalculationRun, PrevalenceReview
@@ -28,6 +29,11 @@ WALK_YEAR = "QOF2627"
 MANUAL_INDICATOR = "QI001"
 IN_YEAR_DATE = dt.date(2026, 6, 30)
 # A role each kind of organisation may hold, for the member of staff the user-administration pages act on.
+CONFIRMED_ROLE_AT = {
+    "01A": Role.APPROVAL_MANAGEMENT,
+    "QAA": Role.FINANCE_MANAGEMENT,
+    "ENG": Role.SUPPORT,
+}
 MEMBER_ROLE = {
     OrganisationType.PRACTICE: Role.VIEW,
     OrganisationType.SUB_ICB: Role.VIEW,
@@ -48,6 +54,9 @@ class World:
     members: dict[str, User]  # a member of staff at each organisation that holds roles
     memberships: dict[str, Membership]
     loader: User  # national Support, who loaded the extract
+    # A role that needs a second administrator, given to the member at each commissioner and national by
+    # another administrator there and waiting for confirmation.
+    grant_requests: dict[str, RoleGrantRequest]
 
     @property
     def practices(self) -> list[Organisation]:
@@ -109,7 +118,10 @@ def build_world(upload_directory) -> World:
     calculation_actions.fail_run(run_id=run.pk, attempt=run.attempt, error="The walk's failed run")
     run.refresh_from_db()
     held_run = calculation_actions.start_run(
-        service_year=year, achievement_date=IN_YEAR_DATE, by=loader, organisation=practices[0],
+        service_year=year,
+        achievement_date=IN_YEAR_DATE,
+        by=loader,
+        organisation=practices[0],
         reason="The walk's held run",
     )
     # Held as the prevalence checks hold a run with outliers, so that Support has a decision to make.
@@ -125,4 +137,13 @@ def build_world(upload_directory) -> World:
         member = user_with_roles(organisation, role, email=f"member.{code.lower()}@nhs.net")
         members[code] = member
         memberships[code] = member.memberships.get()
-    return World(tree, offers, year, extract, run, held_run, upload, members, memberships, loader)
+    grant_requests = {}
+    for code, role in CONFIRMED_ROLE_AT.items():
+        organisation = tree[code]
+        requester = user_with_roles(organisation, Role.USER_ADMIN, email=f"requester.{code.lower()}@nhs.net")
+        grant_requests[code] = account_actions.grant_role(
+            user=members[code], organisation=organisation, role=role, by=requester
+        )
+    return World(
+        tree, offers, year, extract, run, held_run, upload, members, memberships, loader, grant_requests
+    )

@@ -133,8 +133,8 @@ def test_administrator_ends_a_role_locks_and_retires(client, tree):
     client.post(reverse("accounts:retire_user", args=[target.pk]))
     target.refresh_from_db()
     assert target.retired_at is not None and not target.memberships.filter(ended_at__isnull=True).exists()
-    # Retired users stay visible to their administrator, for the record.
-    assert client.get(reverse("accounts:user_detail", args=[target.pk])).status_code == 200
+    # A retired user is nobody's member any more: the record stays in the audit trail, not on this page.
+    assert client.get(reverse("accounts:user_detail", args=[target.pk])).status_code == 404
 
 
 def test_giving_a_role_at_an_organisation_outside_the_administrators_reach_is_refused(client, tree):
