@@ -17,7 +17,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from guardian.shortcuts import assign_perm, remove_perm
 
-from . import audit, throttle
+from . import audit, second_factor, throttle
 from .models import Membership, Organisation, PcnMembership, RoleGrantRequest, User
 from .models import OrganisationType as T
 from .organisation_import import OrganisationFileError, OrganisationMapping
@@ -82,7 +82,7 @@ def _follow_path(kwargs, path: str):
     return value
 
 
-def end_sessions(user: User) -> None:
+def _end_sessions(user: User) -> None:
     """End every session the user has signed in with (see User.session_generation)."""
     User.objects.filter(pk=user.pk).update(session_generation=F("session_generation") + 1)
     user.refresh_from_db(fields=["session_generation"])
@@ -243,7 +243,7 @@ def _grant_role(*, user: User, organisation: Organisation, role: str, by) -> Mem
     membership = Membership.objects.create(user=user, organisation=organisation, role=role, granted_by=by)
     _sync_object_permissions(user=user, organisation=organisation)
     _sync_admin_access(user=user)
-    end_sessions(user)
+    _end_sessions(user)
     audit.record(
         actor=by,
         action="membership.granted",
@@ -268,7 +268,7 @@ def _end_membership(*, membership: Membership, by) -> Membership:
     membership.save(update_fields=["ended_at", "ended_by"])
     _sync_object_permissions(user=membership.user, organisation=membership.organisation)
     _sync_admin_access(user=membership.user)
-    end_sessions(membership.user)
+    _end_sessions(membership.user)
     audit.record(
         actor=by,
         action="membership.ended",
@@ -291,7 +291,7 @@ def retire_user(*, user: User, by) -> User:
     user.retired_at = timezone.now()
     user.set_unusable_password()
     user.save(update_fields=["is_active", "retired_at", "password"])
-    end_sessions(user)
+    _end_sessions(user)
     audit.record(
         actor=by, action="user.retired", obj=user, before={"is_active": True}, after={"is_active": False}
     )
@@ -309,7 +309,7 @@ def set_user_locked(*, user: User, locked: bool, by) -> User:
     before = user.is_active
     user.is_active = not locked
     user.save(update_fields=["is_active"])
-    end_sessions(user)
+    _end_sessions(user)
     audit.record(
         actor=by,
         action="user.locked" if locked else "user.unlocked",
@@ -465,3 +465,49 @@ def _sync_pcn_memberships(*, mapping, by_code, effective_date: date) -> tuple[in
     PcnMembership.objects.bulk_update(to_move, ["pcn_id"], batch_size=2000)
     PcnMembership.objects.bulk_create(to_start, batch_size=2000)
     return len(to_start) + len(to_move), len(to_end)
+
+
+def _own_device(by, kwargs) -> bool:
+    return by.is_authenticated and kwargs["device"].user_id == by.pk
+
+
+@guarded(_own_device)
+@transaction.atomic
+def enrol_second_factor(*, device, token: str, by) -> list[str] | None:
+    """Confirm the authenticator being set up with a code from it; its backup codes, or None if the code
+    is wrong. Codes are returned once, to be shown once."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.select_for_update().get(pk=device.pk)
+    if device.confirmed or not device.verify_token(token.strip().replace(" ", "")):
+        return None
+    TOTPDevice.objects.filter(user=device.user, confirmed=True).delete()
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    codes = second_factor.new_backup_codes(device.user)
+    audit.record(
+        actor=by, action="auth.second_factor_enrolled", obj=device.user, after={"device": device.name}
+    )
+    return codes
+
+
+@guarded(_not_about_themselves(_manages_every_organisation_of_user))
+@transaction.atomic
+def reset_second_factor(*, user: User, by) -> User:
+    """A lost phone: remove the user's authenticator and backup codes, so they enrol again at their next
+    sign-in, and end their sessions. Needs authority over the whole account, like locking."""
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    removed = (
+        TOTPDevice.objects.filter(user=user).delete()[0] + StaticDevice.objects.filter(user=user).delete()[0]
+    )
+    _end_sessions(user)
+    audit.record(
+        actor=by,
+        action="auth.second_factor_reset",
+        obj=user,
+        before={"devices": removed},
+        after={"devices": 0},
+    )
+    return user

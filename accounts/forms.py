@@ -65,3 +65,19 @@ class GrantRoleForm(RoleChoiceMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["organisation"].queryset = organisations
         self.fields["role"].choices = [(role.key, role.name) for role in CATALOGUE.values()]
+
+
+class SecondFactorForm(forms.Form):
+    code = forms.CharField(
+        label="Security code",
+        max_length=20,
+        widget=forms.TextInput(
+            attrs={
+                "class": "nhsuk-input nhsuk-input--width-10",
+                "autocomplete": "one-time-code",
+                "inputmode": "text",
+                "spellcheck": "false",
+                "autofocus": True,
+            }
+        ),
+    )

@@ -213,7 +213,11 @@ class OrganisationGroupObjectPermission(GroupObjectPermissionBase):
 
 
 class AuditEvent(models.Model):
-    """Append-only record of every change made through an action (a database trigger refuses edits)."""
+    """Append-only record of every change made through an action (a database trigger refuses edits).
+
+    Tamper-evident as well: each event has a position in one chain and a keyed hash of its contents and of
+    the previous event's hash (accounts.audit), so an edit, a gap or a truncation shows in `verify_audit`.
+    """
 
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -225,6 +229,9 @@ class AuditEvent(models.Model):
     object_repr = models.CharField(max_length=200)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
+    position = models.BigIntegerField(unique=True, editable=False)
+    previous_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -233,3 +240,17 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.action} {self.object_repr}"
+
+
+class AuditChainHead(models.Model):
+    """The newest link of the audit chain: one row, locked while an event is chained, so events take
+    positions one at a time. It also outlives a TRUNCATE of the events, which `verify_audit` then reports."""
+
+    position = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+
+    class Meta:
+        default_permissions = ("view",)
+
+    def __str__(self):
+        return f"audit chain head at {self.position}"

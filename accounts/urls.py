@@ -14,5 +14,6 @@ urlpatterns = [
     path("users/<int:pk>/roles/<int:membership_pk>/end/", user_views.end_role, name="end_role"),
     path("users/<int:pk>/lock/", user_views.set_locked, {"locked": True}, name="lock_user"),
     path("users/<int:pk>/unlock/", user_views.set_locked, {"locked": False}, name="unlock_user"),
+    path("users/<int:pk>/second-factor/reset/", user_views.reset_second_factor, name="reset_second_factor"),
     path("users/<int:pk>/retire/", user_views.retire, name="retire_user"),
 ]

@@ -143,6 +143,18 @@ def retire(request, pk):
     return redirect("accounts:user_detail", pk=managed_user.pk)
 
 
+@login_required
+@require_POST
+def reset_second_factor(request, pk):
+    managed_user = user_managed_by(request.user, pk)
+    _attempt(
+        request,
+        lambda: actions.reset_second_factor(user=managed_user, by=request.user),
+        "Security code reset: they will set up their authenticator app when they next sign in.",
+    )
+    return redirect("accounts:user_detail", pk=managed_user.pk)
+
+
 def _attempt(request, action, success: str) -> None:
     """Run an action and report a refusal of its rules as a message. A refusal of permission is not caught:
     it is a 403 page, as everywhere."""

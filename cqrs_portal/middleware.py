@@ -1,11 +1,14 @@
 import logging
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError
 from django.http import HttpResponseForbidden
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from accounts.client_address import address_in, client_address
+from accounts.second_factor import confirmed_authenticator, needs_second_factor
 
 logger = logging.getLogger(__name__)
 
@@ -51,3 +54,24 @@ def _is_race(exception) -> bool:
     # PostgreSQL: serialization_failure (40001) and deadlock_detected (40P01).
     code = getattr(getattr(exception, "__cause__", None), "pgcode", None)
     return code in {"40001", "40P01"}
+
+
+class SecondFactorMiddleware:
+    """A signed-in user who needs a second factor (accounts.second_factor) reaches nothing but the second
+    factor pages, signing out and the static files until they have used it in this session: enrolling at
+    their first sign-in, entering a code at every later one. /admin/ included."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if user.is_authenticated and not user.is_verified() and needs_second_factor(user):
+            open_paths = {
+                reverse(name)
+                for name in ("second_factor_verify", "second_factor_set_up", "logout", "accessibility")
+            }
+            if request.path not in open_paths and not request.path.startswith(f"/{settings.STATIC_URL}"):
+                name = "second_factor_verify" if confirmed_authenticator(user) else "second_factor_set_up"
+                return redirect(f"{reverse(name)}?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)

@@ -8,6 +8,7 @@ Two modes, and nothing in between:
   tasks in-process unless REDIS_URL is given, email to the console.
 """
 
+import hashlib
 import ipaddress
 import os
 from datetime import timedelta
@@ -54,6 +55,13 @@ SECRET_KEY = required("SECRET_KEY", "a long random secret key") or DEVELOPMENT_S
 if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY is the published development key; generate a secret one.")
 
+# The audit chain's key (accounts.audit). Keep it apart from the database's owner; set it separately from
+# SECRET_KEY so that the secret key can be rotated without re-keying the chain.
+AUDIT_CHAIN_KEY = (
+    os.environ.get("AUDIT_CHAIN_KEY", "").strip()
+    or hashlib.sha256(f"cqrs-audit-chain:{SECRET_KEY}".encode()).hexdigest()
+)
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") if not DEBUG else env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 if not DEBUG and not ALLOWED_HOSTS:
     required("ALLOWED_HOSTS", "the host names it is served under (comma-separated)")
@@ -69,6 +77,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "guardian",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_tables2",
     "django_filters",
     "cqrs_portal",
@@ -94,6 +105,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "cqrs_portal.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "cqrs_portal.middleware.RaceMiddleware",
@@ -166,6 +179,14 @@ PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT_HOURS", "2")
 PASSWORD_RESET_EMAILS_PER_HOUR = int(os.environ.get("PASSWORD_RESET_EMAILS_PER_HOUR", "3"))
 PASSWORD_RESET_REQUESTS_PER_HOUR = int(os.environ.get("PASSWORD_RESET_REQUESTS_PER_HOUR", "20"))
 INVITATIONS_PER_HOUR = int(os.environ.get("INVITATIONS_PER_HOUR", "30"))
+
+# A second factor (TOTP, with backup codes) for every holder of a commissioner or national role, and for
+# everyone when this is on (accounts.second_factor).
+SECOND_FACTOR_FOR_ALL = env_bool("SECOND_FACTOR_FOR_ALL", False)
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "CQRS")
+# Each wrong code doubles the wait before the next is accepted (django-otp's throttling).
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
 
 # Guessing passwords (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one address, on the portal
 # or /admin/, that address cannot sign in for the cool-off, which each further attempt restarts. Locked by

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import TemplateView
 
-from accounts import sign_in_views
+from accounts import second_factor_views, sign_in_views
 
 admin.site.site_header = "CQRS administration"
 admin.site.site_title = "CQRS administration"
@@ -11,6 +11,8 @@ admin.site.site_title = "CQRS administration"
 urlpatterns = [
     path("", include("home.urls")),
     path("sign-in/", sign_in_views.LoginView.as_view(), name="login"),
+    path("sign-in/second-factor/", second_factor_views.verify, name="second_factor_verify"),
+    path("sign-in/set-up-second-factor/", second_factor_views.set_up, name="second_factor_set_up"),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
     path("password-reset/", sign_in_views.PasswordResetView.as_view(), name="password_reset"),
     path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),

@@ -57,6 +57,26 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _force_login_with_a_second_factor(monkeypatch):
+    """`client.force_login` stands for a whole sign-in, so it includes the second factor: the user is given
+    an authenticator (as at enrolment) and the session records it as used, as the verify page would."""
+    from django.test.client import ClientMixin
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from tests.factories import enrolled_authenticator
+
+    original = ClientMixin.force_login
+
+    def force_login(self, user, backend=None):
+        original(self, user, backend)
+        session = self.session
+        session[DEVICE_ID_SESSION_KEY] = enrolled_authenticator(user).persistent_id
+        session.save()
+
+    monkeypatch.setattr(ClientMixin, "force_login", force_login)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_rate_limits():
     """Rate limits count in the cache; each test starts with none spent."""
     from django.core.cache import cache

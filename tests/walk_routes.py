@@ -341,6 +341,12 @@ ROUTES = [
         [Post(user_administration())],
     ),
     Route(
+        "accounts:reset_second_factor",
+        each_member("accounts:reset_second_factor"),
+        post_only(),
+        [Post(user_administration())],
+    ),
+    Route(
         "accounts:retire_user",
         each_member("accounts:retire_user"),
         post_only(),
