@@ -5,7 +5,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_safe
 from django_tables2 import RequestConfig
-from django_tables2.export import TableExport
+
+from accounts.exports import is_export_format, table_export
 
 from . import actions, selectors, tasks
 from .filters import ExtractFilter
@@ -20,8 +21,8 @@ def extract_list(request):
     table = ExtractTable(extract_filter.qs)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     export_format = request.GET.get("_export")
-    if TableExport.is_valid_format(export_format):
-        return TableExport(export_format, table).response(f"extracts.{export_format}")
+    if is_export_format(export_format):
+        return table_export(export_format, table, f"extracts.{export_format}")
     context = {
         "table": table,
         "filter": extract_filter,

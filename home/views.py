@@ -4,8 +4,8 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 from django_tables2 import RequestConfig
-from django_tables2.export import TableExport
 
+from accounts.exports import is_export_format, table_export
 from accounts.selectors import active_memberships_of, practice_list_for, practices_held_by
 
 from .checklist import annotate_year_end_checklist, year_end_checklists
@@ -32,6 +32,6 @@ def practice_list(request):
     table = PracticeTable(practice_filter.qs, checklist=checklist)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     export_format = request.GET.get("_export")
-    if TableExport.is_valid_format(export_format):
-        return TableExport(export_format, table, exclude_columns=()).response(f"practices.{export_format}")
+    if is_export_format(export_format):
+        return table_export(export_format, table, f"practices.{export_format}", exclude_columns=())
     return render(request, "home/practice_list.html", {"table": table, "filter": practice_filter})

@@ -12,8 +12,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_safe
 from django_tables2 import RequestConfig
-from django_tables2.export import TableExport
 
+from accounts.exports import is_export_format, table_export
 from accounts.permissions import Permission, may_nationally
 from accounts.selectors import practices_visible_to
 
@@ -61,10 +61,8 @@ def participation_list(request):
     table = ParticipationTable(participation_filter.qs)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     export_format = request.GET.get("_export")
-    if TableExport.is_valid_format(export_format):
-        return TableExport(export_format, table).response(
-            f"participation-{service_year.code}.{export_format}"
-        )
+    if is_export_format(export_format):
+        return table_export(export_format, table, f"participation-{service_year.code}.{export_format}")
     context = {
         "years": years,
         "service_year": service_year,

@@ -3,8 +3,8 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_safe
 from django_tables2 import RequestConfig
-from django_tables2.export import TableExport
 
+from accounts.exports import is_export_format, table_export
 from accounts.models import OrganisationType
 from accounts.permissions import Permission, may
 from accounts.selectors import commissioner_or_national_for, organisation_for, practice_for
@@ -49,11 +49,11 @@ def provider_report(request, code):
     table = ProviderTable(provider_filter.qs, publication=publication)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     export_format = request.GET.get("_export")
-    if TableExport.is_valid_format(export_format) and publication is not None:
+    if is_export_format(export_format) and publication is not None:
         name = (
             f"achievement-{organisation.code}-{publication.service_year.code}-{publication.achievement_date}"
         )
-        return TableExport(export_format, table).response(f"{name}.{export_format}")
+        return table_export(export_format, table, f"{name}.{export_format}")
     context = {
         "organisation": organisation,
         "publications": publications,
@@ -189,10 +189,10 @@ def _opportunity_page(request, organisation, publications, template, **extra):
     table = OpportunityTable(rows, publication=publication, shows_money=shows_money, **extra)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     export_format = request.GET.get("_export")
-    if TableExport.is_valid_format(export_format) and publication is not None:
+    if is_export_format(export_format) and publication is not None:
         year, on = publication.service_year.code, publication.achievement_date
         name = f"opportunities-{organisation.code}-{year}-{on}"
-        return TableExport(export_format, table).response(f"{name}.{export_format}")
+        return table_export(export_format, table, f"{name}.{export_format}")
     context = {
         "organisation": organisation,
         "practice": organisation,
@@ -270,8 +270,8 @@ def commissioner_forecast(request, code):
     table = ForecastTable(result.practices if result else [], shows_money=context["shows_money"])
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     export_format = request.GET.get("_export")
-    if TableExport.is_valid_format(export_format) and result is not None:
+    if is_export_format(export_format) and result is not None:
         name = f"forecast-{organisation.code}-{result.service_year.code}-{result.as_of.achievement_date}"
-        return TableExport(export_format, table).response(f"{name}.{export_format}")
+        return table_export(export_format, table, f"{name}.{export_format}")
     context["table"] = table
     return render(request, "reports/commissioner_forecast.html", context)
