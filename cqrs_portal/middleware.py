@@ -1,7 +1,10 @@
 import logging
+import time
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
 from django.db import IntegrityError, OperationalError
 from django.http import HttpResponseForbidden
 from django.shortcuts import redirect, render
@@ -75,3 +78,41 @@ class SecondFactorMiddleware:
                 name = "second_factor_verify" if confirmed_authenticator(user) else "second_factor_set_up"
                 return redirect(f"{reverse(name)}?{urlencode({'next': request.get_full_path()})}")
         return self.get_response(request)
+
+
+IDLE_KEY = "last_seen"
+
+
+class IdleSessionMiddleware:
+    """End a session left idle for SESSION_IDLE_TIMEOUT, besides the 8-hour limit on any session. The time
+    of the last request is written at most once a minute, so most requests write nothing."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            now = int(time.time())
+            last_seen = request.session.get(IDLE_KEY)
+            if last_seen is not None and now - last_seen > settings.SESSION_IDLE_TIMEOUT:
+                logout(request)
+                messages.info(request, "You were signed out after a time without activity. Sign in again.")
+                return redirect(f"{reverse('login')}?{urlencode({'next': request.get_full_path()})}")
+            if last_seen is None or now - last_seen >= 60:
+                request.session[IDLE_KEY] = now
+        return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """Nothing a signed-in user is shown, and no download, is kept by the browser or a proxy in between."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        is_download = "attachment" in response.get("Content-Disposition", "")
+        if request.user.is_authenticated or is_download:
+            response["Cache-Control"] = "no-store"
+            response["Pragma"] = "no-cache"
+        return response

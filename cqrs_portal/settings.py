@@ -54,6 +54,15 @@ DEVELOPMENT_SECRET_KEY = "insecure-development-key-never-used-in-production"  # 
 SECRET_KEY = required("SECRET_KEY", "a long random secret key") or DEVELOPMENT_SECRET_KEY
 if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY is the published development key; generate a secret one.")
+# A key anyone could know or guess: Django's generated placeholder prefix, a short one, or one of few
+# characters. Production refuses to start with it, as with the development key.
+if not DEBUG and (
+    SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5
+):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too weak (at least 50 random characters are needed); generate one with "
+        '`python -c "import secrets; print(secrets.token_urlsafe(50))"`.'
+    )
 
 # The audit chain's key (accounts.audit). Keep it apart from the database's owner; set it separately from
 # SECRET_KEY so that the secret key can be rotated without re-keying the chain.
@@ -78,6 +87,7 @@ INSTALLED_APPS = [
     "guardian",
     "axes",
     "django_otp",
+    "csp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "django_tables2",
@@ -106,8 +116,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "cqrs_portal.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "cqrs_portal.middleware.IdleSessionMiddleware",
+    "cqrs_portal.middleware.SecondFactorMiddleware",
+    "cqrs_portal.middleware.NoStoreMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "cqrs_portal.middleware.RaceMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -287,7 +300,24 @@ CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_TIMEZONE = TIME_ZONE
 
 SESSION_COOKIE_HTTPONLY = True
+# A session lasts at most 8 hours from sign-in, and ends sooner after SESSION_IDLE_MINUTES without a request.
 SESSION_COOKIE_AGE = 60 * 60 * 8
+SESSION_IDLE_TIMEOUT = int(os.environ.get("SESSION_IDLE_MINUTES", "30")) * 60
+# No script but the portal's own files: no inline script, no other origin (django-csp).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
