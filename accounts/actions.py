@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.auth.models import Permission as ModelPermission
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F
@@ -93,11 +93,18 @@ def _end_sessions(user: User) -> None:
 def create_user(
     *, email: str, full_name: str, organisation: Organisation, role: str, by, request=None
 ) -> User:
-    """Register a user with a first role and email them a link to set their password."""
+    """Invite someone to the organisation with a role, and email them.
+
+    Someone new is registered and sent a link to set their password. Someone who already has an account
+    (anywhere in the country) is given the role here and told so by email. The administrator is told the
+    same either way, so the form never reveals who has an account or where else they work. A retired
+    account is given nothing, and that is audited.
+    """
     email = _validate_email_domain(email)
     _count_invitation(by)
-    if User.objects.filter(email=email).exists():
-        raise ValidationError("A user with this email address already exists.", code="duplicate")
+    existing = User.objects.filter(email=email).first()
+    if existing is not None:
+        return _invite_existing(user=existing, organisation=organisation, role=role, by=by, request=request)
     user = User.objects.create_user(email=email, full_name=full_name.strip())
     user.set_unusable_password()
     user.save(update_fields=["password"])
@@ -107,6 +114,43 @@ def create_user(
     _grant_or_request(user=user, organisation=organisation, role=role, by=by)
     transaction.on_commit(lambda: _send_invitation(user=user, request=request))
     return user
+
+
+def _invite_existing(*, user: User, organisation: Organisation, role: str, by, request=None) -> User:
+    if by is not None and user.pk == by.pk:
+        raise PermissionDenied("Nobody gives themselves a role.")
+    if user.retired_at is not None:
+        audit.record(
+            actor=by,
+            action="user.invitation_refused",
+            obj=user,
+            after={"reason": "retired", "role": role, "organisation": organisation.code},
+        )
+        return user
+    granted = _grant_or_request(user=user, organisation=organisation, role=role, by=by)
+    pending = isinstance(granted, RoleGrantRequest)
+    transaction.on_commit(
+        lambda: _send_role_email(
+            user=user, organisation=organisation, role=role, pending=pending, request=request
+        )
+    )
+    return user
+
+
+def _send_role_email(
+    *, user: User, organisation: Organisation, role: str, pending: bool, request=None
+) -> None:
+    path = reverse("home:index")
+    link = request.build_absolute_uri(path) if request is not None else settings.PORTAL_BASE_URL + path
+    context = {
+        "user": user,
+        "organisation": organisation,
+        "role": CATALOGUE[role],
+        "pending": pending,
+        "link": link,
+    }
+    body = render_to_string("accounts/email/role_given.txt", context)
+    send_mail(f"Your {settings.SERVICE_NAME} roles", body, None, [user.email])
 
 
 def _count_invitation(by) -> None:

@@ -41,8 +41,13 @@ def invite_user(request, code):
         except ValidationError as error:
             form.add_error("email", error)
         else:
-            messages.success(request, f"{user.email} has been invited.")
-            return redirect("accounts:user_detail", pk=user.pk)
+            # The same words whether the address was new, already had an account, or had been retired.
+            messages.success(
+                request,
+                f"We have emailed {user.email}. A link to set up a new account lasts 14 days; roles that "
+                "approve or pay declarations start once a second administrator confirms them.",
+            )
+            return redirect("accounts:organisation_detail", code=organisation.code)
     return render(request, "accounts/invite_user.html", {"organisation": organisation, "form": form})
 
 

@@ -106,7 +106,8 @@ def test_practice_administrator_invites_a_colleague(
             {"full_name": "Nina New", "email": "nina.new@nhs.net", "role": "declaration_management"},
         )
     user = User.objects.get(email="nina.new@nhs.net")
-    assert response.status_code == 302 and response.url == reverse("accounts:user_detail", args=[user.pk])
+    assert response.status_code == 302
+    assert response.url == reverse("accounts:organisation_detail", args=["A00001"])
     assert user.memberships.get().role == "declaration_management"
     assert mailoutbox[0].to == ["nina.new@nhs.net"]
 
