@@ -1,6 +1,7 @@
 """Signing in: what django-axes locks on, what the locked-out user is told, and the audit of every sign-in,
 failed sign-in, sign-out, lockout and password reset (issue 11 items 3 and 5)."""
 
+import time
 from datetime import timedelta
 
 from axes.signals import user_locked_out
@@ -14,6 +15,11 @@ from django.utils import timezone
 from . import audit, throttle
 from .client_address import client_address
 from .models import User
+
+# Session keys: when the session last made a request (the idle timeout), and whether the user's roles need a
+# second factor (remembered for the session: a role change ends it).
+IDLE_KEY = "last_seen"
+NEEDS_SECOND_FACTOR_KEY = "needs_second_factor"
 
 
 def username_of(request, credentials) -> str:
@@ -62,6 +68,8 @@ def _recorded(**kwargs) -> None:
 @receiver(user_logged_in)
 def _signed_in(sender, request, user, **kwargs):
     _recorded(actor=user, action="auth.signed_in", obj=user, after=_context(request))
+    if request is not None and hasattr(request, "session"):
+        request.session[IDLE_KEY] = int(time.time())
 
 
 @receiver(user_logged_out)

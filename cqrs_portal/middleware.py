@@ -9,9 +9,11 @@ from django.db import IntegrityError, OperationalError
 from django.http import HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django_otp import DEVICE_ID_SESSION_KEY
 
 from accounts.client_address import address_in, client_address
 from accounts.second_factor import confirmed_authenticator, needs_second_factor
+from accounts.sign_in import IDLE_KEY, NEEDS_SECOND_FACTOR_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -62,14 +64,19 @@ def _is_race(exception) -> bool:
 class SecondFactorMiddleware:
     """A signed-in user who needs a second factor (accounts.second_factor) reaches nothing but the second
     factor pages, signing out and the static files until they have used it in this session: enrolling at
-    their first sign-in, entering a code at every later one. /admin/ included."""
+    their first sign-in, entering a code at every later one. /admin/ included.
+
+    Using it is recorded in the (server-side) session by django-otp's login, and whether the user's roles
+    need it is remembered there too: both stay true for the session's life, since any change to the user's
+    roles or devices ends their sessions (User.session_generation). So a signed-in request costs no query.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         user = request.user
-        if user.is_authenticated and not user.is_verified() and needs_second_factor(user):
+        if user.is_authenticated and not request.session.get(DEVICE_ID_SESSION_KEY) and _needs(request):
             open_paths = {
                 reverse(name)
                 for name in ("second_factor_verify", "second_factor_set_up", "logout", "accessibility")
@@ -80,7 +87,12 @@ class SecondFactorMiddleware:
         return self.get_response(request)
 
 
-IDLE_KEY = "last_seen"
+def _needs(request) -> bool:
+    if settings.SECOND_FACTOR_FOR_ALL:
+        return True
+    if NEEDS_SECOND_FACTOR_KEY not in request.session:
+        request.session[NEEDS_SECOND_FACTOR_KEY] = needs_second_factor(request.user)
+    return request.session[NEEDS_SECOND_FACTOR_KEY]
 
 
 class IdleSessionMiddleware:

@@ -115,7 +115,6 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "cqrs_portal.middleware.IdleSessionMiddleware",
     "cqrs_portal.middleware.SecondFactorMiddleware",

@@ -264,7 +264,9 @@ def chromium():
 
 @pytest.fixture
 def page(chromium, live_server):
-    context = chromium.new_context(base_url=live_server.url)
+    # axe-core is injected as a script of the test's own; the portal's Content-Security-Policy (no inline
+    # script) would refuse it, so the test's browser lets its own injection through.
+    context = chromium.new_context(base_url=live_server.url, bypass_csp=True)
     context.set_default_timeout(15_000)
     page = context.new_page()
     yield page
