@@ -309,7 +309,8 @@ CONTENT_SECURITY_POLICY = {
         "script-src": ["'self'"],
         "style-src": ["'self'"],
         "img-src": ["'self'", "data:"],
-        "font-src": ["'self'"],
+        # The NHS.UK frontend loads its Frutiger web font from the NHS assets server.
+        "font-src": ["'self'", "https://assets.nhs.uk"],
         "connect-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],

@@ -66,3 +66,22 @@ def test_a_commissioner_sets_up_a_security_code_at_first_sign_in(page, tree):
     assert_no_serious_accessibility_violations(page)
     page.get_by_role("link", name="Continue").click()
     page.get_by_role("heading", name="Your organisations and roles").wait_for()
+
+
+def test_the_content_security_policy_refuses_nothing_the_portal_itself_uses(chromium, live_server, tree):
+    """Without the tests' CSP bypass: the portal's own scripts and styles all load under its policy."""
+    context = chromium.new_context(base_url=live_server.url)
+    try:
+        page = context.new_page()
+        refused = []
+        page.on(
+            "console",
+            lambda message: refused.append(message.text) if "Content Security" in message.text else None,
+        )
+        sign_in(page, user_with_roles(tree["01A"], "commissioning_management"))
+        page.get_by_role("link", name="Practices").click()
+        page.get_by_role("heading", name="Practices").wait_for()
+        assert page.evaluate("document.body.classList.contains('js-enabled')")
+        assert refused == [], "\n".join(sorted(set(refused)))
+    finally:
+        context.close()
