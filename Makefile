@@ -90,3 +90,4 @@ bench: install
 		REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/3} $(PYTHON) bench/year_end.py
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cqrs_bench_declarations} $(PYTHON) bench/declarations.py
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cqrs_bench_pay} $(PYTHON) bench/payments.py
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cqrs_bench_audit} $(PYTHON) bench/audit.py

@@ -6,10 +6,10 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.auth.models import Permission as ModelPermission
-from django.contrib.auth.tokens import default_token_generator
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -17,8 +17,8 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from guardian.shortcuts import assign_perm, remove_perm
 
-from . import audit
-from .models import Membership, Organisation, PcnMembership, User
+from . import audit, second_factor, throttle
+from .models import Membership, Organisation, PcnMembership, RoleGrantRequest, User
 from .models import OrganisationType as T
 from .organisation_import import OrganisationFileError, OrganisationMapping
 from .permissions import (
@@ -31,7 +31,8 @@ from .permissions import (
     may_nationally,
     nationally,
 )
-from .roles import ADMIN_ROLES, CATALOGUE
+from .roles import ADMIN_ROLES, CATALOGUE, CONFIRMED_ROLES, SEPARATED_DUTIES
+from .tokens import invitation_token_generator
 
 ADMIN_GROUP = "National staff"
 
@@ -54,18 +55,37 @@ def _current_organisations(user: User) -> list[Organisation]:
     ]
 
 
-def _manages_any_organisation_of_user(by, kwargs) -> bool:
-    return may_nationally(by, Permission.SUPPORT) or any(
-        may_manage_users(by, organisation) for organisation in _current_organisations(kwargs["user"])
-    )
-
-
 def _manages_every_organisation_of_user(by, kwargs) -> bool:
-    """Retiring ends every role, so it needs authority over every organisation the user belongs to."""
+    """Account-wide changes (retire, lock, reset the second factor) need authority over every organisation
+    the user belongs to, or national support."""
     organisations = _current_organisations(kwargs["user"])
     return may_nationally(by, Permission.SUPPORT) or (
         bool(organisations) and all(may_manage_users(by, organisation) for organisation in organisations)
     )
+
+
+def _not_about_themselves(check, path: str = "user"):
+    """Nobody manages their own account: a self-grant or self-unlock is refused whatever else they hold."""
+
+    def guard(by, kwargs) -> bool:
+        subject = _follow_path(kwargs, path)
+        return subject is not None and subject.pk != by.pk and check(by, kwargs)
+
+    return guard
+
+
+def _follow_path(kwargs, path: str):
+    name, *attributes = path.split(".")
+    value = kwargs.get(name)
+    for attribute in attributes:
+        value = getattr(value, attribute, None)
+    return value
+
+
+def _end_sessions(user: User) -> None:
+    """End every session the user has signed in with (see User.session_generation)."""
+    User.objects.filter(pk=user.pk).update(session_generation=F("session_generation") + 1)
+    user.refresh_from_db(fields=["session_generation"])
 
 
 @guarded(manages_users_at("organisation"))
@@ -73,38 +93,169 @@ def _manages_every_organisation_of_user(by, kwargs) -> bool:
 def create_user(
     *, email: str, full_name: str, organisation: Organisation, role: str, by, request=None
 ) -> User:
-    """Register a user with a first role and email them a link to set their password."""
+    """Invite someone to the organisation with a role, and email them.
+
+    Someone new is registered and sent a link to set their password. Someone who already has an account
+    (anywhere in the country) is given the role here and told so by email. The administrator is told the
+    same either way, so the form never reveals who has an account or where else they work. A retired
+    account is given nothing, and that is audited.
+    """
     email = _validate_email_domain(email)
-    if User.objects.filter(email=email).exists():
-        raise ValidationError("A user with this email address already exists.", code="duplicate")
+    _count_invitation(by)
+    existing = User.objects.filter(email=email).first()
+    if existing is not None:
+        return _invite_existing(user=existing, organisation=organisation, role=role, by=by, request=request)
     user = User.objects.create_user(email=email, full_name=full_name.strip())
     user.set_unusable_password()
     user.save(update_fields=["password"])
     audit.record(
         actor=by, action="user.created", obj=user, after={"email": email, "full_name": user.full_name}
     )
-    _grant_role(user=user, organisation=organisation, role=role, by=by)
+    _grant_or_request(user=user, organisation=organisation, role=role, by=by)
     transaction.on_commit(lambda: _send_invitation(user=user, request=request))
     return user
+
+
+def _invite_existing(*, user: User, organisation: Organisation, role: str, by, request=None) -> User:
+    if by is not None and user.pk == by.pk:
+        raise PermissionDenied("Nobody gives themselves a role.")
+    if user.retired_at is not None:
+        audit.record(
+            actor=by,
+            action="user.invitation_refused",
+            obj=user,
+            after={"reason": "retired", "role": role, "organisation": organisation.code},
+        )
+        return user
+    granted = _grant_or_request(user=user, organisation=organisation, role=role, by=by)
+    pending = isinstance(granted, RoleGrantRequest)
+    transaction.on_commit(
+        lambda: _send_role_email(
+            user=user, organisation=organisation, role=role, pending=pending, request=request
+        )
+    )
+    return user
+
+
+def _send_role_email(
+    *, user: User, organisation: Organisation, role: str, pending: bool, request=None
+) -> None:
+    path = reverse("home:index")
+    link = request.build_absolute_uri(path) if request is not None else settings.PORTAL_BASE_URL + path
+    context = {
+        "user": user,
+        "organisation": organisation,
+        "role": CATALOGUE[role],
+        "pending": pending,
+        "link": link,
+    }
+    body = render_to_string("accounts/email/role_given.txt", context)
+    send_mail(f"Your {settings.SERVICE_NAME} roles", body, None, [user.email])
+
+
+def _count_invitation(by) -> None:
+    if by is None:
+        return
+    limit = throttle.Limit("invitations", settings.INVITATIONS_PER_HOUR, 60 * 60)
+    until = throttle.allow(limit, str(by.pk))
+    if until is not None:
+        raise ValidationError(
+            f"You have sent {settings.INVITATIONS_PER_HOUR} invitations in the last hour. "
+            f"Try again after {timezone.localtime(until):%H:%M}.",
+            code="throttled",
+        )
 
 
 def _send_invitation(*, user: User, request=None) -> None:
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     path = reverse(
-        "password_reset_confirm", kwargs={"uidb64": uid, "token": default_token_generator.make_token(user)}
+        "invitation_confirm", kwargs={"uidb64": uid, "token": invitation_token_generator.make_token(user)}
     )
     link = request.build_absolute_uri(path) if request is not None else path
     body = render_to_string("accounts/email/invitation.txt", {"user": user, "link": link})
     send_mail(f"Your {settings.SERVICE_NAME} account", body, None, [user.email])
 
 
-@guarded(manages_users_at("organisation"))
+@guarded(_not_about_themselves(manages_users_at("organisation")))
 @transaction.atomic
-def grant_role(*, user: User, organisation: Organisation, role: str, by) -> Membership:
-    return _grant_role(user=user, organisation=organisation, role=role, by=by)
+def grant_role(*, user: User, organisation: Organisation, role: str, by) -> Membership | RoleGrantRequest:
+    """Give a role now, or, for a role that moves money or reaches the whole country, ask a second
+    administrator to confirm it (the system, by=None, grants directly: the demo and the tests)."""
+    return _grant_or_request(user=user, organisation=organisation, role=role, by=by)
 
 
-def _grant_role(*, user: User, organisation: Organisation, role: str, by) -> Membership:
+def _grant_or_request(*, user, organisation, role, by) -> Membership | RoleGrantRequest:
+    _check_grant(user=user, organisation=organisation, role=role)
+    if by is None or role not in CONFIRMED_ROLES:
+        return _grant_role(user=user, organisation=organisation, role=role, by=by)
+    if Membership.objects.filter(user=user, organisation=organisation, role=role, ended_at__isnull=True):
+        raise ValidationError("They already hold this role there.", code="held")
+    pending = RoleGrantRequest.objects.filter(
+        user=user, organisation=organisation, role=role, outcome=RoleGrantRequest.Outcome.PENDING
+    ).first()
+    if pending is not None:
+        return pending
+    grant_request = RoleGrantRequest.objects.create(
+        user=user, organisation=organisation, role=role, requested_by=by
+    )
+    audit.record(
+        actor=by,
+        action="membership.requested",
+        obj=grant_request,
+        after={"user": user.email, "role": role, "organisation": organisation.code},
+    )
+    return grant_request
+
+
+def _second_administrator(by, kwargs) -> bool:
+    """Confirming needs an administrator of the organisation who neither asked for the grant nor gets it."""
+    grant_request = kwargs["grant_request"]
+    return by.pk not in {grant_request.requested_by_id, grant_request.user_id} and may_manage_users(
+        by, grant_request.organisation
+    )
+
+
+@guarded(_second_administrator)
+@transaction.atomic
+def confirm_role_grant(*, grant_request: RoleGrantRequest, by) -> Membership:
+    grant_request = _pending(grant_request)
+    _check_grant(user=grant_request.user, organisation=grant_request.organisation, role=grant_request.role)
+    _decide(grant_request, RoleGrantRequest.Outcome.CONFIRMED, by)
+    return _grant_role(
+        user=grant_request.user, organisation=grant_request.organisation, role=grant_request.role, by=by
+    )
+
+
+@guarded(_not_about_themselves(manages_users_at("grant_request.organisation"), "grant_request.user"))
+@transaction.atomic
+def refuse_role_grant(*, grant_request: RoleGrantRequest, by) -> RoleGrantRequest:
+    """Any administrator of the organisation may refuse (or, if they asked, withdraw) a pending grant."""
+    return _decide(_pending(grant_request), RoleGrantRequest.Outcome.REFUSED, by)
+
+
+def _pending(grant_request: RoleGrantRequest) -> RoleGrantRequest:
+    grant_request = RoleGrantRequest.objects.select_for_update().get(pk=grant_request.pk)
+    if grant_request.outcome != RoleGrantRequest.Outcome.PENDING:
+        raise ValidationError("This grant has already been decided.", code="decided")
+    return grant_request
+
+
+def _decide(grant_request: RoleGrantRequest, outcome, by) -> RoleGrantRequest:
+    grant_request.outcome = outcome
+    grant_request.decided_by = by
+    grant_request.decided_at = timezone.now()
+    grant_request.save(update_fields=["outcome", "decided_by", "decided_at"])
+    audit.record(
+        actor=by,
+        action=f"membership.{outcome}",
+        obj=grant_request,
+        before={"outcome": RoleGrantRequest.Outcome.PENDING},
+        after={"outcome": outcome},
+    )
+    return grant_request
+
+
+def _check_grant(*, user: User, organisation: Organisation, role: str) -> None:
     definition = CATALOGUE.get(role)
     if definition is None:
         raise ValidationError(f"Unknown role {role!r}.", code="unknown_role")
@@ -114,6 +265,20 @@ def _grant_role(*, user: User, organisation: Organisation, role: str, by) -> Mem
         )
     if user.retired_at is not None:
         raise ValidationError("A retired user cannot be given roles.", code="retired")
+    if role in SEPARATED_DUTIES and not settings.ALLOW_APPROVAL_AND_FINANCE_TOGETHER:
+        others = SEPARATED_DUTIES - {role}
+        if Membership.objects.filter(
+            user=user, organisation=organisation, role__in=others, ended_at__isnull=True
+        ).exists():
+            raise ValidationError(
+                "One person may not both approve declarations and manage finance at the same "
+                "commissioner. End the other role first.",
+                code="separated_duties",
+            )
+
+
+def _grant_role(*, user: User, organisation: Organisation, role: str, by) -> Membership:
+    _check_grant(user=user, organisation=organisation, role=role)
     existing = Membership.objects.filter(
         user=user, organisation=organisation, role=role, ended_at__isnull=True
     )
@@ -122,6 +287,7 @@ def _grant_role(*, user: User, organisation: Organisation, role: str, by) -> Mem
     membership = Membership.objects.create(user=user, organisation=organisation, role=role, granted_by=by)
     _sync_object_permissions(user=user, organisation=organisation)
     _sync_admin_access(user=user)
+    _end_sessions(user)
     audit.record(
         actor=by,
         action="membership.granted",
@@ -146,6 +312,7 @@ def _end_membership(*, membership: Membership, by) -> Membership:
     membership.save(update_fields=["ended_at", "ended_by"])
     _sync_object_permissions(user=membership.user, organisation=membership.organisation)
     _sync_admin_access(user=membership.user)
+    _end_sessions(membership.user)
     audit.record(
         actor=by,
         action="membership.ended",
@@ -168,20 +335,25 @@ def retire_user(*, user: User, by) -> User:
     user.retired_at = timezone.now()
     user.set_unusable_password()
     user.save(update_fields=["is_active", "retired_at", "password"])
+    _end_sessions(user)
     audit.record(
         actor=by, action="user.retired", obj=user, before={"is_active": True}, after={"is_active": False}
     )
     return user
 
 
-@guarded(_manages_any_organisation_of_user)
+@guarded(_not_about_themselves(_manages_every_organisation_of_user))
 @transaction.atomic
 def set_user_locked(*, user: User, locked: bool, by) -> User:
+    """Locking is account-wide, so it needs authority over every organisation the user belongs to: one
+    organisation's administrator ends the user's roles there instead."""
+    user = User.objects.select_for_update().get(pk=user.pk)
     if user.retired_at is not None:
         raise ValidationError("A retired user cannot be unlocked.", code="retired")
     before = user.is_active
     user.is_active = not locked
     user.save(update_fields=["is_active"])
+    _end_sessions(user)
     audit.record(
         actor=by,
         action="user.locked" if locked else "user.unlocked",
@@ -337,3 +509,49 @@ def _sync_pcn_memberships(*, mapping, by_code, effective_date: date) -> tuple[in
     PcnMembership.objects.bulk_update(to_move, ["pcn_id"], batch_size=2000)
     PcnMembership.objects.bulk_create(to_start, batch_size=2000)
     return len(to_start) + len(to_move), len(to_end)
+
+
+def _own_device(by, kwargs) -> bool:
+    return by.is_authenticated and kwargs["device"].user_id == by.pk
+
+
+@guarded(_own_device)
+@transaction.atomic
+def enrol_second_factor(*, device, token: str, by) -> list[str] | None:
+    """Confirm the authenticator being set up with a code from it; its backup codes, or None if the code
+    is wrong. Codes are returned once, to be shown once."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.select_for_update().get(pk=device.pk)
+    if device.confirmed or not device.verify_token(token.strip().replace(" ", "")):
+        return None
+    TOTPDevice.objects.filter(user=device.user, confirmed=True).delete()
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    codes = second_factor.new_backup_codes(device.user)
+    audit.record(
+        actor=by, action="auth.second_factor_enrolled", obj=device.user, after={"device": device.name}
+    )
+    return codes
+
+
+@guarded(_not_about_themselves(_manages_every_organisation_of_user))
+@transaction.atomic
+def reset_second_factor(*, user: User, by) -> User:
+    """A lost phone: remove the user's authenticator and backup codes, so they enrol again at their next
+    sign-in, and end their sessions. Needs authority over the whole account, like locking."""
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    removed = (
+        TOTPDevice.objects.filter(user=user).delete()[0] + StaticDevice.objects.filter(user=user).delete()[0]
+    )
+    _end_sessions(user)
+    audit.record(
+        actor=by,
+        action="auth.second_factor_reset",
+        obj=user,
+        before={"devices": removed},
+        after={"devices": 0},
+    )
+    return user

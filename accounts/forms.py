@@ -120,3 +120,19 @@ class GrantRoleForm(RoleChoiceMixin, forms.Form):
         if organisation is not None and role and role not in allowed:
             self.add_error("role", f"A {organisation.get_type_display().lower()} cannot hold this role.")
         return cleaned
+
+
+class SecondFactorForm(forms.Form):
+    code = forms.CharField(
+        label="Security code",
+        max_length=20,
+        widget=forms.TextInput(
+            attrs={
+                "class": "nhsuk-input nhsuk-input--width-10",
+                "autocomplete": "one-time-code",
+                "inputmode": "text",
+                "spellcheck": "false",
+                "autofocus": True,
+            }
+        ),
+    )

@@ -3,6 +3,7 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from .organisation_types import OrganisationType
@@ -102,6 +103,9 @@ class User(AbstractUser):
     email = models.EmailField(unique=True)
     full_name = models.CharField(max_length=150)
     retired_at = models.DateTimeField(null=True, blank=True)
+    # Raised whenever the account's standing changes (lock, unlock, retire, roles, second factor reset): it
+    # is part of every session's hash, so each session signed in before the change ends.
+    session_generation = models.PositiveIntegerField(default=0, editable=False)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = ["full_name"]
@@ -119,6 +123,12 @@ class User(AbstractUser):
 
     def get_short_name(self):
         return self.full_name.split(" ")[0] if self.full_name else self.email
+
+    def _get_session_auth_hash(self, secret=None):
+        # Django's hash covers the password only; ours covers the session generation too.
+        key_salt = "accounts.User.get_session_auth_hash"
+        value = f"{self.password}:{self.session_generation}"
+        return salted_hmac(key_salt, value, secret=secret, algorithm="sha256").hexdigest()
 
 
 class Membership(models.Model):
@@ -158,6 +168,41 @@ class Membership(models.Model):
         return self.ended_at is None
 
 
+class RoleGrantRequest(models.Model):
+    """An administrator's grant of a role that needs a second administrator (roles.CONFIRMED_ROLES)."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Waiting for a second administrator"
+        CONFIRMED = "confirmed", "Confirmed"
+        REFUSED = "refused", "Refused"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="grant_requests"
+    )
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="grant_requests")
+    role = models.CharField(max_length=40, choices=Role.choices)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["requested_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "organisation", "role"],
+                condition=Q(outcome="pending"),
+                name="one_pending_grant_per_role",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_role_display()} for {self.user} at {self.organisation.code} ({self.outcome})"
+
+
 class OrganisationUserObjectPermission(UserObjectPermissionBase):
     # Direct foreign keys (not generic ones) so permissions die with their organisation and join cheaply.
     content_object = models.ForeignKey(Organisation, on_delete=models.CASCADE)
@@ -168,7 +213,11 @@ class OrganisationGroupObjectPermission(GroupObjectPermissionBase):
 
 
 class AuditEvent(models.Model):
-    """Append-only record of every change made through an action (a database trigger refuses edits)."""
+    """Append-only record of every change made through an action (a database trigger refuses edits).
+
+    Tamper-evident as well: each event has a position in one chain and a keyed hash of its contents and of
+    the previous event's hash (accounts.audit), so an edit, a gap or a truncation shows in `verify_audit`.
+    """
 
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -180,6 +229,9 @@ class AuditEvent(models.Model):
     object_repr = models.CharField(max_length=200)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
+    position = models.BigIntegerField(unique=True, editable=False)
+    previous_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -188,3 +240,17 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.action} {self.object_repr}"
+
+
+class AuditChainHead(models.Model):
+    """The newest link of the audit chain: one row, locked while an event is chained, so events take
+    positions one at a time. It also outlives a TRUNCATE of the events, which `verify_audit` then reports."""
+
+    position = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+
+    class Meta:
+        default_permissions = ("view",)
+
+    def __str__(self):
+        return f"audit chain head at {self.position}"

@@ -173,6 +173,15 @@ CATALOGUE: dict[Role, RoleDefinition] = {
 # National roles open the Django admin; everyone else works through the portal's own pages.
 ADMIN_ROLES = frozenset({Role.SERVICE_MANAGEMENT, Role.SUPPORT})
 
+# Roles that move money or reach the whole country: an administrator's grant of one waits until a second
+# administrator of the same organisation confirms it (docs/adr/0009-security.md).
+CONFIRMED_ROLES = frozenset(
+    {Role.APPROVAL_MANAGEMENT, Role.FINANCE_MANAGEMENT, Role.SUPPORT, Role.SERVICE_MANAGEMENT}
+)
+# Approving a declaration and releasing its payment are separate duties: one person may hold both at one
+# commissioner only where the national setting ALLOW_APPROVAL_AND_FINANCE_TOGETHER says so.
+SEPARATED_DUTIES = frozenset({Role.APPROVAL_MANAGEMENT, Role.FINANCE_MANAGEMENT})
+
 
 def roles_held_at(organisation_type: str) -> list[RoleDefinition]:
     """The roles an organisation of this type may hold, in catalogue order."""

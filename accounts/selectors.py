@@ -3,8 +3,8 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from .models import Membership, Organisation, OrganisationType, PcnMembership, User
-from .permissions import organisations_managed_by, organisations_reachable
+from .models import Membership, Organisation, OrganisationType, PcnMembership, RoleGrantRequest, User
+from .permissions import may_nationally, organisations_managed_by, organisations_reachable
 from .roles import Permission
 
 
@@ -72,18 +72,40 @@ def memberships_at(organisation: Organisation) -> QuerySet:
 
 
 def user_managed_by(admin, pk: int) -> User:
-    """A user with a role (current or past) at an organisation `admin` manages, or 404."""
-    managed = User.objects.filter(memberships__organisation__in=organisations_managed_by(admin)).distinct()
+    """A user with a current role at an organisation `admin` manages, or 404. Former members are no longer
+    the organisation's to manage (national support still reaches everyone)."""
+    if may_nationally(admin, Permission.SUPPORT):
+        return get_object_or_404(User, pk=pk)
+    managed = User.objects.filter(
+        memberships__organisation__in=organisations_managed_by(admin), memberships__ended_at__isnull=True
+    ).distinct()
     return get_object_or_404(managed, pk=pk)
 
 
-def memberships_of(user) -> QuerySet:
+def memberships_of(user, *, seen_by) -> QuerySet:
+    """The user's roles at the organisations `seen_by` manages: their roles elsewhere are not shown."""
     current_first = F("ended_at").desc(nulls_first=True)
     return (
-        Membership.objects.filter(user=user)
+        Membership.objects.filter(user=user, organisation__in=organisations_managed_by(seen_by))
         .select_related("organisation")
         .order_by(current_first, "started_at")
     )
+
+
+def pending_grants_for(user, *, seen_by) -> QuerySet:
+    return (
+        RoleGrantRequest.objects.filter(
+            user=user,
+            organisation__in=organisations_managed_by(seen_by),
+            outcome=RoleGrantRequest.Outcome.PENDING,
+        )
+        .select_related("organisation", "requested_by")
+        .order_by("requested_at")
+    )
+
+
+def pending_grant_for(admin, user, pk: int) -> RoleGrantRequest:
+    return get_object_or_404(pending_grants_for(user, seen_by=admin), pk=pk)
 
 
 def current_holders(*, roles, organisations) -> QuerySet:

@@ -23,6 +23,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from .exports import neutralise
+
 NUMERIC = "portal-numeric"
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -189,8 +191,8 @@ def csv_response(headers, rows, filename: str) -> HttpResponse:
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(headers)
-    writer.writerows([_csv_text(v) for v in row] for row in rows)
+    writer.writerow([neutralise(h) for h in headers])
+    writer.writerows([neutralise(_csv_text(v)) for v in row] for row in rows)
     response = HttpResponse(out.getvalue().encode("utf-8"), content_type=CSV_TYPE)
     response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
     return response
@@ -200,12 +202,12 @@ def xlsx_response(headers, kinds, rows, filename: str, title: str = "Data") -> H
     book = Workbook()
     sheet = book.active
     sheet.title = title[:31]
-    sheet.append(headers)
+    sheet.append([neutralise(h) for h in headers])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     sheet.freeze_panes = "A2"
     for row in rows:
-        sheet.append(row)
+        sheet.append([neutralise(v) for v in row])
     for index, kind in enumerate(kinds, start=1):
         letter = get_column_letter(index)
         if kind in EXCEL_FORMATS:

@@ -9,8 +9,15 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from . import actions
 from .forms import GrantRoleForm, InviteUserForm
+from .models import RoleGrantRequest
 from .permissions import may_manage_users, organisations_managed_by
-from .selectors import memberships_of, organisation_for, user_managed_by
+from .selectors import (
+    memberships_of,
+    organisation_for,
+    pending_grant_for,
+    pending_grants_for,
+    user_managed_by,
+)
 
 
 @login_required
@@ -34,8 +41,13 @@ def invite_user(request, code):
         except ValidationError as error:
             form.add_error("email", error)
         else:
-            messages.success(request, f"{user.email} has been invited.")
-            return redirect("accounts:user_detail", pk=user.pk)
+            # The same words whether the address was new, already had an account, or had been retired.
+            messages.success(
+                request,
+                f"We have emailed {user.email}. A link to set up a new account lasts 14 days; roles that "
+                "approve or pay declarations start once a second administrator confirms them.",
+            )
+            return redirect("accounts:organisation_detail", code=organisation.code)
     return render(request, "accounts/invite_user.html", {"organisation": organisation, "form": form})
 
 
@@ -51,7 +63,8 @@ def user_detail(request, pk):
         chosen = first_two[0] if len(first_two) == 1 else None
     context = {
         "managed_user": managed_user,
-        "memberships": memberships_of(managed_user),
+        "memberships": memberships_of(managed_user, seen_by=request.user),
+        "pending_grants": pending_grants_for(managed_user, seen_by=request.user),
         "organisations": managed if chosen is None else None,
         "chosen": chosen,
         "may_choose_another": "organisation" in request.GET,
@@ -68,7 +81,7 @@ def retire(request, pk):
     if request.method == "POST":
         _attempt(request, lambda: actions.retire_user(user=managed_user, by=request.user), "Account retired.")
         return redirect("accounts:user_detail", pk=managed_user.pk)
-    context = {"managed_user": managed_user, "roles": managed_user.memberships.filter(ended_at__isnull=True)}
+    context = {"managed_user": managed_user, "roles": memberships_of(managed_user, seen_by=request.user)}
     return render(request, "accounts/retire_user.html", context)
 
 
@@ -78,18 +91,50 @@ def grant_role(request, pk):
     managed_user = user_managed_by(request.user, pk)
     form = GrantRoleForm(request.POST, organisations=organisations_managed_by(request.user))
     if form.is_valid():
-        _attempt(
-            request,
-            lambda: actions.grant_role(
+        try:
+            granted = actions.grant_role(
                 user=managed_user,
                 organisation=form.cleaned_data["organisation"],
                 role=form.cleaned_data["role"],
                 by=request.user,
-            ),
-            "Role given.",
-        )
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            if isinstance(granted, RoleGrantRequest):
+                messages.success(
+                    request, "This role needs a second administrator: it starts once another confirms it."
+                )
+            else:
+                messages.success(request, "Role given.")
     else:
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+    return redirect("accounts:user_detail", pk=managed_user.pk)
+
+
+@login_required
+@require_POST
+def confirm_grant(request, pk, grant_pk):
+    managed_user = user_managed_by(request.user, pk)
+    grant_request = pending_grant_for(request.user, managed_user, grant_pk)
+    _attempt(
+        request,
+        lambda: actions.confirm_role_grant(grant_request=grant_request, by=request.user),
+        "Role confirmed.",
+    )
+    return redirect("accounts:user_detail", pk=managed_user.pk)
+
+
+@login_required
+@require_POST
+def refuse_grant(request, pk, grant_pk):
+    managed_user = user_managed_by(request.user, pk)
+    grant_request = pending_grant_for(request.user, managed_user, grant_pk)
+    _attempt(
+        request,
+        lambda: actions.refuse_role_grant(grant_request=grant_request, by=request.user),
+        "Role refused.",
+    )
     return redirect("accounts:user_detail", pk=managed_user.pk)
 
 
@@ -111,6 +156,18 @@ def set_locked(request, pk, locked):
     done = "Account locked." if locked else "Account unlocked."
     _attempt(
         request, lambda: actions.set_user_locked(user=managed_user, locked=locked, by=request.user), done
+    )
+    return redirect("accounts:user_detail", pk=managed_user.pk)
+
+
+@login_required
+@require_POST
+def reset_second_factor(request, pk):
+    managed_user = user_managed_by(request.user, pk)
+    _attempt(
+        request,
+        lambda: actions.reset_second_factor(user=managed_user, by=request.user),
+        "Security code reset: they will set up their authenticator app when they next sign in.",
     )
     return redirect("accounts:user_detail", pk=managed_user.pk)
 

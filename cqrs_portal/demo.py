@@ -4,6 +4,7 @@ Everything goes through the same actions as real use, and every step is idempote
 `make demo` finds the work done and starts in seconds.
 """
 
+import base64
 import csv
 import datetime as dt
 import io
@@ -15,11 +16,13 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import actions
 from accounts.models import Organisation, OrganisationType, User
 from accounts.organisation_import import parse_mapping
 from accounts.roles import Role
+from accounts.second_factor import needs_second_factor, new_backup_codes
 from calculation import actions as calculation_actions
 from calculation.models import CalculationRun, PracticeListSize, Publication
 from calculation.pipeline import cpi_list_date
@@ -43,14 +46,20 @@ MAPPING = Path(settings.BASE_DIR) / "fixtures" / "organisations" / "qof_manual_m
 DEFAULT_ICB = "QOC"
 # Demo-only password, printed by `make demo`; it passes the production password validators.
 DEMO_PASSWORD = "Quality-Outcomes-2324"  # noqa: S105
+# Commissioner and national logins need a second factor: every demo login that does shares this published
+# authenticator key (RFC 4226's test secret) and these backup codes, printed by `make demo`.
+DEMO_TOTP_KEY = b"12345678901234567890".hex()
+DEMO_BACKUP_CODES = ["demo-code-1", "demo-code-2", "demo-code-3", "demo-code-4", "demo-code-5"]
 
 
 PRACTICE_MANAGER_ROLES = [
     Role.PARTICIPATION_MANAGEMENT, Role.ACHIEVEMENT_ENTRY, Role.DECLARATION_MANAGEMENT, Role.USER_ADMIN,
     Role.VIEW, Role.FINANCE_VIEW,
 ]  # fmt: skip
+# Approving and paying are separate duties (docs/adr/0009-security.md): the commissioner approves, and a
+# finance colleague at the same sub-ICB location releases the payments.
 COMMISSIONER_ROLES = [
-    Role.COMMISSIONING_MANAGEMENT, Role.APPROVAL_MANAGEMENT, Role.FINANCE_MANAGEMENT,
+    Role.COMMISSIONING_MANAGEMENT, Role.APPROVAL_MANAGEMENT,
     Role.ADVANCED_USER_ADMIN, Role.ACHIEVEMENT_ENTRY, Role.VIEW, Role.FINANCE_VIEW,
 ]  # fmt: skip
 
@@ -90,6 +99,7 @@ def demo_logins(icb: Organisation) -> list[DemoLogin]:
         # People as they work: one person holding the roles of their job.
         login("practice.manager", "Priya Manager", practice, *PRACTICE_MANAGER_ROLES),
         login("commissioner", "Colin Commissioner", sub_icb, *COMMISSIONER_ROLES),
+        login("finance", "Fiona Finance", sub_icb, Role.FINANCE_MANAGEMENT, Role.FINANCE_VIEW, Role.VIEW),
         login("service.manager", "Sam Service-Manager", national, Role.SERVICE_MANAGEMENT, Role.USER_ADMIN),
         login("support", "Sue Support", national, Role.SUPPORT),
         # One login per role, to see exactly what each role alone allows.
@@ -134,6 +144,14 @@ def _ensure_user(login: DemoLogin) -> None:
         user = User.objects.create_user(email=login.email, full_name=login.full_name, password=DEMO_PASSWORD)
     for role in login.roles:
         actions.grant_role(user=user, organisation=organisation, role=role, by=None)
+    if needs_second_factor(user):
+        TOTPDevice.objects.filter(user=user).delete()
+        TOTPDevice.objects.create(user=user, name="Demo authenticator", key=DEMO_TOTP_KEY, confirmed=True)
+        new_backup_codes(user, list(DEMO_BACKUP_CODES))
+
+
+def demo_totp_secret() -> str:
+    return base64.b32encode(bytes.fromhex(DEMO_TOTP_KEY)).decode()
 
 
 # --- Offers and participation (docs/adr/0004-offers-and-participation.md) ---------------------------------

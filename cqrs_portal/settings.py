@@ -8,8 +8,10 @@ Two modes, and nothing in between:
   tasks in-process unless REDIS_URL is given, email to the console.
 """
 
+import hashlib
 import ipaddress
 import os
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -53,6 +55,22 @@ DEVELOPMENT_SECRET_KEY = "insecure-development-key-never-used-in-production"  # 
 SECRET_KEY = required("SECRET_KEY", "a long random secret key") or DEVELOPMENT_SECRET_KEY
 if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY is the published development key; generate a secret one.")
+# A key anyone could know or guess: Django's generated placeholder prefix, a short one, or one of few
+# characters. Production refuses to start with it, as with the development key.
+if not DEBUG and (
+    SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5
+):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too weak (at least 50 random characters are needed); generate one with "
+        '`python -c "import secrets; print(secrets.token_urlsafe(50))"`.'
+    )
+
+# The audit chain's key (accounts.audit). Keep it apart from the database's owner; set it separately from
+# SECRET_KEY so that the secret key can be rotated without re-keying the chain.
+AUDIT_CHAIN_KEY = (
+    os.environ.get("AUDIT_CHAIN_KEY", "").strip()
+    or hashlib.sha256(f"cqrs-audit-chain:{SECRET_KEY}".encode()).hexdigest()
+)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") if not DEBUG else env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 if not DEBUG and not ALLOWED_HOSTS:
@@ -68,6 +86,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "guardian",
+    "axes",
+    "django_otp",
+    "csp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_tables2",
     "django_filters",
     "cqrs_portal",
@@ -94,8 +117,13 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "cqrs_portal.middleware.IdleSessionMiddleware",
+    "cqrs_portal.middleware.SecondFactorMiddleware",
+    "cqrs_portal.middleware.NoStoreMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "cqrs_portal.middleware.RaceMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "cqrs_portal.urls"
@@ -136,6 +164,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out address is refused before its password is even checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -152,9 +182,41 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home:index"
 LOGOUT_REDIRECT_URL = "login"
-# Invitations are password-set links and CQRS invitations lasted 14 days. Each link works once: its token
-# hashes the password and last sign-in, so setting a password or signing in spends it.
-PASSWORD_RESET_TIMEOUT = 60 * 60 * 24 * 14
+# Invitations are password-set links and CQRS invitations lasted 14 days; a password-reset link lasts hours
+# (accounts.tokens). Each link works once: its token hashes the password and last sign-in, so setting a
+# password or signing in spends it.
+INVITATION_TIMEOUT = 60 * 60 * 24 * 14
+PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT_HOURS", "2")) * 60 * 60
+# Emails on request are rate-limited (accounts.throttle): resets per address and per client, per hour, and
+# invitations per administrator per hour.
+PASSWORD_RESET_EMAILS_PER_HOUR = int(os.environ.get("PASSWORD_RESET_EMAILS_PER_HOUR", "3"))
+PASSWORD_RESET_REQUESTS_PER_HOUR = int(os.environ.get("PASSWORD_RESET_REQUESTS_PER_HOUR", "20"))
+INVITATIONS_PER_HOUR = int(os.environ.get("INVITATIONS_PER_HOUR", "30"))
+
+# A second factor (TOTP, with backup codes) for every holder of a commissioner or national role, and for
+# everyone when this is on (accounts.second_factor).
+SECOND_FACTOR_FOR_ALL = env_bool("SECOND_FACTOR_FOR_ALL", False)
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "CQRS")
+# Each wrong code doubles the wait before the next is accepted (django-otp's throttling).
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+
+# Guessing passwords (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one address, on the portal
+# or /admin/, that address cannot sign in for the cool-off, which each further attempt restarts. Locked by
+# address, not by client: NHS organisations share a few outgoing addresses (docs/adr/0009-security.md).
+AXES_FAILURE_LIMIT = int(os.environ.get("SIGN_IN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("SIGN_IN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "accounts.sign_in.username_of"
+AXES_LOCKOUT_CALLABLE = "accounts.sign_in.locked_out"
+AXES_CLIENT_IP_CALLABLE = "accounts.client_address.axes_client_address"
+AXES_SENSITIVE_PARAMETERS = ["password"]
+AXES_VERBOSE = False
+# Axes warns that locking by address alone lets one client try many addresses; that is answered by a limit
+# on failed sign-ins per client (accounts.sign_in.failures_from_one_client), not by locking shared networks.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+SIGN_IN_FAILURES_PER_CLIENT_PER_HOUR = int(os.environ.get("SIGN_IN_FAILURES_PER_CLIENT_PER_HOUR", "300"))
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"
@@ -200,8 +262,15 @@ if not DEBUG and not PORTAL_BASE_URL:
 # Users must hold an NHS mail address; the list is configurable as it was in CQRS.
 ALLOWED_EMAIL_DOMAINS = [d.lower() for d in env_list("ALLOWED_EMAIL_DOMAINS", "nhs.net,nhs.uk")]
 
+# Separation of duties: one person approving declarations and releasing their payments at the same
+# commissioner is refused unless this national setting allows it (docs/adr/0009-security.md).
+ALLOW_APPROVAL_AND_FINANCE_TOGETHER = env_bool("ALLOW_APPROVAL_AND_FINANCE_TOGETHER", False)
+
 # CQRS was reachable only from the NHS network (N3, now HSCN). Empty means no restriction.
 ALLOWED_NETWORKS = [ipaddress.ip_network(net, strict=False) for net in env_list("ALLOWED_NETWORKS")]
+# The proxies in front of the portal (CIDRs). X-Forwarded-For is read only from these, right to left; with
+# none, the header is ignored and the client is REMOTE_ADDR (accounts.client_address).
+TRUSTED_PROXIES = [ipaddress.ip_network(net, strict=False) for net in env_list("TRUSTED_PROXIES")]
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
@@ -215,6 +284,12 @@ SUPPORT_EMAIL = os.environ.get("SUPPORT_EMAIL", "cqrs.servicedesk@nhs.net")
 
 # Celery: in development with no REDIS_URL tasks run in-process, so the demo needs no broker.
 REDIS_URL = required("REDIS_URL", "Redis for the Celery workers (redis://host:6379/0)")
+# A shared cache for rate limits (Redis when there is one; each process's memory on a development machine).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
@@ -227,7 +302,25 @@ CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_TIMEZONE = TIME_ZONE
 
 SESSION_COOKIE_HTTPONLY = True
+# A session lasts at most 8 hours from sign-in, and ends sooner after SESSION_IDLE_MINUTES without a request.
 SESSION_COOKIE_AGE = 60 * 60 * 8
+SESSION_IDLE_TIMEOUT = int(os.environ.get("SESSION_IDLE_MINUTES", "30")) * 60
+# No script but the portal's own files: no inline script, no other origin (django-csp).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        # The NHS.UK frontend loads its Frutiger web font from the NHS assets server.
+        "font-src": ["'self'", "https://assets.nhs.uk"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -3,35 +3,28 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import TemplateView
 
-from accounts.forms import EmailAuthenticationForm, NHSPasswordResetForm, NHSSetPasswordForm
+from accounts import second_factor_views, sign_in_views
 
 admin.site.site_header = "CQRS administration"
 admin.site.site_title = "CQRS administration"
 
 urlpatterns = [
     path("", include("home.urls")),
-    path(
-        "sign-in/",
-        auth_views.LoginView.as_view(
-            authentication_form=EmailAuthenticationForm, redirect_authenticated_user=True
-        ),
-        name="login",
-    ),
+    path("sign-in/", sign_in_views.LoginView.as_view(), name="login"),
+    path("sign-in/second-factor/", second_factor_views.verify, name="second_factor_verify"),
+    path("sign-in/set-up-second-factor/", second_factor_views.set_up, name="second_factor_set_up"),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
-    path(
-        "password-reset/",
-        auth_views.PasswordResetView.as_view(
-            form_class=NHSPasswordResetForm,
-            email_template_name="registration/password_reset_email.txt",
-            subject_template_name="registration/password_reset_subject.txt",
-        ),
-        name="password_reset",
-    ),
+    path("password-reset/", sign_in_views.PasswordResetView.as_view(), name="password_reset"),
     path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(
         "password-reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(form_class=NHSSetPasswordForm),
+        sign_in_views.PasswordResetConfirmView.as_view(),
         name="password_reset_confirm",
+    ),
+    path(
+        "invitation/<uidb64>/<token>/",
+        sign_in_views.InvitationConfirmView.as_view(),
+        name="invitation_confirm",
     ),
     path(
         "password-reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"

@@ -1,5 +1,3 @@
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -12,6 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from accounts.models import OrganisationType
 from accounts.permissions import Permission, may, may_nationally
 from accounts.selectors import commissioner_or_national_for, practice_for
+from accounts.tabular import csv_response
 from participation.models import ServiceYear
 
 from . import actions, selectors
@@ -36,36 +35,22 @@ def statement(request, code):
     year = selectors.chosen_year(years, request.GET.get("year"))
     page = selectors.statement(practice, year) if year else None
     if page and request.GET.get("format") == "csv":
-        response = HttpResponse(content_type="text/csv")
-        response["Content-Disposition"] = f'attachment; filename="payments-{practice.code}-{year.code}.csv"'
-        writer = csv.writer(response)
-        writer.writerow(
+        headers = ["REFERENCE", "COMPONENT", "ACHIEVEMENT_DATE", "DUE_DATE", "STATUS", "AMOUNT_GBP",
+                   "RUNNING_TOTAL_GBP", "BATCH"]  # fmt: skip
+        rows = [
             [
-                "REFERENCE",
-                "COMPONENT",
-                "ACHIEVEMENT_DATE",
-                "DUE_DATE",
-                "STATUS",
-                "AMOUNT_GBP",
-                "RUNNING_TOTAL_GBP",
-                "BATCH",
+                row.line.reference,
+                row.line.component,
+                row.line.achievement_date,
+                row.line.due_date,
+                row.when,
+                f"{row.line.amount:.2f}",
+                f"{row.running_total:.2f}",
+                row.line.batch.reference if row.line.batch else "",
             ]
-        )
-        for row in page["rows"]:
-            line = row.line
-            writer.writerow(
-                [
-                    line.reference,
-                    line.component,
-                    line.achievement_date,
-                    line.due_date,
-                    row.when,
-                    f"{line.amount:.2f}",
-                    f"{row.running_total:.2f}",
-                    line.batch.reference if line.batch else "",
-                ]
-            )
-        return response
+            for row in page["rows"]
+        ]
+        return csv_response(headers, rows, f"payments-{practice.code}-{year.code}")
     context = {
         "practice": practice,
         "years": years,

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
+from accounts.exports import neutralise
 from calculation.models import Publication
 from declarations.models import Declaration
 from engine import outputs
@@ -47,6 +48,8 @@ def publication_lines(rows, publication: Publication) -> Iterator[str]:
             chunk, columns=["practice_code", "indicator_code", *COUNTS, "points"]
         )
         frame = frame[frame["indicator_code"].isin(kinds)]
+        for column in ("practice_code", "indicator_code"):
+            frame[column] = frame[column].map(neutralise)
         for column in COUNTS:
             frame[column] = frame[column].astype("Int64")
         frame["kind"] = frame["indicator_code"].map(kinds)
@@ -75,6 +78,7 @@ def achieved_points_lines(rows, publication: Publication) -> Iterator[str]:
     yield ACHIEVED_POINTS_HEADER + CRLF
     for chunk in _chunks(rows.values_list("practice_id", "practice__code", "indicator_code", "points")):
         yield "".join(
-            f"{prefix},{code},{date},{indicator},{points:.2f},{'Y' if practice in approved else 'N'}{CRLF}"
+            f"{prefix},{neutralise(code)},{date},{neutralise(indicator)},{points:.2f},"
+            f"{'Y' if practice in approved else 'N'}{CRLF}"
             for practice, code, indicator, points in chunk
         )

@@ -57,6 +57,36 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _force_login_with_a_second_factor(monkeypatch):
+    """`client.force_login` stands for a whole sign-in, so it includes the second factor: the user is given
+    an authenticator (as at enrolment) and the session records it as used, as the verify page would."""
+    from django.test.client import ClientMixin
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from tests.factories import enrolled_authenticator
+
+    original = ClientMixin.force_login
+
+    def force_login(self, user, backend=None):
+        original(self, user, backend)
+        session = self.session
+        session[DEVICE_ID_SESSION_KEY] = enrolled_authenticator(user).persistent_id
+        session.save()
+
+    monkeypatch.setattr(ClientMixin, "force_login", force_login)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate limits count in the cache; each test starts with none spent."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _celery_runs_in_process(request):
     """Unit tests run tasks in-process; tests marked `redis` talk to a real broker and worker instead."""
     from cqrs_portal.celery import app
@@ -234,7 +264,9 @@ def chromium():
 
 @pytest.fixture
 def page(chromium, live_server):
-    context = chromium.new_context(base_url=live_server.url)
+    # axe-core is injected as a script of the test's own; the portal's Content-Security-Policy (no inline
+    # script) would refuse it, so the test's browser lets its own injection through.
+    context = chromium.new_context(base_url=live_server.url, bypass_csp=True)
     context.set_default_timeout(15_000)
     page = context.new_page()
     yield page

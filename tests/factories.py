@@ -61,6 +61,22 @@ class UserFactory(factory.django.DjangoModelFactory):
             obj.save(update_fields=["password"])
 
 
+def enrolled_authenticator(user):
+    """The user's confirmed authenticator app, set up as at their first sign-in."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+
+
+def current_code(device) -> str:
+    """The code the user's app shows now."""
+    from django_otp.oath import TOTP
+
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():0{device.digits}d}"
+
+
 def user_with_roles(organisation: Organisation, *roles: str, **fields) -> User:
     user = UserFactory(**fields)
     for role in roles:

@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts.organisation_import import parse_mapping
 from accounts.permissions import GUARDED_ACTIONS, SYSTEM_STEPS, guard_lifted
 from accounts.roles import Role
+from accounts.second_factor import pending_authenticator
 from participation.ruleset_files import RULESETS_DIR, read_rulesets
 from tests.conftest import REPO
 from tests.factories import QOF2324_OFFER_DATES, mapping_csv, user_with_roles
@@ -81,7 +82,13 @@ PROBES = {
     "accounts.actions.grant_role": lambda w, tmp: {
         "user": w.members["A00001"], "organisation": w.tree["A00001"], "role": Role.FINANCE_VIEW,
     },
+    "accounts.actions.confirm_role_grant": lambda w, tmp: {"grant_request": w.grant_requests["01A"]},
+    "accounts.actions.refuse_role_grant": lambda w, tmp: {"grant_request": w.grant_requests["01A"]},
     "accounts.actions.end_membership": lambda w, tmp: {"membership": w.memberships["A00001"]},
+    "accounts.actions.reset_second_factor": lambda w, tmp: {"user": w.members["A00001"]},
+    "accounts.actions.enrol_second_factor": lambda w, tmp: {
+        "device": pending_authenticator(w.members["A00001"]), "token": "123456",
+    },
     "accounts.actions.retire_user": lambda w, tmp: {"user": w.members["A00001"]},
     "accounts.actions.set_user_locked": lambda w, tmp: {"user": w.members["A00001"], "locked": True},
     "accounts.actions.import_organisations": lambda w, tmp: {

@@ -22,7 +22,8 @@ from tests.walk_routes import ROUTES, Walker
 # staff check (test_admin_is_only_for_national_staff).
 PUBLIC = {
     "login", "logout", "password_reset", "password_reset_done", "password_reset_complete",
-    "password_reset_confirm", "accessibility", "contact", "cookies",
+    "password_reset_confirm", "invitation_confirm", "accessibility", "contact", "cookies",
+    "second_factor_verify", "second_factor_set_up",
 }  # fmt: skip
 SKIPPED_NAMESPACES = {"admin"}
 ROLE_AT_HOLDER = [(role.key, holder) for role in CATALOGUE.values() for holder in sorted(role.holders)]

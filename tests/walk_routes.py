@@ -127,6 +127,13 @@ def each_member(name: str, with_membership: bool = False) -> Callable[[World], l
     return targets
 
 
+def each_grant_request(name: str) -> Callable[[World], list[Target]]:
+    return lambda world: [
+        Target(reverse(name, kwargs={"pk": grant.user_id, "grant_pk": grant.pk}), world.tree[code], grant)
+        for code, grant in world.grant_requests.items()
+    ]
+
+
 def the_run(name: str) -> Callable[[World], list[Target]]:
     return lambda world: [Target(reverse(name, kwargs={"pk": world.run.pk}))]
 
@@ -396,6 +403,18 @@ ROUTES = [
         [Post(user_administration(), grant_view_role)],
     ),
     Route(
+        "accounts:confirm_grant",
+        each_grant_request("accounts:confirm_grant"),
+        post_only(),
+        [Post(user_administration())],
+    ),
+    Route(
+        "accounts:refuse_grant",
+        each_grant_request("accounts:refuse_grant"),
+        post_only(),
+        [Post(user_administration())],
+    ),
+    Route(
         "accounts:end_role",
         each_member("accounts:end_role", with_membership=True),
         post_only(),
@@ -410,6 +429,12 @@ ROUTES = [
     Route(
         "accounts:unlock_user",
         each_member("accounts:unlock_user"),
+        post_only(),
+        [Post(user_administration())],
+    ),
+    Route(
+        "accounts:reset_second_factor",
+        each_member("accounts:reset_second_factor"),
         post_only(),
         [Post(user_administration())],
     ),

@@ -12,7 +12,8 @@ from decimal import Decimal
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from accounts.models import Membership, Organisation, OrganisationType, User
+from accounts import actions as account_actions
+from accounts.models import Membership, Organisation, OrganisationType, RoleGrantRequest, User
 from accounts.roles import Role
 from calculation import actions as calculation_actions
 from calculation.models import CalculationRun, PrevalenceReview
@@ -30,6 +31,11 @@ WALK_YEAR = "QOF2627"
 MANUAL_INDICATOR = "QI001"
 IN_YEAR_DATE = dt.date(2026, 6, 30)
 # A role each kind of organisation may hold, for the member of staff the user-administration pages act on.
+CONFIRMED_ROLE_AT = {
+    "01A": Role.APPROVAL_MANAGEMENT,
+    "QAA": Role.FINANCE_MANAGEMENT,
+    "ENG": Role.SUPPORT,
+}
 MEMBER_ROLE = {
     OrganisationType.PRACTICE: Role.VIEW,
     OrganisationType.SUB_ICB: Role.VIEW,
@@ -55,6 +61,9 @@ class World:
     declarations: dict[str, Declaration]
     revision: DeclarationRevision
     freeze: Freeze  # standing, of QOF 2023/24 (not the walk's year), to be lifted
+    # A role that needs a second administrator, given to the member at each commissioner and national by
+    # another administrator there and waiting for confirmation.
+    grant_requests: dict[str, RoleGrantRequest]
 
     @property
     def practices(self) -> list[Organisation]:
@@ -157,9 +166,16 @@ def build_world(upload_directory) -> World:
     freeze = declaration_actions.freeze(
         service_year=next(iter(offers.values())).service_year, reason="The walk's freeze", by=None
     )
+    grant_requests = {}
+    for code, role in CONFIRMED_ROLE_AT.items():
+        organisation = tree[code]
+        requester = user_with_roles(organisation, Role.USER_ADMIN, email=f"requester.{code.lower()}@nhs.net")
+        grant_requests[code] = account_actions.grant_role(
+            user=members[code], organisation=organisation, role=role, by=requester
+        )
     return World(
         tree, offers, year, extract, run, held_run, upload, members, memberships, loader, declarations,
-        revision, freeze,
+        revision, freeze, grant_requests,
     )  # fmt: skip
 
 

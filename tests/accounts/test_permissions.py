@@ -111,7 +111,7 @@ def test_create_user_sends_an_invitation_and_audits(tree, mailoutbox, django_cap
         )
     assert user.email == "new.person@nhs.net"
     assert not user.has_usable_password()
-    assert len(mailoutbox) == 1 and "/password-reset/" in mailoutbox[0].body
+    assert len(mailoutbox) == 1 and "/invitation/" in mailoutbox[0].body
     assert set(AuditEvent.objects.filter(actor=admin).values_list("action", flat=True)) == {
         "user.created",
         "membership.granted",

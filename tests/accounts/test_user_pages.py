@@ -106,7 +106,8 @@ def test_practice_administrator_invites_a_colleague(
             {"full_name": "Nina New", "email": "nina.new@nhs.net", "role": "declaration_management"},
         )
     user = User.objects.get(email="nina.new@nhs.net")
-    assert response.status_code == 302 and response.url == reverse("accounts:user_detail", args=[user.pk])
+    assert response.status_code == 302
+    assert response.url == reverse("accounts:organisation_detail", args=["A00001"])
     assert user.memberships.get().role == "declaration_management"
     assert mailoutbox[0].to == ["nina.new@nhs.net"]
 
@@ -133,8 +134,8 @@ def test_administrator_ends_a_role_locks_and_retires(client, tree):
     client.post(reverse("accounts:retire_user", args=[target.pk]))
     target.refresh_from_db()
     assert target.retired_at is not None and not target.memberships.filter(ended_at__isnull=True).exists()
-    # Retired users stay visible to their administrator, for the record.
-    assert client.get(reverse("accounts:user_detail", args=[target.pk])).status_code == 200
+    # A retired user is nobody's member any more: the record stays in the audit trail, not on this page.
+    assert client.get(reverse("accounts:user_detail", args=[target.pk])).status_code == 404
 
 
 def test_giving_a_role_at_an_organisation_outside_the_administrators_reach_is_refused(client, tree):

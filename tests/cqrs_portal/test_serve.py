@@ -34,9 +34,11 @@ class Browser:
     def __init__(self, port: int):
         self.port, self.cookies = port, SimpleCookie()
 
-    def request(self, method: str, path: str, body: dict | None = None) -> http.client.HTTPResponse:
+    def request(
+        self, method: str, path: str, body: dict | None = None, headers: dict | None = None
+    ) -> http.client.HTTPResponse:
         connection_ = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        headers = {"X-Forwarded-Proto": "https", "Host": "127.0.0.1"}
+        headers = {"X-Forwarded-Proto": "https", "Host": "127.0.0.1", **(headers or {})}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{key}={morsel.value}" for key, morsel in self.cookies.items())
         data = None
@@ -54,6 +56,16 @@ class Browser:
 
 @pytest.fixture
 def served(postgresql):
+    yield from _serve()
+
+
+@pytest.fixture
+def served_behind_a_proxy(postgresql):
+    """The portal for the NHS network only (10.0.0.0/8 here), behind a proxy at 127.0.0.1."""
+    yield from _serve(ALLOWED_NETWORKS="10.0.0.0/8", TRUSTED_PROXIES="127.0.0.1/32")
+
+
+def _serve(**extra):
     database = connection.settings_dict
     port = free_port()
     environment = {
@@ -71,6 +83,7 @@ def served(postgresql):
         "SECURE_SSL_REDIRECT": "true",
         "PORT": str(port),
         "WEB_CONCURRENCY": "2",
+        **extra,
     }
     server = subprocess.Popen(
         ["make", "--no-print-directory", "serve"],
@@ -126,3 +139,17 @@ def test_make_serve_runs_gunicorn_with_its_static_files_and_a_user_signs_in(serv
     insecure.request("GET", "/sign-in/", headers={"Host": "127.0.0.1"})
     redirect = insecure.getresponse()
     assert redirect.status == 301 and redirect.headers["Location"].startswith("https://")
+
+
+def test_behind_gunicorn_the_allow_list_checks_the_client_the_trusted_proxy_names(served_behind_a_proxy):
+    def status(forwarded_for):
+        served_behind_a_proxy.cookies.clear()
+        headers = {"X-Forwarded-For": forwarded_for} if forwarded_for is not None else {}
+        return served_behind_a_proxy.request("GET", "/sign-in/", headers=headers).status
+
+    assert status("10.1.2.3") == 200
+    assert status("192.0.2.1") == 403
+    # A client cannot slip an allowed address in front of its own: the proxy appends the real one.
+    assert status("10.1.2.3, 192.0.2.1") == 403
+    # The proxy itself, with no client named, is not a client on the NHS network.
+    assert status(None) == 403
