@@ -37,12 +37,20 @@ def start_year_end_run(request):
                 by=request.user,
                 reason=form.cleaned_data["reason"] or f"{year.label} year end",
             )
+        except actions.RunUnderWay as under_way:
+            return _join(request, under_way)
         except ValidationError as error:
             form.add_error(None, error)
         else:
             tasks.queue_run(run)
             return redirect("calculation:run_detail", pk=run.pk)
     return render(request, "calculation/start_year_end.html", {"form": form})
+
+
+def _join(request, under_way: actions.RunUnderWay):
+    """A second request for a scope's run (a double click, or two people at once) watches the first one."""
+    messages.info(request, under_way.message)
+    return redirect("calculation:run_detail", pk=under_way.run.pk)
 
 
 @login_required
@@ -95,6 +103,8 @@ def recalculate_practice(request, code):
                 by=request.user,
                 reason=form.cleaned_data["reason"],
             )
+        except actions.RunUnderWay as under_way:
+            return _join(request, under_way)
         except ValidationError as error:
             form.add_error(None, error)
         else:

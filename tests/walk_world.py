@@ -109,7 +109,10 @@ def build_world(upload_directory) -> World:
     calculation_actions.fail_run(run_id=run.pk, attempt=run.attempt, error="The walk's failed run")
     run.refresh_from_db()
     held_run = calculation_actions.start_run(
-        service_year=year, achievement_date=IN_YEAR_DATE, by=loader, organisation=practices[0],
+        service_year=year,
+        achievement_date=IN_YEAR_DATE,
+        by=loader,
+        organisation=practices[0],
         reason="The walk's held run",
     )
     # Held as the prevalence checks hold a run with outliers, so that Support has a decision to make.
