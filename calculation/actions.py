@@ -36,6 +36,7 @@ from .models import (
     PrevalenceResult,
     PrevalenceReview,
     Publication,
+    RunLease,
 )
 from .publication import run_publication_hooks
 from .selectors import run_kind_for
@@ -444,18 +445,60 @@ def retry_run(*, run: CalculationRun, by) -> CalculationRun:
 
 
 @system_step
+def take_lease(*, run_id: int, attempt: int, stage: str, holder: str, lasting: dt.timedelta) -> int:
+    """Claim a stage of a run for this worker (see RunLease); the id is renewed and released by it."""
+    lease = RunLease.objects.create(
+        run_id=run_id, attempt=attempt, stage=stage, holder=holder, expires_at=timezone.now() + lasting
+    )
+    return lease.pk
+
+
+@system_step
+def renew_lease(*, lease_id: int, lasting: dt.timedelta) -> bool:
+    # Only the lease row: the run's own row is locked by the stage while it commits.
+    return bool(RunLease.objects.filter(pk=lease_id).update(expires_at=timezone.now() + lasting))
+
+
+@system_step
+def release_lease(*, lease_id: int) -> None:
+    RunLease.objects.filter(pk=lease_id).delete()
+
+
+@system_step
+def fail_lost_runs() -> list[int]:
+    """Fail the runs one of whose leases expired: the worker holding it was killed or cut off mid-stage and
+    its result will never arrive. Nothing of the run was published; it can be retried at once."""
+    now = timezone.now()
+    failed = []
+    expired = RunLease.objects.filter(expires_at__lt=now).select_related("run")
+    for lease in expired:
+        message = (
+            f"The worker {lease.holder} stopped renewing its lease on {lease.stage} (it expired at "
+            f"{lease.expires_at:%Y-%m-%d %H:%M:%S %Z}): it was killed or lost its connection. Nothing was "
+            "published; retry the run."
+        )
+        if fail_run(run_id=lease.run_id, attempt=lease.attempt, error=message):
+            failed.append(lease.run_id)
+        lease.delete()
+    return failed
+
+
+@system_step
 def fail_stalled_runs(*, stalled_for: dt.timedelta) -> list[int]:
-    """Fail runs with no progress for `stalled_for`: a worker was killed (or lost) holding one of their
-    chunks, whose result will then never arrive. Chunks have a shorter hard time limit than this."""
+    """Fail runs with no progress for `stalled_for` and no worker holding a lease on them: a task of theirs
+    was lost before any worker took it (a broker restarted without its queue), so it will never run."""
     cutoff = timezone.now() - stalled_for
-    stalled = CalculationRun.objects.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff).values_list(
-        "pk", "attempt", "progress_done", "progress_total"
+    stalled = (
+        CalculationRun.objects.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff)
+        .exclude(leases__expires_at__gte=timezone.now())
+        .values_list("pk", "attempt", "progress_done", "progress_total")
     )
     failed = []
     for run_id, attempt, done, total in stalled:
         message = (
-            f"No progress since {cutoff:%Y-%m-%d %H:%M:%S %Z} ({done} of {total} commissioners done): a "
-            "worker stopped while calculating. Nothing was published; retry the run."
+            f"No progress since {cutoff:%Y-%m-%d %H:%M:%S %Z} ({done} of {total} commissioners done) and "
+            "no worker holds it: a worker stopped or a queued task was lost. Nothing was published; retry "
+            "the run."
         )
         if fail_run(run_id=run_id, attempt=attempt, error=message):
             failed.append(run_id)

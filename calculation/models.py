@@ -168,6 +168,25 @@ class CalculationRun(models.Model):
         return 100 * self.progress_done // self.progress_total if self.progress_total else 0
 
 
+class RunLease(models.Model):
+    """A worker's claim on one stage of a run while it works on it, renewed by a heartbeat from that worker.
+
+    A worker killed (or cut off) mid-stage stops renewing; once the lease expires the watchdog fails the run
+    so that it can be retried, within CALCULATION_LEASE_SECONDS plus the watchdog's interval rather than
+    the stall limit. Chunks still waiting in the queue hold no lease, so a busy queue is never taken for a
+    lost worker. The lease is deleted when the stage ends, however it ends."""
+
+    run = models.ForeignKey(CalculationRun, on_delete=models.CASCADE, related_name="leases")
+    attempt = models.PositiveSmallIntegerField()
+    stage = models.CharField(max_length=60, help_text="What the worker is doing, e.g. commissioner 12")
+    holder = models.CharField(max_length=200, help_text="The worker: host and process id")
+    taken_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return f"Run {self.run_id} attempt {self.attempt}, {self.stage}, held by {self.holder}"
+
+
 class FrozenPrevalence(models.Model):
     """The national prevalence of a service year and achievement date, frozen by the first run to need it."""
 
