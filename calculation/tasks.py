@@ -49,15 +49,17 @@ def _leased(run_id: int, attempt: int, stage: str):
     worker to lose, so no heartbeat thread."""
     lasting = dt.timedelta(seconds=settings.CALCULATION_LEASE_SECONDS)
     holder = f"{socket.gethostname()}:{os.getpid()}"
-    lease_id = actions.take_lease(run_id=run_id, attempt=attempt, stage=stage, holder=holder, lasting=lasting)
     stop = threading.Event()
-    heartbeat = None
-    if not current_app.conf.task_always_eager:
-        heartbeat = threading.Thread(
-            target=_renew_until, args=(stop, lease_id, lasting), name=f"lease-{lease_id}", daemon=True
-        )
-        heartbeat.start()
+    lease_id = heartbeat = None
     try:
+        lease_id = actions.take_lease(
+            run_id=run_id, attempt=attempt, stage=stage, holder=holder, lasting=lasting
+        )
+        if not current_app.conf.task_always_eager:
+            heartbeat = threading.Thread(
+                target=_renew_until, args=(stop, lease_id, lasting), name=f"lease-{lease_id}", daemon=True
+            )
+            heartbeat.start()
         yield
     except Exception as error:
         logger.exception("calculation run %s attempt %s failed in %s", run_id, attempt, stage)
@@ -69,7 +71,8 @@ def _leased(run_id: int, attempt: int, stage: str):
         stop.set()
         if heartbeat is not None:
             heartbeat.join()
-        actions.release_lease(lease_id=lease_id)
+        if lease_id is not None:
+            actions.release_lease(lease_id=lease_id)
 
 
 def _renew_until(stop: threading.Event, lease_id: int, lasting: dt.timedelta) -> None:
