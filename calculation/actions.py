@@ -369,7 +369,9 @@ def publish_run(*, run_id: int, attempt: int) -> CalculationRun | None:
     audit.record(
         actor=None, action="calculation.publish", obj=publication, before=before, after={"run": run.pk}
     )
-    if run.kind in NOTIFYING_KINDS:
+    # At the year's end date the declarations app tells practices (through the hook below), since only it
+    # knows whose figures changed; in-year recalculations are told here.
+    if run.kind in NOTIFYING_KINDS and run.achievement_date != run.service_year.end_date:
         notify_declarers(run=run)
     run_publication_hooks(run=run, replaced_run_id=replaced_run_id)
     return run

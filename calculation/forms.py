@@ -17,6 +17,11 @@ class YearEndRunForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"class": "nhsuk-textarea", "rows": 3}),
     )
+    confirm = forms.BooleanField(
+        required=False,
+        label="I have read what this run could change, and want to start it",
+        widget=forms.CheckboxInput(attrs={"class": "nhsuk-checkboxes__input"}),
+    )
 
 
 class RecalculationForm(forms.Form):
@@ -28,6 +33,11 @@ class RecalculationForm(forms.Form):
     reason = forms.CharField(
         label="Reason for the recalculation",
         widget=forms.Textarea(attrs={"class": "nhsuk-textarea", "rows": 3}),
+    )
+    confirm = forms.BooleanField(
+        required=False,
+        label="I have read what this run could change, and want to start it",
+        widget=forms.CheckboxInput(attrs={"class": "nhsuk-checkboxes__input"}),
     )
 
     def __init__(self, *args, dates, **kwargs):

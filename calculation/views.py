@@ -10,6 +10,7 @@ from accounts.selectors import practice_for
 
 from . import actions, selectors, tasks
 from .forms import PrevalenceDecisionForm, RecalculationForm, YearEndRunForm
+from .publication import rerun_consequences
 from .tables import RunTable
 
 
@@ -28,8 +29,11 @@ def start_year_end_run(request):
     if request.method == "GET":
         selectors.require_calculation_rights(request.user)
     form = YearEndRunForm(request.POST or None)
+    consequences = []
     if request.method == "POST" and form.is_valid():
         year = form.cleaned_data["service_year"]
+        consequences = _unconfirmed(form, service_year=year, achievement_date=year.end_date)
+    if request.method == "POST" and form.is_valid():
         try:
             run = actions.start_run(
                 service_year=year,
@@ -44,7 +48,16 @@ def start_year_end_run(request):
         else:
             tasks.queue_run(run)
             return redirect("calculation:run_detail", pk=run.pk)
-    return render(request, "calculation/start_year_end.html", {"form": form})
+    return render(request, "calculation/start_year_end.html", {"form": form, "consequences": consequences})
+
+
+def _unconfirmed(form, **scope) -> list[str]:
+    """What the run could change (declarations reverted or flagged), and a form error until Support ticks
+    that they have read it."""
+    consequences = rerun_consequences(**scope)
+    if consequences and not form.cleaned_data.get("confirm"):
+        form.add_error("confirm", "Read what this run could change, then tick the box to start it.")
+    return consequences
 
 
 def _join(request, under_way: actions.RunUnderWay):
@@ -93,8 +106,13 @@ def recalculate_practice(request, code):
     if request.method == "GET":
         selectors.require_calculation_rights(request.user)
     form = RecalculationForm(request.POST or None, dates=selectors.dates_with_data())
+    consequences = []
     if request.method == "POST" and form.is_valid():
         service_year, achievement_date = form.cleaned_data["run_date"]
+        consequences = _unconfirmed(
+            form, service_year=service_year, achievement_date=achievement_date, organisation=practice
+        )
+    if request.method == "POST" and form.is_valid():
         try:
             run = actions.start_run(
                 service_year=service_year,
@@ -110,7 +128,8 @@ def recalculate_practice(request, code):
         else:
             tasks.queue_run(run)
             return redirect("calculation:run_detail", pk=run.pk)
-    return render(request, "calculation/recalculate.html", {"form": form, "practice": practice})
+    context = {"form": form, "practice": practice, "consequences": consequences}
+    return render(request, "calculation/recalculate.html", context)
 
 
 @login_required

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from accounts.models import OrganisationType
 from accounts.roles import CATALOGUE, Permission
+from declarations.selectors import standing_freezes
 from notifications.selectors import unread_notifications
 
 COMMISSIONER_OR_NATIONAL = {OrganisationType.ICB, OrganisationType.SUB_ICB, OrganisationType.NATIONAL}
@@ -37,7 +38,25 @@ def portal(request):
         "service_name": settings.SERVICE_NAME,
         "navigation": _navigation(request, held),
         "unread_notifications": unread,
+        "freezes": _freezes_affecting(held),
     }
+
+
+# Whoever declares, approves or pays, and the national staff who freeze: a freeze stops their work.
+FROZEN_OUT = {
+    Permission.DECLARE_ACHIEVEMENT,
+    Permission.APPROVE_DECLARATIONS,
+    Permission.MANAGE_FINANCE,
+    Permission.MANAGE_SERVICES,
+    Permission.SUPPORT,
+}
+
+
+def _freezes_affecting(held: set[Held]) -> list:
+    """Standing freezes, for the banner on every page of the users they stop (one query, for them only)."""
+    if not any(h.permission in FROZEN_OUT for h in held):
+        return []
+    return standing_freezes(None)
 
 
 def _permissions_held(request) -> tuple[set[Held], int]:
@@ -96,8 +115,11 @@ def _navigation(request, held: set[Held]) -> list[dict]:
             else "reports:provider_report"
         )
         items.append(("Achievement", reverse(name, kwargs={"code": widest.organisation_code})))
+    if holds(Permission.VIEW_ACHIEVEMENT) or holds(Permission.VIEW_FINANCE):
+        items.append(("Declarations", reverse("declarations:list")))
     if holds(Permission.SUPPORT, NATIONAL) or holds(Permission.MANAGE_SERVICES, NATIONAL):
         items.append(("Calculation runs", reverse("calculation:run_list")))
+        items.append(("Freezes", reverse("declarations:freezes")))
     if user.is_staff:
         items.append(("Administration", reverse("admin:index")))
     return _items(request, items)

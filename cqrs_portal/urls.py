@@ -43,6 +43,7 @@ urlpatterns = [
     path("", include("extracts.urls")),
     path("", include("manual_entry.urls")),
     path("", include("calculation.urls")),
+    path("", include("declarations.urls")),
     path("", include("reports.urls")),
     path("admin/", admin.site.urls),
 ]

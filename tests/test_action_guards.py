@@ -157,6 +157,20 @@ PROBES = {
     "calculation.actions.confirm_prevalence": lambda w, tmp: {"run": w.run, "note": "Probe"},
     "calculation.actions.reject_prevalence": lambda w, tmp: {"run": w.run, "reason": "Probe"},
     "calculation.actions.load_list_sizes": lambda w, tmp: {"service_year": w.year, "rows": []},
+    "declarations.actions.declare": lambda w, tmp: {
+        "declaration": w.declarations["A00001"], "statement_accepted": True,
+    },
+    "declarations.actions.approve": lambda w, tmp: {"declaration": w.declarations["A00002"]},
+    "declarations.actions.financially_approve": lambda w, tmp: {"declaration": w.declarations["A00003"]},
+    "declarations.actions.reject": lambda w, tmp: {
+        "declaration": w.declarations["A00002"], "reason": "Probe",
+    },
+    "declarations.actions.bulk_approve": lambda w, tmp: {"declarations": [w.declarations["A00002"]]},
+    "declarations.actions.bulk_financially_approve": lambda w, tmp: {
+        "declarations": [w.declarations["A00003"]],
+    },
+    "declarations.actions.freeze": lambda w, tmp: {"service_year": w.year, "reason": "Probe"},
+    "declarations.actions.unfreeze": lambda w, tmp: {"freeze": _freeze(w)},
     # Every signed-in user may mark their own notifications read; nobody signed out may.
     "notifications.actions.mark_notifications_read": lambda w, tmp: {},
 }  # fmt: skip
@@ -183,6 +197,12 @@ def _milestone(world):
         },
         by=None,
     )  # fmt: skip
+
+
+def _freeze(world):
+    from declarations import actions
+
+    return actions.freeze(service_year=world.offers["A00001"].service_year, reason="Probe", by=None)
 
 
 def test_every_guarded_action_has_a_probe():

@@ -142,6 +142,30 @@ def the_upload(name: str) -> Callable[[World], list[Target]]:
     return lambda world: [Target(reverse(name, kwargs={"pk": world.upload.pk}))]
 
 
+def the_declaration(name: str, code: str) -> Callable[[World], list[Target]]:
+    """The world's declaration of practice `code` (A00001 awaits declaring, A00002 approval, A00003
+    financial approval; B00001 was sent for payment)."""
+
+    def targets(world: World) -> list[Target]:
+        declaration = world.declarations[code]
+        return [Target(reverse(name, kwargs={"pk": declaration.pk}), declaration.practice, declaration)]
+
+    return targets
+
+
+def each_declaration(name: str) -> Callable[[World], list[Target]]:
+    return lambda world: [
+        Target(reverse(name, kwargs={"pk": declaration.pk}), declaration.practice, declaration)
+        for declaration in world.declarations.values()
+    ]
+
+
+def the_revision(name: str) -> Callable[[World], list[Target]]:
+    return lambda world: [
+        Target(reverse(name, kwargs={"pk": world.revision.pk}), world.revision.declaration.practice)
+    ]
+
+
 # ---- Expectations -------------------------------------------------------------------------------------
 
 
@@ -191,6 +215,56 @@ def national_action(permission: Permission, done: int = REDIRECT) -> Expect:
 def user_administration(done: int = REDIRECT) -> Expect:
     """The pages about a member of staff exist for those who manage that member's organisation."""
     return lambda walker, target: done if walker.manages_users_of(target.organisation) else NOT_FOUND
+
+
+def reads_declarations(walker: Walker, organisation: Organisation) -> bool:
+    return walker.may(P.VIEW_ACHIEVEMENT, organisation) or walker.may(P.VIEW_FINANCE, organisation)
+
+
+def declaration_page(walker: Walker, target: Target) -> int:
+    return OK if reads_declarations(walker, target.organisation) else NOT_FOUND
+
+
+def declaration_step(permission: Permission) -> Expect:
+    """A step on a declaration waiting for it: 404 to those who cannot read it, done by those holding
+    `permission` for its practice, refused (403) by the action to the rest."""
+
+    def expect(walker: Walker, target: Target) -> int:
+        if not reads_declarations(walker, target.organisation):
+            return NOT_FOUND
+        return REDIRECT if walker.may(permission, target.organisation) else DENIED
+
+    return expect
+
+
+def reads_declarations_anywhere(walker: Walker, target: Target) -> int:
+    return OK if walker.holds(P.VIEW_ACHIEVEMENT) or walker.holds(P.VIEW_FINANCE) else NOT_FOUND
+
+
+def bulk_declaration_step(permission: Permission) -> Expect:
+    """A bulk step on every declaration the walker can see: the action refuses all of it unless the walker
+    holds `permission` for each (and done, or refused with a message, when they do)."""
+
+    def expect(walker: Walker, target: Target) -> int:
+        if reads_declarations_anywhere(walker, target) == NOT_FOUND:
+            return NOT_FOUND
+        return REDIRECT if walker.holds(permission) else DENIED
+
+    return expect
+
+
+def manages_freezes(walker: Walker, target: Target) -> int:
+    return REDIRECT if walker.nationally(P.SUPPORT) or walker.nationally(P.MANAGE_SERVICES) else NOT_FOUND
+
+
+BULK_APPROVE = "declarations.actions.bulk_approve"
+
+
+def every_declaration(step: str) -> Callable[[World, Walker, Target], dict]:
+    return lambda world, walker, target: {
+        "step": step,
+        "declaration": [declaration.pk for declaration in world.declarations.values()],
+    }
 
 
 def post_only() -> Expect:
@@ -269,11 +343,16 @@ def a_ruleset_file(world: World, walker: Walker, target: Target) -> dict:
 
 
 def year_end_of_the_walk_year(world: World, walker: Walker, target: Target) -> dict:
-    return {"service_year": world.year.code, "reason": "The walk"}
+    # Confirmed: the walk's year end has declarations a re-run could revert or flag.
+    return {"service_year": world.year.code, "reason": "The walk", "confirm": "on"}
 
 
 def recalculation(world: World, walker: Walker, target: Target) -> dict:
-    return {"run_date": f"{world.year.code}|{world.year.end_date.isoformat()}", "reason": "The walk"}
+    return {
+        "run_date": f"{world.year.code}|{world.year.end_date.isoformat()}",
+        "reason": "The walk",
+        "confirm": "on",
+    }
 
 
 def prevalence_decision_expect(walker: Walker, target: Target) -> int:
@@ -551,5 +630,76 @@ ROUTES = [
         "reports:achieved_points_export",
         each_organisation("reports:achieved_points_export"),
         organisation_page(P.VIEW_ACHIEVEMENT),
+    ),
+    Route(
+        "declarations:list",
+        one("declarations:list"),
+        reads_declarations_anywhere,
+        [
+            Post(bulk_declaration_step(P.APPROVE_DECLARATIONS), every_declaration("approve"), BULK_APPROVE),
+            Post(
+                bulk_declaration_step(P.MANAGE_FINANCE),
+                every_declaration("financially_approve"),
+                "declarations.actions.bulk_financially_approve",
+            ),
+        ],
+    ),
+    Route("declarations:detail", each_declaration("declarations:detail"), declaration_page),
+    Route(
+        "declarations:declare",
+        the_declaration("declarations:declare", "A00001"),
+        post_only(),
+        [
+            Post(
+                declaration_step(P.DECLARE_ACHIEVEMENT),
+                lambda world, walker, target: {"statement": "on", "notes": "The walk"},
+                "declarations.actions.declare",
+            )
+        ],
+    ),
+    Route(
+        "declarations:approve",
+        the_declaration("declarations:approve", "A00002"),
+        post_only(),
+        [Post(declaration_step(P.APPROVE_DECLARATIONS), action="declarations.actions.approve")],
+    ),
+    Route(
+        "declarations:financially_approve",
+        the_declaration("declarations:financially_approve", "A00003"),
+        post_only(),
+        [Post(declaration_step(P.MANAGE_FINANCE), action="declarations.actions.financially_approve")],
+    ),
+    Route(
+        "declarations:reject",
+        the_declaration("declarations:reject", "A00002"),
+        post_only(),
+        [
+            Post(
+                declaration_step(P.APPROVE_DECLARATIONS),
+                lambda world, walker, target: {"reason": "The walk"},
+                "declarations.actions.reject",
+            )
+        ],
+    ),
+    Route("declarations:revision", the_revision("declarations:revision"), declaration_page),
+    # Last, so that the walk's freeze of its year stops no POST before it.
+    Route(
+        "declarations:freezes",
+        one("declarations:freezes"),
+        national_page(P.SUPPORT, P.MANAGE_SERVICES),
+        # Both roles the page admits may freeze, so the page and the action refuse the same people and the
+        # walk cannot tell them apart: tests/test_action_guards.py proves the action's own check.
+        [
+            Post(
+                manages_freezes,
+                lambda world, walker, target: {"service_year": world.year.code, "reason": "The walk"},
+            )
+        ],
+    ),
+    Route(
+        "declarations:unfreeze",
+        lambda world: [Target(reverse("declarations:unfreeze", kwargs={"pk": world.freeze.pk}))],
+        post_only(),
+        [Post(manages_freezes)],
     ),
 ]

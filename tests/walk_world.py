@@ -16,6 +16,8 @@ from accounts.models import Membership, Organisation, OrganisationType, User
 from accounts.roles import Role
 from calculation import actions as calculation_actions
 from calculation.models import CalculationRun, PrevalenceReview
+from declarations import actions as declaration_actions
+from declarations.models import Declaration, DeclarationRevision, Freeze
 from extracts import actions as extract_actions
 from extracts.models import Extract, ExtractUpload
 from participation import actions as participation_actions
@@ -48,6 +50,11 @@ class World:
     members: dict[str, User]  # a member of staff at each organisation that holds roles
     memberships: dict[str, Membership]
     loader: User  # national Support, who loaded the extract
+    # The year end's declarations, one in each state: A00001 to declare, A00002 to approve, A00003 to
+    # financially approve, B00001 sent for payment and flagged by a recalculation (`revision`).
+    declarations: dict[str, Declaration]
+    revision: DeclarationRevision
+    freeze: Freeze  # standing, of QOF 2023/24 (not the walk's year), to be lifted
 
     @property
     def practices(self) -> list[Organisation]:
@@ -128,4 +135,42 @@ def build_world(upload_directory) -> World:
         member = user_with_roles(organisation, role, email=f"member.{code.lower()}@nhs.net")
         members[code] = member
         memberships[code] = member.memberships.get()
-    return World(tree, offers, year, extract, run, held_run, upload, members, memberships, loader)
+    declarations, revision = _declarations_in_every_state(published)
+    return World(
+        tree,
+        offers,
+        year,
+        extract,
+        run,
+        held_run,
+        upload,
+        members,
+        memberships,
+        loader,
+        declarations,
+        revision,
+    )
+
+
+def _declarations_in_every_state(
+    published: CalculationRun,
+) -> tuple[dict[str, Declaration], DeclarationRevision]:
+    def live():
+        return {
+            d.practice.code: d for d in Declaration.objects.filter(run=published).select_related("practice")
+        }
+
+    for code in ("A00002", "A00003", "B00001"):
+        declaration_actions.declare(declaration=live()[code], by=None, statement_accepted=True)
+    for code in ("A00003", "B00001"):
+        declaration_actions.approve(declaration=live()[code], by=None)
+    declaration_actions.financially_approve(declaration=live()["B00001"], by=None)
+    sent = live()["B00001"]
+    declaration_actions.mark_sent_for_payment(declaration_ids=[sent.pk], reference="WALK-1")
+    # As a recalculation that lowered B00001's figures after payment would leave it.
+    revision = DeclarationRevision.objects.create(
+        declaration=sent, outcome=DeclarationRevision.Outcome.FLAGGED, previous_run=published, run=published,
+        previous_state=Declaration.State.SENT, previous_points=sent.points + 1, points=sent.points,
+        previous_payment=sent.payment + 100, payment=sent.payment, difference=Decimal(-100),
+    )  # fmt: skip
+    return live(), revision

@@ -17,6 +17,7 @@ from calculation.models import (
     Publication,
     RunLease,
 )
+from declarations.models import Declaration
 from notifications.models import Notification
 from tests.calculation.helpers import (
     YEAR_END,
@@ -185,7 +186,9 @@ def test_publishing_a_year_end_run_notifies_and_emails_declarers(example, django
     notification = Notification.objects.get()
     assert notification.user == declarer and "Z73000" in notification.message
     assert run.status == Status.PUBLISHED and notification.created_at >= run.published_at
-    assert notification.link == reverse("reports:practice_summary", args=["Z73000"])
+    # The year end's declarers are told by the declarations app, with a link to what they declare.
+    declaration = Declaration.objects.get(practice=tree["Z73000"], run=run)
+    assert notification.link == reverse("declarations:detail", args=[declaration.pk])
     assert not Notification.objects.filter(user=viewer).exists()
     assert [message.to for message in mail.outbox] == [[declarer.email]]
     assert "available to view and declare" in mail.outbox[0].body

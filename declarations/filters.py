@@ -1,0 +1,37 @@
+import django_filters
+from django.db.models import Q
+
+from accounts.models import Organisation, OrganisationType
+from participation.models import ServiceYear
+
+from .models import Declaration
+
+
+class DeclarationFilter(django_filters.FilterSet):
+    service_year = django_filters.ModelChoiceFilter(
+        queryset=ServiceYear.objects.none(), to_field_name="code", label="Service", empty_label="Any"
+    )
+    state = django_filters.ChoiceFilter(choices=Declaration.State.choices, label="Status", empty_label="Any")
+    sub_icb = django_filters.ModelChoiceFilter(
+        field_name="practice__parent",
+        queryset=Organisation.objects.none(),
+        to_field_name="code",
+        label="Sub-ICB location",
+        empty_label="Any",
+    )
+    search = django_filters.CharFilter(method="filter_search", label="Practice code or name")
+
+    class Meta:
+        model = Declaration
+        fields = []
+
+    def __init__(self, *args, sub_icbs, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.filters["service_year"].queryset = ServiceYear.objects.filter(
+            declarations__isnull=False
+        ).distinct()
+        self.filters["sub_icb"].queryset = sub_icbs.filter(type=OrganisationType.SUB_ICB).order_by("code")
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()
+        return queryset.filter(Q(practice__code__iexact=value) | Q(practice__name__icontains=value))

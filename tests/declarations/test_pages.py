@@ -1,0 +1,121 @@
+"""The declaration pages as each user meets them: declare with the statement, approve, bulk approve from
+the list, reject with a reason, freeze with a banner everywhere, and download the list."""
+
+import pytest
+from django.urls import reverse
+
+from accounts.roles import Role
+from calculation.models import CalculationRun
+from calculation.publication import rerun_consequences
+from declarations import actions
+from declarations.models import Declaration
+from tests.declarations.helpers import publish
+from tests.factories import PASSWORD, service_year, user_with_roles
+
+State = Declaration.State
+
+
+@pytest.fixture
+def published(tree):
+    year = service_year()
+    publish(year, {tree[code]: ("385.58", "84244.84") for code in ("A00001", "A00002", "B00001")})
+    return year
+
+
+def signed_in(client, user):
+    client.login(email=user.email, password=PASSWORD)
+    return client
+
+
+def test_a_practice_declares_with_the_statement_and_its_commissioner_approves(client, tree, published):
+    declarer = user_with_roles(tree["A00001"], Role.DECLARATION_MANAGEMENT)
+    declaration = Declaration.objects.get(practice=tree["A00001"])
+    page = signed_in(client, declarer).get(reverse("declarations:detail", args=[declaration.pk]))
+    assert (
+        page.status_code == 200
+        and "£84,244.84" in page.text
+        and "Awaiting Service Provider Approval" in page.text
+    )
+    refused = client.post(reverse("declarations:declare", args=[declaration.pk]), {"notes": "No tick"})
+    assert refused.status_code == 200 and "Tick the declaration statement" in refused.text
+    done = client.post(
+        reverse("declarations:declare", args=[declaration.pk]), {"statement": "on", "notes": "Ok"}
+    )
+    assert done.status_code == 302
+    assert Declaration.objects.get(pk=declaration.pk).state == State.AWAITING_COMMISSIONER
+
+    approver = user_with_roles(tree["QAA"], Role.APPROVAL_MANAGEMENT)
+    client.logout()
+    signed_in(client, approver)
+    listing = client.get(reverse("declarations:list"), {"state": State.AWAITING_COMMISSIONER})
+    assert listing.status_code == 200 and "A00001" in listing.text and "B00001" not in listing.text
+    again = client.post(
+        reverse("declarations:list"), {"step": "approve", "declaration": [declaration.pk], "filter": ""}
+    )
+    assert again.status_code == 302
+    assert Declaration.objects.get(pk=declaration.pk).state == State.AWAITING_FINANCE
+    twice = client.post(
+        reverse("declarations:list"), {"step": "approve", "declaration": [declaration.pk], "filter": ""},
+        follow=True,
+    )  # fmt: skip
+    assert "someone has already dealt with them" in twice.text
+    csv = client.get(reverse("declarations:list"), {"_export": "csv"})
+    assert (
+        csv.status_code == 200
+        and b"Awaiting Financial Approval" in csv.content
+        and b"84244.84" in csv.content
+    )
+
+
+def test_a_freeze_shows_on_every_page_of_affected_users_and_refuses_the_step(client, tree, published):
+    support = user_with_roles(tree["ENG"], Role.SUPPORT)
+    signed_in(client, support)
+    response = client.post(
+        reverse("declarations:freezes"), {"service_year": "", "reason": "Until further notice."}, follow=True
+    )
+    assert "Declarations and approvals for all services are frozen" in response.text
+    client.logout()
+    declarer = user_with_roles(tree["A00001"], Role.DECLARATION_MANAGEMENT)
+    signed_in(client, declarer)
+    assert "Until further notice." in client.get(reverse("home:index")).text
+    declaration = Declaration.objects.get(practice=tree["A00001"])
+    refused = client.post(reverse("declarations:declare", args=[declaration.pk]), {"statement": "on"})
+    assert refused.status_code == 200 and "frozen" in refused.text
+    viewer = user_with_roles(tree["A00002"], Role.VIEW)
+    client.logout()
+    signed_in(client, viewer)
+    assert "Until further notice." not in client.get(reverse("home:index")).text
+
+
+def test_support_is_told_what_a_re_run_could_revert_or_flag_and_must_confirm(client, tree, published):
+    declarations = {
+        d.practice.code: d for d in Declaration.objects.select_related("practice", "service_year")
+    }
+    actions.declare(declaration=declarations["A00001"], by=None, statement_accepted=True)
+    for step in (actions.declare, actions.approve, actions.financially_approve):
+        extra = {"statement_accepted": True} if step is actions.declare else {}
+        step(declaration=Declaration.objects.get(pk=declarations["B00001"].pk), by=None, **extra)
+    actions.mark_sent_for_payment(declaration_ids=[declarations["B00001"].pk], reference="BATCH-1")
+
+    national = rerun_consequences(service_year=published, achievement_date=published.end_date)
+    assert national[0].startswith("1 declaration of") and "would be reverted" in national[0]
+    assert national[1].startswith("1 declaration already sent for payment would be flagged")
+    assert (
+        rerun_consequences(
+            service_year=published, achievement_date=published.end_date, organisation=tree["A00002"]
+        )
+        == []
+    )  # A00002 has not declared: nothing to revert
+    assert (
+        rerun_consequences(service_year=published, achievement_date=published.start_date, organisation=None)
+        == []
+    )  # an in-year date has no declarations
+
+    support = user_with_roles(tree["ENG"], Role.SUPPORT)
+    signed_in(client, support)
+    runs = CalculationRun.objects.count()
+    page = client.post(
+        reverse("calculation:start_year_end_run"), {"service_year": published.code, "reason": "Re-run"}
+    )
+    assert page.status_code == 200 and "would be reverted" in page.text and "tick the box" in page.text
+    assert CalculationRun.objects.count() == runs
