@@ -4,11 +4,12 @@ of unread notifications, in one query."""
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
 from django.urls import reverse
 
 from accounts.models import OrganisationType
 from accounts.roles import CATALOGUE, Permission
+from declarations.models import Freeze
 from declarations.selectors import standing_freezes
 from notifications.selectors import unread_notifications
 
@@ -33,12 +34,12 @@ class Held:
 
 
 def portal(request):
-    held, unread = _permissions_held(request)
+    held, unread, frozen = _permissions_held(request)
     return {
         "service_name": settings.SERVICE_NAME,
         "navigation": _navigation(request, held),
         "unread_notifications": unread,
-        "freezes": _freezes_affecting(held),
+        "freezes": _freezes_affecting(held) if frozen else [],
     }
 
 
@@ -53,29 +54,33 @@ FROZEN_OUT = {
 
 
 def _freezes_affecting(held: set[Held]) -> list:
-    """Standing freezes, for the banner on every page of the users they stop (one query, for them only)."""
+    """Standing freezes, for the banner on every page of the users they stop (a query only when there are
+    some, for those users only)."""
     if not any(h.permission in FROZEN_OUT for h in held):
         return []
     return standing_freezes(None)
 
 
-def _permissions_held(request) -> tuple[set[Held], int]:
-    """The signed-in user's permissions from their current roles, and their unread notifications (which
-    ride along as a subquery, so every page costs one query here)."""
+def _permissions_held(request) -> tuple[set[Held], int, bool]:
+    """The signed-in user's permissions from their current roles, their unread notifications and whether
+    anything is frozen (both ride along as subqueries, so every page costs one query here)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return set(), 0
+        return set(), 0, False
     unread = unread_notifications(OuterRef("user")).values("user").annotate(count=Count("pk")).values("count")
     rows = (
         user.memberships.filter(ended_at__isnull=True)
-        .annotate(unread=Subquery(unread, output_field=IntegerField()))
-        .values_list("organisation__type", "organisation__code", "role", "unread")
+        .annotate(
+            unread=Subquery(unread, output_field=IntegerField()),
+            frozen=Exists(Freeze.objects.filter(lifted_at__isnull=True)),
+        )
+        .values_list("organisation__type", "organisation__code", "role", "unread", "frozen")
     )
-    held, count = set(), 0
-    for organisation_type, code, role, unread_count in rows:
-        count = unread_count or 0
+    held, count, frozen = set(), 0, False
+    for organisation_type, code, role, unread_count, anything_frozen in rows:
+        count, frozen = unread_count or 0, anything_frozen
         held |= {Held(p, organisation_type, code) for p in CATALOGUE[role].all_permissions()}
-    return held, count
+    return held, count, frozen
 
 
 def _navigation(request, held: set[Held]) -> list[dict]:

@@ -386,6 +386,42 @@ def bulk_financially_approve(*, declarations: Iterable[Declaration], by) -> Bulk
     )  # fmt: skip
 
 
+@guarded(
+    either(
+        at(Permission.APPROVE_DECLARATIONS, "revision.declaration.practice"),
+        at(Permission.MANAGE_FINANCE, "revision.declaration.practice"),
+    )
+)
+@transaction.atomic
+def confirm_adjustment(*, revision: DeclarationRevision, by, note: str = "") -> DeclarationRevision:
+    """The commissioner has looked at a payment a recalculation changed after it was sent, and confirms
+    that the difference is to be paid or recovered as an adjustment (the payments app pays confirmed ones)."""
+    revision = (
+        DeclarationRevision.objects.select_for_update(of=("self",))
+        .select_related("declaration__practice", "declaration__service_year")
+        .get(pk=revision.pk)
+    )
+    if revision.outcome != DeclarationRevision.Outcome.FLAGGED:
+        raise ValidationError("Only a payment changed after it was sent needs commissioner action.")
+    if revision.resolved_at is not None:
+        raise ValidationError("This adjustment has already been confirmed, so nothing was changed.")
+    revision.resolved_at, revision.resolved_by, revision.resolution_note = timezone.now(), by, note.strip()
+    revision.save(update_fields=["resolved_at", "resolved_by", "resolution_note"])
+    audit.record(
+        actor=by,
+        action="declarations.confirm_adjustment",
+        obj=revision.declaration,
+        before={"revision": revision.pk, "confirmed": False},
+        after={
+            "revision": revision.pk,
+            "confirmed": True,
+            "difference": str(revision.difference),
+            "note": revision.resolution_note,
+        },
+    )
+    return revision
+
+
 @system_step
 @transaction.atomic
 def mark_sent_for_payment(*, declaration_ids: Iterable[int], reference: str) -> int:

@@ -5,6 +5,7 @@ from accounts.models import Organisation, OrganisationType
 from participation.models import ServiceYear
 
 from .models import Declaration
+from .selectors import open_flags
 
 
 class DeclarationFilter(django_filters.FilterSet):
@@ -17,6 +18,12 @@ class DeclarationFilter(django_filters.FilterSet):
         queryset=Organisation.objects.none(),
         to_field_name="code",
         label="Sub-ICB location",
+        empty_label="Any",
+    )
+    flagged = django_filters.ChoiceFilter(
+        choices=[("yes", "Changed after sending: needs commissioner action")],
+        method="filter_flagged",
+        label="Recalculation",
         empty_label="Any",
     )
     search = django_filters.CharFilter(method="filter_search", label="Practice code or name")
@@ -35,3 +42,6 @@ class DeclarationFilter(django_filters.FilterSet):
     def filter_search(self, queryset, name, value):
         value = value.strip()
         return queryset.filter(Q(practice__code__iexact=value) | Q(practice__name__icontains=value))
+
+    def filter_flagged(self, queryset, name, value):
+        return queryset.filter(pk__in=open_flags().values("declaration_id")) if value == "yes" else queryset

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
+from django.urls import reverse
+from django.utils.http import urlencode
 
 from accounts.models import OrganisationType
 from accounts.permissions import (
@@ -17,9 +20,10 @@ from accounts.permissions import (
     organisations_granting,
     organisations_reachable,
 )
+from calculation.models import CalculationRun, IndicatorResult, PracticeResult
 from calculation.publication import describes_rerun_consequences
 
-from .models import REJECTERS, STEPS, Declaration, DeclarationRevision, Freeze
+from .models import REJECTERS, STEPS, Declaration, DeclarationRevision, Freeze, pounds
 
 State = Declaration.State
 # Anyone who reads a practice's achievement or its payments may read its declarations.
@@ -60,6 +64,13 @@ def steps_open_to(user, declaration: Declaration) -> set[str]:
     return steps
 
 
+def may_confirm_adjustment(user, revision: DeclarationRevision) -> bool:
+    practice = revision.declaration.practice
+    return may(user, Permission.APPROVE_DECLARATIONS, practice) or may(
+        user, Permission.MANAGE_FINANCE, practice
+    )
+
+
 def revisions_of(declaration: Declaration) -> QuerySet[DeclarationRevision]:
     return declaration.revisions.select_related("run", "previous_run", "resolved_by")
 
@@ -84,13 +95,91 @@ def organisations_reading(user) -> QuerySet:
     return organisations_reachable(user, READERS[0]) | organisations_reachable(user, READERS[1])
 
 
-def work_counts(user) -> dict[str, int]:
-    """How many declarations wait for this user, by the step they wait for (a count per step)."""
-    counts = {}
-    for name, (state, permission) in STEPS.items():
-        practices = organisations_reachable(user, permission)
-        counts[name] = Declaration.objects.filter(state=state, practice__in=practices.values("pk")).count()
-    return counts
+@dataclass(frozen=True)
+class WorkItem:
+    text: str
+    href: str
+
+
+PRACTICE_ITEMS = 10
+
+
+def work_list(user) -> list[WorkItem]:
+    """What waits for this user, with counts and links, for the home page: declarations to make, approve
+    or pay, payments flagged by a recalculation, and for Support failed runs and freezes."""
+    items = []
+    to_declare = (
+        Declaration.objects.filter(
+            state=State.AWAITING_PRACTICE,
+            practice__in=organisations_reachable(user, Permission.DECLARE_ACHIEVEMENT).values("pk"),
+        )
+        .select_related("service_year", "practice")
+        .order_by("service_year__code", "practice__code")
+    )
+    several_practices = len({d.practice_id for d in to_declare[: PRACTICE_ITEMS + 1]}) > 1
+    for declaration in to_declare[:PRACTICE_ITEMS]:
+        whose = f" for {declaration.practice.code}" if several_practices else ""
+        rejected = f" (returned: {declaration.rejection_reason})" if declaration.rejection_reason else ""
+        items.append(
+            WorkItem(
+                f"Declare {declaration.service_year.name}{whose}: {pounds(declaration.payment)}, "
+                f"{declaration.points} points{rejected}",
+                reverse("declarations:detail", args=[declaration.pk]),
+            )
+        )
+    waiting = [
+        ("approve", State.AWAITING_COMMISSIONER, "awaiting your approval"),
+        ("financially_approve", State.AWAITING_FINANCE, "awaiting your financial approval"),
+    ]
+    for name, state, phrase in waiting:
+        permission = STEPS[name][1]
+        if not organisations_granting(user, permission):
+            continue
+        count = Declaration.objects.filter(
+            state=state, practice__in=organisations_reachable(user, permission).values("pk")
+        ).count()
+        if count:
+            items.append(WorkItem(f"{count} declaration{pluralize(count)} {phrase}", _list_link(state=state)))
+    flaggers = organisations_reachable(user, Permission.APPROVE_DECLARATIONS) | organisations_reachable(
+        user, Permission.MANAGE_FINANCE
+    )
+    if may_nationally(user, Permission.SUPPORT):
+        flaggers = organisations_reachable(user, Permission.SUPPORT)
+    flagged = open_flags().filter(declaration__practice__in=flaggers.values("pk")).count()
+    if flagged:
+        items.append(
+            WorkItem(
+                f"{flagged} payment{pluralize(flagged)} changed by a recalculation after sending: "
+                "commissioner action needed",
+                _list_link(flagged="yes"),
+            )
+        )
+    if may_nationally(user, Permission.SUPPORT):
+        failed = CalculationRun.objects.filter(status=CalculationRun.Status.FAILED).count()
+        if failed:
+            items.append(
+                WorkItem(
+                    f"{failed} failed calculation run{pluralize(failed)}", reverse("calculation:run_list")
+                )
+            )
+    if may_manage_freezes(user):
+        frozen = Freeze.objects.filter(lifted_at__isnull=True).count()
+        if frozen:
+            items.append(
+                WorkItem(f"{frozen} standing freeze{pluralize(frozen)}", reverse("declarations:freezes"))
+            )
+    return items
+
+
+def open_flags() -> QuerySet[DeclarationRevision]:
+    """Revisions of declarations already sent for payment that no commissioner has dealt with yet."""
+    return DeclarationRevision.objects.filter(
+        outcome=DeclarationRevision.Outcome.FLAGGED, resolved_at__isnull=True
+    )
+
+
+def _list_link(**query) -> str:
+    return f"{reverse('declarations:list')}?{urlencode(query)}"
 
 
 def may_manage_freezes(user) -> bool:
@@ -137,3 +226,57 @@ def rerun_consequences(*, service_year, achievement_date, organisation=None) -> 
             "action with the difference in pounds if the figures change."
         )
     return sentences
+
+
+# The inputs and results of an indicator compared between two runs: (label, field).
+COMPARED = [
+    ("Register", "register"),
+    ("Numerator", "numerator"),
+    ("Denominator", "denominator"),
+    ("PCAs", "pcas"),
+    ("Achievement %", "achievement"),
+    ("Points", "points"),
+    ("Payment", "payment"),
+]
+
+
+@dataclass(frozen=True)
+class IndicatorChange:
+    code: str
+    # (label, before, after) for each compared value that differs.
+    differences: list[tuple[str, object, object]]
+
+
+def indicator_changes(
+    practice_id: int, previous_run_id: int, run_id: int
+) -> tuple[list[IndicatorChange], int]:
+    """What changed for one practice between two published runs, indicator by indicator, and how many
+    indicators stayed the same (two queries: where each run keeps the practice's rows, then the rows)."""
+    holders = dict(
+        PracticeResult.objects.filter(
+            practice_id=practice_id, run_id__in=[previous_run_id, run_id]
+        ).values_list("run_id", "indicator_run_id")
+    )
+    before_run, after_run = holders.get(previous_run_id), holders.get(run_id)
+    fields = [name for _, name in COMPARED]
+    rows = IndicatorResult.objects.filter(
+        practice_id=practice_id, run_id__in={before_run, after_run} - {None}
+    )
+    before, after = {}, {}
+    for run, code, *values in rows.values_list("run_id", "indicator_code", *fields):
+        # A practice carried forward unchanged has both runs' rows in one run: before and after are equal.
+        if run == before_run:
+            before[code] = values
+        if run == after_run:
+            after[code] = values
+    changes, unchanged = [], 0
+    for code in sorted(before.keys() | after.keys()):
+        old, new = before.get(code, [None] * len(fields)), after.get(code, [None] * len(fields))
+        differences = [
+            (label, was, now) for (label, _), was, now in zip(COMPARED, old, new, strict=True) if was != now
+        ]
+        if differences:
+            changes.append(IndicatorChange(code, differences))
+        else:
+            unchanged += 1
+    return changes, unchanged

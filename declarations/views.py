@@ -21,6 +21,8 @@ from .selectors import (
     declaration_for,
     declarations_visible_to,
     freezes_for,
+    indicator_changes,
+    may_confirm_adjustment,
     organisations_reading,
     reads_declarations,
     revision_for,
@@ -116,7 +118,16 @@ def reject(request, pk):
 def revision(request, pk):
     """What a newer run changed for a declaration, and what happened to it."""
     revision = revision_for(request.user, pk)
-    return render(request, "declarations/revision.html", {"revision": revision})
+    changes, unchanged = indicator_changes(
+        revision.declaration.practice_id, revision.previous_run_id, revision.run_id
+    )
+    context = {
+        "revision": revision,
+        "changes": changes,
+        "unchanged": unchanged,
+        "may_confirm": revision.awaiting_commissioner and may_confirm_adjustment(request.user, revision),
+    }
+    return render(request, "declarations/revision.html", context)
 
 
 BULK = {
@@ -231,3 +242,16 @@ def unfreeze(request, pk):
     else:
         messages.success(request, f"Lifted: declarations and approvals for {freeze.scope_label} may go on.")
     return redirect("declarations:freezes")
+
+
+@login_required
+@require_POST
+def confirm_adjustment(request, pk):
+    revision = revision_for(request.user, pk)
+    try:
+        actions.confirm_adjustment(revision=revision, by=request.user, note=request.POST.get("note", ""))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Confirmed: the difference will be paid or recovered as an adjustment.")
+    return redirect("declarations:revision", pk=revision.pk)

@@ -7,6 +7,7 @@ from django_tables2 import RequestConfig
 from django_tables2.export import TableExport
 
 from accounts.selectors import active_memberships_of, practice_list_for, practices_held_by
+from declarations.selectors import work_list
 
 from .checklist import annotate_year_end_checklist, year_end_checklists
 from .filters import PracticeFilter
@@ -21,7 +22,8 @@ def index(request):
         organisations.setdefault(membership.organisation, []).append(membership.get_role_display())
     checklists = year_end_checklists(practices_held_by(request.user))
     year_end = [(o, checklists[o.pk]) for o in organisations if o.pk in checklists]
-    return render(request, "home/home.html", {"organisations": organisations, "year_end": year_end})
+    context = {"organisations": organisations, "year_end": year_end, "work": work_list(request.user)}
+    return render(request, "home/home.html", context)
 
 
 @login_required

@@ -169,8 +169,9 @@ PROBES = {
     "declarations.actions.bulk_financially_approve": lambda w, tmp: {
         "declarations": [w.declarations["A00003"]],
     },
+    "declarations.actions.confirm_adjustment": lambda w, tmp: {"revision": w.revision},
     "declarations.actions.freeze": lambda w, tmp: {"service_year": w.year, "reason": "Probe"},
-    "declarations.actions.unfreeze": lambda w, tmp: {"freeze": _freeze(w)},
+    "declarations.actions.unfreeze": lambda w, tmp: {"freeze": w.freeze},
     # Every signed-in user may mark their own notifications read; nobody signed out may.
     "notifications.actions.mark_notifications_read": lambda w, tmp: {},
 }  # fmt: skip
@@ -197,12 +198,6 @@ def _milestone(world):
         },
         by=None,
     )  # fmt: skip
-
-
-def _freeze(world):
-    from declarations import actions
-
-    return actions.freeze(service_year=world.offers["A00001"].service_year, reason="Probe", by=None)
 
 
 def test_every_guarded_action_has_a_probe():

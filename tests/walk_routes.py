@@ -682,6 +682,25 @@ ROUTES = [
         ],
     ),
     Route("declarations:revision", the_revision("declarations:revision"), declaration_page),
+    Route(
+        "declarations:confirm_adjustment",
+        the_revision("declarations:confirm_adjustment"),
+        post_only(),
+        [
+            Post(
+                lambda walker, target: (
+                    NOT_FOUND
+                    if not reads_declarations(walker, target.organisation)
+                    else REDIRECT
+                    if walker.may(P.APPROVE_DECLARATIONS, target.organisation)
+                    or walker.may(P.MANAGE_FINANCE, target.organisation)
+                    else DENIED
+                ),
+                lambda world, walker, target: {"note": "The walk"},
+                "declarations.actions.confirm_adjustment",
+            )
+        ],
+    ),
     # Last, so that the walk's freeze of its year stops no POST before it.
     Route(
         "declarations:freezes",

@@ -136,20 +136,13 @@ def build_world(upload_directory) -> World:
         members[code] = member
         memberships[code] = member.memberships.get()
     declarations, revision = _declarations_in_every_state(published)
-    return World(
-        tree,
-        offers,
-        year,
-        extract,
-        run,
-        held_run,
-        upload,
-        members,
-        memberships,
-        loader,
-        declarations,
-        revision,
+    freeze = declaration_actions.freeze(
+        service_year=next(iter(offers.values())).service_year, reason="The walk's freeze", by=None
     )
+    return World(
+        tree, offers, year, extract, run, held_run, upload, members, memberships, loader, declarations,
+        revision, freeze,
+    )  # fmt: skip
 
 
 def _declarations_in_every_state(

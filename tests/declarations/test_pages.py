@@ -8,7 +8,7 @@ from accounts.roles import Role
 from calculation.models import CalculationRun
 from calculation.publication import rerun_consequences
 from declarations import actions
-from declarations.models import Declaration
+from declarations.models import Declaration, DeclarationRevision
 from tests.declarations.helpers import publish
 from tests.factories import PASSWORD, service_year, user_with_roles
 
@@ -119,3 +119,48 @@ def test_support_is_told_what_a_re_run_could_revert_or_flag_and_must_confirm(cli
     )
     assert page.status_code == 200 and "would be reverted" in page.text and "tick the box" in page.text
     assert CalculationRun.objects.count() == runs
+
+
+def test_what_changed_compares_the_two_runs_indicator_by_indicator(client, tree):
+    year = service_year()
+    practice = tree["A00001"]
+    publish(year, {practice: ("10", "2134.30")}, indicators={practice: {"AF006": (10, 20), "BP002": (5, 5)}})
+    publish(
+        year, {practice: ("11", "2347.73")}, kind=CalculationRun.Kind.RECALCULATION, reason="Late AF data",
+        indicators={practice: {"AF006": (12, 20), "BP002": (5, 5)}},
+    )  # fmt: skip
+    revision = DeclarationRevision.objects.get()
+    declarer = user_with_roles(practice, Role.DECLARATION_MANAGEMENT)
+    page = signed_in(client, declarer).get(reverse("declarations:revision", args=[revision.pk]))
+    assert "Numerator: 10 → 12" in page.text and "Achievement %: 50.0 → 60.0" in page.text
+    assert "1 indicator changed; 1 stayed the same" in page.text and "Late AF data" in page.text
+    outsider = user_with_roles(tree["B00001"], Role.DECLARATION_MANAGEMENT)
+    client.logout()
+    assert (
+        signed_in(client, outsider).get(reverse("declarations:revision", args=[revision.pk])).status_code
+        == 404
+    )
+
+
+def test_each_role_finds_its_work_on_the_home_page(client, tree, published):
+    declarer = user_with_roles(tree["A00001"], Role.DECLARATION_MANAGEMENT)
+    home = signed_in(client, declarer).get(reverse("home:index"))
+    assert "Declare Quality and Outcomes Framework 2023/24: £84,244.84, 385.58 points" in home.text
+    client.logout()
+    for code in ("A00001", "A00002"):
+        actions.declare(
+            declaration=Declaration.objects.get(practice=tree[code]), by=None, statement_accepted=True
+        )
+    approver = user_with_roles(tree["QAA"], Role.APPROVAL_MANAGEMENT)
+    assert (
+        "2 declarations awaiting your approval" in signed_in(client, approver).get(reverse("home:index")).text
+    )
+    client.logout()
+    actions.approve(declaration=Declaration.objects.get(practice=tree["A00001"]), by=None)
+    finance = user_with_roles(tree["01A"], Role.FINANCE_MANAGEMENT)
+    home = signed_in(client, finance).get(reverse("home:index"))
+    assert "1 declaration awaiting your financial approval" in home.text
+    client.logout()
+    support = user_with_roles(tree["ENG"], Role.SUPPORT)
+    actions.freeze(service_year=published, reason="Checking", by=support)
+    assert "1 standing freeze" in signed_in(client, support).get(reverse("home:index")).text
