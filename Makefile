@@ -85,3 +85,5 @@ bench: install
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cqrs_bench_runs} \
 		REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/3} $(PYTHON) bench/calculation_run.py
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cqrs_bench_explain} $(PYTHON) bench/explain.py
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cqrs_bench_load} \
+		REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/5} $(PYTHON) bench/load.py

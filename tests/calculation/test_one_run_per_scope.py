@@ -30,7 +30,8 @@ def test_eight_year_end_starts_at_once_make_one_run_one_publication_one_notifica
     declarers = [user_with_roles(tree[code], "declaration_management") for code in ("Z73000", "Z10005")]
     support = user_with_roles(tree["ENG"], "support")
 
-    outcomes = fire(support, reverse("calculation:start_year_end_run"), {"service_year": year.code})
+    url = reverse("calculation:start_year_end_run")
+    outcomes = fire(support, url, {"service_year": year.code, "confirm": "on"})
 
     assert outcomes == [302] * 8
     run = CalculationRun.objects.get()
@@ -48,7 +49,8 @@ def test_eight_recalculations_of_a_practice_at_once_make_one_run(postgresql):
     support = user_with_roles(tree["ENG"], "support")
     url = reverse("calculation:recalculate_practice", args=["Z10005"])
 
-    outcomes = fire(support, url, {"run_date": f"{year.code}|{YEAR_END}", "reason": "Corrected extract"})
+    data = {"run_date": f"{year.code}|{YEAR_END}", "reason": "Corrected extract", "confirm": "on"}
+    outcomes = fire(support, url, data)
 
     assert outcomes == [302] * 8
     recalculation = CalculationRun.objects.get(kind=CalculationRun.Kind.RECALCULATION)
