@@ -91,3 +91,5 @@ bench: install
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cqrs_bench_declarations} $(PYTHON) bench/declarations.py
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cqrs_bench_pay} $(PYTHON) bench/payments.py
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cqrs_bench_audit} $(PYTHON) bench/audit.py
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cqrs_bench_load} \
+		REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/5} $(PYTHON) bench/load.py

@@ -27,6 +27,7 @@ from participation.models import ServiceYear
 
 from . import pipeline, prevalence_checks
 from .models import (
+    ACTIVE_STATUSES,
     CalculationRun,
     FrozenPrevalence,
     IndicatorResult,
@@ -35,6 +36,7 @@ from .models import (
     PrevalenceResult,
     PrevalenceReview,
     Publication,
+    RunLease,
 )
 from .publication import run_publication_hooks
 from .selectors import run_kind_for
@@ -44,6 +46,19 @@ Stage = CalculationRun.Stage
 # Runs that only some practices' figures change, and that practices are told about.
 NOTIFYING_KINDS = {CalculationRun.Kind.YEAR_END, CalculationRun.Kind.RECALCULATION}
 ERROR_TEXT_LIMIT = 4000
+
+
+class RunUnderWay(ValidationError):
+    """A run of the same service year, achievement date and scope is already queued, running or held: the
+    request joins it (`run`) rather than starting a second one."""
+
+    def __init__(self, run: CalculationRun):
+        super().__init__(
+            f"Run {run.pk} for this year, date and scope is already under way "
+            f"({run.get_status_display().lower()}): no second run was started; its results are published "
+            "when it finishes."
+        )
+        self.run = run
 
 
 def _scope_for(organisation: Organisation | None) -> str:
@@ -80,22 +95,28 @@ def start_run(
             f"There is no extract data for {service_year.name} at {achievement_date:%-d %B %Y}, so there is "
             "nothing to calculate. Load the extract first."
         )
-    if CalculationRun.objects.filter(
-        service_year=service_year,
-        achievement_date=achievement_date,
-        organisation=None if scope == CalculationRun.Scope.NATIONAL else organisation,
-        status__in=[Status.QUEUED, Status.RUNNING, Status.HELD],
-    ).exists():
-        raise ValidationError("A run for this year, date and scope is already under way.")
-    run = CalculationRun.objects.create(
-        kind=kind,
-        scope=scope,
-        organisation=None if scope == CalculationRun.Scope.NATIONAL else organisation,
-        service_year=service_year,
-        achievement_date=achievement_date,
-        triggered_by=by,
-        reason=reason.strip(),
-    )
+    organisation = None if scope == CalculationRun.Scope.NATIONAL else organisation
+    same_scope = {
+        "service_year": service_year,
+        "achievement_date": achievement_date,
+        "scope": scope,
+        "organisation": organisation,
+    }
+    active = CalculationRun.objects.filter(**same_scope, status__in=ACTIVE_STATUSES).first()
+    if active is not None:
+        raise RunUnderWay(active)
+    try:
+        # The database's one_active_run_per_scope decides a race: the loser waits for the winner's commit,
+        # then fails here and is shown the winner's run instead of starting a second one.
+        with transaction.atomic():
+            run = CalculationRun.objects.create(
+                **same_scope, kind=kind, triggered_by=by, reason=reason.strip()
+            )
+    except IntegrityError:
+        active = CalculationRun.objects.filter(**same_scope, status__in=ACTIVE_STATUSES).first()
+        if active is None:
+            raise
+        raise RunUnderWay(active) from None
     audit.record(actor=by, action="calculation.start_run", obj=run, after=_state(run))
     return run
 
@@ -321,9 +342,19 @@ def publish_run(*, run_id: int, attempt: int) -> CalculationRun | None:
         .filter(service_year=run.service_year, achievement_date=run.achievement_date)
         .first()
     )
-    if run.scope != CalculationRun.Scope.NATIONAL and publication is not None:
-        run.replaces_id = publication.run_id
-        pipeline.carry_forward_practices(run, publication.run_id)
+    if publication is not None:
+        newer = _practices_published_from_later_runs(run, publication.run_id)
+        calculated = set(PracticeResult.objects.filter(run=run).values_list("practice_id", flat=True))
+        if newer and calculated <= newer:
+            return _supersede(run, publication)
+        # Publication is monotonic per practice: figures from a run started after this one stay published.
+        PracticeResult.objects.filter(run=run, practice_id__in=newer).delete()
+        if run.scope != CalculationRun.Scope.NATIONAL:
+            run.replaces_id = publication.run_id
+            pipeline.carry_forward_practices(run, publication.run_id)
+        elif newer:
+            run.replaces_id = publication.run_id
+            pipeline.carry_forward_practices(run, publication.run_id, practices=newer)
     now = timezone.now()
     replaced_run_id = publication.run_id if publication else None
     before = {"run": replaced_run_id} if publication else None
@@ -344,6 +375,32 @@ def publish_run(*, run_id: int, attempt: int) -> CalculationRun | None:
     if run.kind in NOTIFYING_KINDS and run.achievement_date != run.service_year.end_date:
         notify_declarers(run=run)
     run_publication_hooks(run=run, replaced_run_id=replaced_run_id)
+    return run
+
+
+def _practices_published_from_later_runs(run: CalculationRun, published_run_id: int) -> set[int]:
+    """Practices whose published figures come from a run created after this one. Runs are ordered by id
+    (creation order): a later run read its inputs no earlier than this one started."""
+    return set(
+        PracticeResult.objects.filter(run_id=published_run_id, indicator_run_id__gt=run.pk).values_list(
+            "practice_id", flat=True
+        )
+    )
+
+
+def _supersede(run: CalculationRun, publication: Publication) -> CalculationRun:
+    """Finish a run without publishing it: a later run already published every practice it calculated
+    (say, an older failed run retried after a newer one published). Nobody is notified."""
+    now = timezone.now()
+    run.status, run.stage, run.finished_at = Status.SUCCEEDED, Stage.DONE, now
+    run.superseded_by_id = publication.run_id
+    run.save()
+    audit.record(
+        actor=None,
+        action="calculation.supersede",
+        obj=run,
+        after={**_state(run), "superseded_by": publication.run_id},
+    )
     return run
 
 
@@ -391,18 +448,60 @@ def retry_run(*, run: CalculationRun, by) -> CalculationRun:
 
 
 @system_step
+def take_lease(*, run_id: int, attempt: int, stage: str, holder: str, lasting: dt.timedelta) -> int:
+    """Claim a stage of a run for this worker (see RunLease); the id is renewed and released by it."""
+    lease = RunLease.objects.create(
+        run_id=run_id, attempt=attempt, stage=stage, holder=holder, expires_at=timezone.now() + lasting
+    )
+    return lease.pk
+
+
+@system_step
+def renew_lease(*, lease_id: int, lasting: dt.timedelta) -> bool:
+    # Only the lease row: the run's own row is locked by the stage while it commits.
+    return bool(RunLease.objects.filter(pk=lease_id).update(expires_at=timezone.now() + lasting))
+
+
+@system_step
+def release_lease(*, lease_id: int) -> None:
+    RunLease.objects.filter(pk=lease_id).delete()
+
+
+@system_step
+def fail_lost_runs() -> list[int]:
+    """Fail the runs one of whose leases expired: the worker holding it was killed or cut off mid-stage and
+    its result will never arrive. Nothing of the run was published; it can be retried at once."""
+    now = timezone.now()
+    failed = []
+    expired = RunLease.objects.filter(expires_at__lt=now).select_related("run")
+    for lease in expired:
+        message = (
+            f"The worker {lease.holder} stopped renewing its lease on {lease.stage} (it expired at "
+            f"{lease.expires_at:%Y-%m-%d %H:%M:%S %Z}): it was killed or lost its connection. Nothing was "
+            "published; retry the run."
+        )
+        if fail_run(run_id=lease.run_id, attempt=lease.attempt, error=message):
+            failed.append(lease.run_id)
+        lease.delete()
+    return failed
+
+
+@system_step
 def fail_stalled_runs(*, stalled_for: dt.timedelta) -> list[int]:
-    """Fail runs with no progress for `stalled_for`: a worker was killed (or lost) holding one of their
-    chunks, whose result will then never arrive. Chunks have a shorter hard time limit than this."""
+    """Fail runs with no progress for `stalled_for` and no worker holding a lease on them: a task of theirs
+    was lost before any worker took it (a broker restarted without its queue), so it will never run."""
     cutoff = timezone.now() - stalled_for
-    stalled = CalculationRun.objects.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff).values_list(
-        "pk", "attempt", "progress_done", "progress_total"
+    stalled = (
+        CalculationRun.objects.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff)
+        .exclude(leases__expires_at__gte=timezone.now())
+        .values_list("pk", "attempt", "progress_done", "progress_total")
     )
     failed = []
     for run_id, attempt, done, total in stalled:
         message = (
-            f"No progress since {cutoff:%Y-%m-%d %H:%M:%S %Z} ({done} of {total} commissioners done): a "
-            "worker stopped while calculating. Nothing was published; retry the run."
+            f"No progress since {cutoff:%Y-%m-%d %H:%M:%S %Z} ({done} of {total} commissioners done) and "
+            "no worker holds it: a worker stopped or a queued task was lost. Nothing was published; retry "
+            "the run."
         )
         if fail_run(run_id=run_id, attempt=attempt, error=message):
             failed.append(run_id)

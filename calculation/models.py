@@ -10,7 +10,8 @@ table is never copied. See docs/adr/0006-calculation-runs.md.
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Organisation
@@ -37,6 +38,10 @@ class PracticeListSize(models.Model):
 
     def __str__(self):
         return f"{self.practice_id} on {self.list_date}: {self.registered_patients}"
+
+
+# Statuses of a run that still holds its scope: no second run of the same scope may start meanwhile.
+ACTIVE_STATUSES = ["queued", "running", "held"]
 
 
 class CalculationRun(models.Model):
@@ -112,6 +117,14 @@ class CalculationRun(models.Model):
         related_name="+",
         help_text="The published run whose other practices this partial run carries forward",
     )
+    superseded_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The later run that had already published every practice this one calculated",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -124,6 +137,16 @@ class CalculationRun(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(progress_done__lte=F("progress_total")), name="calculation_run_progress_bounded"
+            ),
+            # At most one active run per service year × achievement date × scope, however many requests
+            # race to start one. A national run has no organisation: 0 stands for it, as NULLs never clash.
+            models.UniqueConstraint(
+                "service_year",
+                "achievement_date",
+                "scope",
+                Coalesce("organisation", Value(0)),
+                condition=Q(status__in=ACTIVE_STATUSES),
+                name="one_active_run_per_scope",
             ),
         ]
 
@@ -164,10 +187,33 @@ class CalculationRun(models.Model):
         return self.status in {self.Status.FAILED, self.Status.SUCCEEDED, self.Status.PUBLISHED}
 
     @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
     def percent_done(self) -> int:
         if self.status in {self.Status.SUCCEEDED, self.Status.PUBLISHED}:
             return 100
         return 100 * self.progress_done // self.progress_total if self.progress_total else 0
+
+
+class RunLease(models.Model):
+    """A worker's claim on one stage of a run while it works on it, renewed by a heartbeat from that worker.
+
+    A worker killed (or cut off) mid-stage stops renewing; once the lease expires the watchdog fails the run
+    so that it can be retried, within CALCULATION_LEASE_SECONDS plus the watchdog's interval rather than
+    the stall limit. Chunks still waiting in the queue hold no lease, so a busy queue is never taken for a
+    lost worker. The lease is deleted when the stage ends, however it ends."""
+
+    run = models.ForeignKey(CalculationRun, on_delete=models.CASCADE, related_name="leases")
+    attempt = models.PositiveSmallIntegerField()
+    stage = models.CharField(max_length=60, help_text="What the worker is doing, e.g. commissioner 12")
+    holder = models.CharField(max_length=200, help_text="The worker: host and process id")
+    taken_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return f"Run {self.run_id} attempt {self.attempt}, {self.stage}, held by {self.holder}"
 
 
 class FrozenPrevalence(models.Model):

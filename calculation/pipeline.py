@@ -524,11 +524,14 @@ def insert_frame(model, frame: pd.DataFrame) -> None:
     model.objects.bulk_create((model(**record) for record in records), batch_size=INSERT_BATCH_ROWS)
 
 
-def carry_forward_practices(run: CalculationRun, published_run_id: int) -> int:
-    """Give a partial run a row for every practice of the run it replaces that it did not recalculate, so
-    that publishing it shows every practice. Copies ~6,400 small rows; indicator rows stay where they are."""
+def carry_forward_practices(run: CalculationRun, published_run_id: int, practices=None) -> int:
+    """Give a partial run a row for every practice of the run it replaces that it did not recalculate (or
+    only for `practices`, ids), so that publishing it shows every practice. Copies ~6,400 small rows;
+    indicator rows stay where they are."""
     recalculated = PracticeResult.objects.filter(run_id=run.pk).values("practice_id")
     carried = PracticeResult.objects.filter(run_id=published_run_id).exclude(practice_id__in=recalculated)
+    if practices is not None:
+        carried = carried.filter(practice_id__in=practices)
     fields = [
         "practice_id", "indicator_run_id", "list_size_cpi", "list_size_prevalence", "points", "payment",
         "aspiration_annual", "aspiration_monthly", "aspiration_last_month",

@@ -1,18 +1,24 @@
 """Thin Celery tasks for calculation runs: ids in, an action called, the next stage queued after commit.
 
-The stages chain here, not in the actions: begin → one chunk per commissioner → publish. A chunk that
-raises fails its run (nothing is published). A chunk whose worker is killed never reports; the
-`fail_stalled_calculation_runs` watchdog fails its run once nothing has moved for CALCULATION_STALL_SECONDS,
-which is longer than a chunk's hard time limit.
+The stages chain here, not in the actions: begin → one chunk per commissioner → publish. A stage that
+raises fails its run (nothing is published). Every stage holds a lease on its run (RunLease) that a
+heartbeat thread renews every CALCULATION_HEARTBEAT_SECONDS; a worker killed or cut off mid-stage stops
+renewing, and the `fail_stalled_calculation_runs` watchdog (every CALCULATION_LEASE_CHECK_SECONDS from
+beat, and when a worker starts) fails the run once the lease expires. A task lost before any worker took it
+holds no lease: the same watchdog fails its run after CALCULATION_STALL_SECONDS without progress.
 """
 
 import datetime as dt
 import logging
+import os
+import socket
+import threading
 from contextlib import contextmanager
 
-from celery import shared_task
+from celery import current_app, shared_task
+from celery.signals import worker_ready
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from notifications.tasks import email_after_commit
@@ -37,18 +43,55 @@ def queue_run(run: CalculationRun) -> None:
 
 
 @contextmanager
-def _failing_the_run(run_id: int, attempt: int):
+def _leased(run_id: int, attempt: int, stage: str):
+    """Hold a lease on the run while this stage works, renewed from a thread of its own (its own database
+    connection), and fail the run if the stage raises. Run in-process (the demo, unit tests) there is no
+    worker to lose, so no heartbeat thread."""
+    lasting = dt.timedelta(seconds=settings.CALCULATION_LEASE_SECONDS)
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    stop = threading.Event()
+    lease_id = heartbeat = None
     try:
+        lease_id = actions.take_lease(
+            run_id=run_id, attempt=attempt, stage=stage, holder=holder, lasting=lasting
+        )
+        if not current_app.conf.task_always_eager:
+            heartbeat = threading.Thread(
+                target=_renew_until, args=(stop, lease_id, lasting), name=f"lease-{lease_id}", daemon=True
+            )
+            heartbeat.start()
         yield
     except Exception as error:
-        logger.exception("calculation run %s attempt %s failed", run_id, attempt)
+        logger.exception("calculation run %s attempt %s failed in %s", run_id, attempt, stage)
+        # A terminated database connection is unusable until closed; a fresh one records the failure.
+        connection.close_if_unusable_or_obsolete()
         actions.fail_run(run_id=run_id, attempt=attempt, error=f"{type(error).__name__}: {error}")
         raise
+    finally:
+        stop.set()
+        if heartbeat is not None:
+            heartbeat.join()
+        if lease_id is not None:
+            actions.release_lease(lease_id=lease_id)
+
+
+def _renew_until(stop: threading.Event, lease_id: int, lasting: dt.timedelta) -> None:
+    try:
+        while not stop.wait(settings.CALCULATION_HEARTBEAT_SECONDS):
+            try:
+                actions.renew_lease(lease_id=lease_id, lasting=lasting)
+            except Exception:
+                # The database is unreachable for now: try again next beat on a fresh connection. If it
+                # stays away the lease expires, which is the point.
+                logger.warning("could not renew calculation lease %s", lease_id, exc_info=True)
+                connection.close()
+    finally:
+        connection.close()
 
 
 @shared_task(name="calculation.begin_run", time_limit=STAGE_TIME_LIMIT, soft_time_limit=STAGE_TIME_LIMIT - 60)
 def begin_calculation_run(run_id: int, attempt: int) -> None:
-    with _failing_the_run(run_id, attempt):
+    with _leased(run_id, attempt, "national prevalence"):
         commissioners = actions.begin_run(run_id=run_id, attempt=attempt)
     if commissioners is None:
         return  # a stale delivery of an earlier attempt
@@ -64,7 +107,7 @@ def begin_calculation_run(run_id: int, attempt: int) -> None:
     soft_time_limit=CHUNK_TIME_LIMIT - 30,
 )
 def calculate_commissioner(run_id: int, attempt: int, commissioner_id: int) -> None:
-    with _failing_the_run(run_id, attempt):
+    with _leased(run_id, attempt, f"commissioner {commissioner_id}"):
         complete = actions.calculate_commissioner(
             run_id=run_id, attempt=attempt, commissioner_id=commissioner_id
         )
@@ -76,7 +119,7 @@ def calculate_commissioner(run_id: int, attempt: int, commissioner_id: int) -> N
     name="calculation.publish_run", time_limit=STAGE_TIME_LIMIT, soft_time_limit=STAGE_TIME_LIMIT - 60
 )
 def publish_calculation_run(run_id: int, attempt: int) -> None:
-    with _failing_the_run(run_id, attempt):
+    with _leased(run_id, attempt, "publication"):
         run = actions.publish_run(run_id=run_id, attempt=attempt)
     if run is None:
         return
@@ -88,7 +131,16 @@ def publish_calculation_run(run_id: int, attempt: int) -> None:
 
 @shared_task(name="calculation.fail_stalled_runs", time_limit=5 * 60, soft_time_limit=4 * 60)
 def fail_stalled_calculation_runs() -> list[int]:
-    return actions.fail_stalled_runs(stalled_for=dt.timedelta(seconds=settings.CALCULATION_STALL_SECONDS))
+    lost = actions.fail_lost_runs()
+    stalled = actions.fail_stalled_runs(stalled_for=dt.timedelta(seconds=settings.CALCULATION_STALL_SECONDS))
+    return lost + stalled
+
+
+@worker_ready.connect
+def _check_for_lost_runs_when_a_worker_starts(**_) -> None:
+    # A worker restarted after a crash (or a new machine) looks for runs its predecessor left behind at
+    # once, through the queue, rather than waiting for beat.
+    fail_stalled_calculation_runs.delay()
 
 
 @shared_task(name="calculation.start_nightly_runs", time_limit=5 * 60, soft_time_limit=4 * 60)

@@ -41,6 +41,8 @@ def start_year_end_run(request):
                 by=request.user,
                 reason=form.cleaned_data["reason"] or f"{year.label} year end",
             )
+        except actions.RunUnderWay as under_way:
+            return _join(request, under_way)
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -56,6 +58,12 @@ def _unconfirmed(form, **scope) -> list[str]:
     if consequences and not form.cleaned_data.get("confirm"):
         form.add_error("confirm", "Read what this run could change, then tick the box to start it.")
     return consequences
+
+
+def _join(request, under_way: actions.RunUnderWay):
+    """A second request for a scope's run (a double click, or two people at once) watches the first one."""
+    messages.info(request, under_way.message)
+    return redirect("calculation:run_detail", pk=under_way.run.pk)
 
 
 @login_required
@@ -113,6 +121,8 @@ def recalculate_practice(request, code):
                 by=request.user,
                 reason=form.cleaned_data["reason"],
             )
+        except actions.RunUnderWay as under_way:
+            return _join(request, under_way)
         except ValidationError as error:
             form.add_error(None, error)
         else:

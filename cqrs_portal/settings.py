@@ -353,6 +353,14 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
 # nightly; a watchdog fails any run whose worker was killed mid-chunk (its result would never arrive). The
 # stall limit exceeds a chunk's hard time limit (10 minutes), so a slow live chunk is never taken for lost.
 CALCULATION_STALL_SECONDS = int(os.environ.get("CALCULATION_STALL_SECONDS", str(15 * 60)))
+# A worker renews its lease on the run stage it works on every CALCULATION_HEARTBEAT_SECONDS; a lease not
+# renewed for CALCULATION_LEASE_SECONDS means the worker is lost, and the watchdog (every
+# CALCULATION_LEASE_CHECK_SECONDS) fails the run: a lost worker is noticed within lease + check (90 s).
+CALCULATION_LEASE_SECONDS = int(os.environ.get("CALCULATION_LEASE_SECONDS", "60"))
+CALCULATION_HEARTBEAT_SECONDS = float(
+    os.environ.get("CALCULATION_HEARTBEAT_SECONDS", str(CALCULATION_LEASE_SECONDS / 4))
+)
+CALCULATION_LEASE_CHECK_SECONDS = int(os.environ.get("CALCULATION_LEASE_CHECK_SECONDS", "30"))
 CELERY_BEAT_SCHEDULE = {
     "participation-expire-lapsed-offers": {
         "task": "participation.expire_lapsed_offers",
@@ -364,7 +372,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "calculation-fail-stalled-runs": {
         "task": "calculation.fail_stalled_runs",
-        "schedule": crontab(minute="*/5"),
+        "schedule": CALCULATION_LEASE_CHECK_SECONDS,
     },
     "notifications-send-emails": {"task": "notifications.send_emails", "schedule": crontab(minute="*")},
     "cqrs-portal-tidy-up": {"task": "cqrs_portal.tidy_up", "schedule": crontab(minute=15)},

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -196,10 +197,16 @@ class WorkerPool:
         )  # fmt: skip
         self.workers.append(worker)
         deadline = time.monotonic() + 60
-        while not app.control.ping(destination=[node], timeout=1):
+        while not self._answers(app, node):
             if worker.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"the Celery worker did not start (exit status {worker.poll()})")
         return worker
+
+    @staticmethod
+    def _answers(app, node: str) -> bool:
+        # A connection of its own each time: a pooled one may be left over from a Redis the test restarted.
+        with app.connection_for_write() as connection:
+            return bool(app.control.ping(destination=[node], timeout=1, connection=connection))
 
     def stop_all(self) -> None:
         for worker in self.workers:
@@ -212,18 +219,14 @@ class WorkerPool:
                 worker.kill()
 
 
-@pytest.fixture
-def workers_on_test_database(postgresql, settings):
-    """Real workers that read and write this test's PostgreSQL database, on a queue of the test's own, and
-    this process sending its tasks there. The test must be transactional so that workers see its rows."""
+@contextmanager
+def _workers_on(redis_url: str):
+    """A WorkerPool on the test's PostgreSQL database and `redis_url`, with this process sending its tasks
+    to the pool's queue through that Redis."""
     from django.db import connection
 
     from cqrs_portal.celery import app
 
-    redis_url = settings.REDIS_URL
-    require_service(
-        "Redis", bool(redis_url) and _reachable(redis_url, 6379), "set REDIS_URL to a running Redis"
-    )
     database = connection.settings_dict
     database_url = (
         f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST'] or 'localhost'}:"
@@ -231,14 +234,81 @@ def workers_on_test_database(postgresql, settings):
     )
     queue = f"tests-{uuid.uuid4().hex[:8]}"
     environment = {**os.environ, "REDIS_URL": redis_url, "CELERY_QUEUE": queue, "DATABASE_URL": database_url}
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
+    previous = app.conf.task_default_queue, app.conf.broker_url, app.conf.result_backend
+    app.conf.task_default_queue, app.conf.broker_url, app.conf.result_backend = queue, redis_url, redis_url
+    _forget_broker_connections(app)
     pool = WorkerPool(queue, environment)
     try:
         yield pool
     finally:
         pool.stop_all()
-        app.conf.task_default_queue = previous
+        app.conf.task_default_queue, app.conf.broker_url, app.conf.result_backend = previous
+        _forget_broker_connections(app)
+
+
+def _forget_broker_connections(app) -> None:
+    # Celery keeps its broker connections pooled: forget them so the next task goes to the Redis now set.
+    # (kombu keeps the pool of each URL itself, so the previous Redis's pool is still there to go back to.)
+    app._pool = None
+    app.amqp._producer_pool = None
+    app._backend_cache = None
+    app._local.__dict__.pop("backend", None)
+
+
+@pytest.fixture
+def workers_on_test_database(postgresql, settings):
+    """Real workers that read and write this test's PostgreSQL database, on a queue of the test's own, and
+    this process sending its tasks there. The test must be transactional so that workers see its rows."""
+    redis_url = settings.REDIS_URL
+    require_service(
+        "Redis", bool(redis_url) and _reachable(redis_url, 6379), "set REDIS_URL to a running Redis"
+    )
+    with _workers_on(redis_url) as pool:
+        yield pool
+
+
+class OwnRedis:
+    """A redis-server of the test's own, without persistence, that the test may stop and start again."""
+
+    def __init__(self, directory: Path):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.directory, self.process = directory, None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while not _reachable(self.url, self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"redis-server did not start (exit status {self.process.poll()})")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    require_service("redis-server", bool(shutil.which("redis-server")), "install Debian's redis-server")
+    redis = OwnRedis(tmp_path)
+    redis.start()
+    yield redis
+    redis.stop()
+
+
+@pytest.fixture
+def workers_on_own_redis(postgresql, own_redis):
+    """Like workers_on_test_database, but through the test's own Redis (`own_redis`), which it may stop."""
+    with _workers_on(own_redis.url) as pool:
+        yield pool
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from calculation.models import (
     PracticeResult,
     PrevalenceResult,
     Publication,
+    RunLease,
 )
 from declarations.models import Declaration
 from notifications.models import Notification
@@ -329,3 +330,57 @@ def test_a_failed_run_says_why_in_words_and_offers_a_retry_only_when_one_can_suc
     assert says in reason and "Error:" not in reason
     assert ("Retry the run" in html) is retry
     assert "Stage:" not in html  # no "Waiting for a worker" beside "Failed"
+
+
+def test_a_run_whose_lease_expired_is_failed_and_a_live_lease_keeps_it_from_the_stall_limit(example):
+    import datetime as dt
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    _, year = example
+    run = actions.start_run(service_year=year, achievement_date=YEAR_END, kind="year_end", by=None)
+    long_ago = timezone.now() - dt.timedelta(hours=1)
+    CalculationRun.objects.filter(pk=run.pk).update(status=Status.RUNNING, heartbeat_at=long_ago)
+    lease = actions.take_lease(
+        run_id=run.pk, attempt=1, stage="commissioner 7", holder="host:42", lasting=dt.timedelta(minutes=1)
+    )
+    # A slow chunk still renewing its lease is not stalled, however long since the last progress.
+    assert actions.fail_stalled_runs(stalled_for=dt.timedelta(minutes=15)) == []
+    assert actions.fail_lost_runs() == []
+    assert actions.renew_lease(lease_id=lease, lasting=dt.timedelta(seconds=-1))
+
+    assert actions.fail_lost_runs() == [run.pk]
+    run.refresh_from_db()
+    assert run.status == Status.FAILED and "host:42 stopped renewing its lease on commissioner 7" in run.error
+    assert not RunLease.objects.exists() and not Publication.objects.exists()
+    assert actions.retry_run(run=run, by=None).status == Status.QUEUED
+    # Beat checks often enough that a lost worker is noticed within two minutes.
+    schedule = settings.CELERY_BEAT_SCHEDULE["calculation-fail-stalled-runs"]["schedule"]
+    assert settings.CALCULATION_LEASE_SECONDS + schedule <= 120
+
+
+def test_every_stage_holds_a_lease_while_it_works_and_releases_it(
+    example, django_capture_on_commit_callbacks
+):
+    from calculation.models import RunLease
+
+    _, year = example
+    held = []
+    real = pipeline.calculate_practices
+
+    def watching(run, codes):
+        held.append(list(RunLease.objects.values_list("run_id", "attempt", "stage")))
+        return real(run, codes)
+
+    pipeline.calculate_practices, saved = watching, real
+    try:
+        run = run_to_the_end(django_capture_on_commit_callbacks, service_year=year)
+    finally:
+        pipeline.calculate_practices = saved
+    assert run.status == Status.PUBLISHED
+    assert all(len(leases) == 1 and leases[0][:2] == (run.pk, 1) for leases in held) and held
+    assert {leases[0][2] for leases in held} == {
+        f"commissioner {c}" for c in pipeline.commissioners_to_calculate(run)
+    }
+    assert not RunLease.objects.exists()

@@ -5,31 +5,16 @@ import os
 import signal
 import time
 
-import psycopg2
 import pytest
-from django.db import connection
+from django.utils import timezone
 
 from calculation import actions, tasks
-from calculation.models import CalculationRun, IndicatorResult, PracticeResult, Publication
+from calculation.models import CalculationRun, Publication, RunLease
 from tests.calculation.helpers import YEAR_END, example_tree, expected_totals, load_worked_example
+from tests.calculation.worker_helpers import a_chunk_held_before_it_commits, published_totals, wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 Status = CalculationRun.Status
-
-
-def wait_for(run, condition, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if condition(run):
-            return run
-        time.sleep(0.05)
-    pytest.fail(f"run {run.pk} is still {run.status} ({run.progress_done}/{run.progress_total}): {run.error}")
-
-
-def published_totals(run):
-    rows = PracticeResult.objects.filter(run=run).values_list("practice__code", "points", "payment")
-    return sorted((code, f"{points:.2f}", f"{payment:.2f}") for code, points, payment in rows)
 
 
 def test_a_real_worker_runs_a_year_end_to_publication(workers_on_test_database):
@@ -46,43 +31,44 @@ def test_a_real_worker_runs_a_year_end_to_publication(workers_on_test_database):
     assert published_totals(run) == sorted(expected_totals())
 
 
-def test_a_worker_killed_mid_run_publishes_nothing_and_the_retry_succeeds(workers_on_test_database):
+LEASE_SECONDS = 3
+
+
+def test_a_worker_killed_mid_run_is_failed_once_its_lease_expires_and_the_retry_is_identical(
+    workers_on_test_database,
+):
     example_tree()
     year = load_worked_example()
+    workers_on_test_database.environment.update(
+        CALCULATION_LEASE_SECONDS=str(LEASE_SECONDS), CALCULATION_HEARTBEAT_SECONDS="0.5"
+    )
     worker = workers_on_test_database.start()
 
-    # Hold the run's row from another connection once the run is under way: the first chunk then computes,
-    # writes its results and blocks on the lock before it can commit, so the kill lands mid-chunk every time.
-    settings = connection.settings_dict
-    blocker = psycopg2.connect(
-        dbname=settings["NAME"], user=settings["USER"], password=settings["PASSWORD"] or None,
-        host=settings["HOST"] or "localhost", port=settings["PORT"] or 5432,
-    )  # fmt: skip
     run = actions.start_run(service_year=year, achievement_date=YEAR_END, kind="year_end", by=None)
     tasks.queue_run(run)
     wait_for(run, lambda run: run.status == Status.RUNNING)
-    with blocker.cursor() as cursor:
-        cursor.execute("SELECT id FROM calculation_calculationrun WHERE id = %s FOR UPDATE", [run.pk])
-        deadline = time.monotonic() + 60
-        while True:
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation IS NOT NULL")
-            if cursor.fetchone()[0] or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-    os.kill(worker.pid, signal.SIGKILL)
-    worker.wait(timeout=20)
-    blocker.rollback()
-    blocker.close()
+    with a_chunk_held_before_it_commits(run):
+        # The chunk's heartbeat keeps its lease alive while it is blocked: a slow chunk is not a lost one.
+        lease = RunLease.objects.get(run=run, stage__startswith="commissioner")
+        assert lease.holder.endswith(f":{worker.pid}") and lease.expires_at > timezone.now()
+        os.kill(worker.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        worker.wait(timeout=20)
 
     run.refresh_from_db()
     assert run.status == Status.RUNNING and run.progress_done == 0
     assert not Publication.objects.exists()
-    assert actions.fail_stalled_runs(stalled_for=dt.timedelta(0)) == [run.pk]
-    run.refresh_from_db()
-    assert run.status == Status.FAILED and "worker stopped" in run.error
-    assert not Publication.objects.exists() and not IndicatorResult.objects.filter(run=run).exists()
-
+    assert actions.fail_stalled_runs(stalled_for=dt.timedelta(0)) == []  # it holds a lease, for now
+    # Once the lease has expired, the next worker to start notices the lost run itself, without beat.
+    time.sleep(max(0, (RunLease.objects.get(pk=lease.pk).expires_at - timezone.now()).total_seconds()))
     workers_on_test_database.start()
+    wait_for(run, lambda run: run.status == Status.FAILED, timeout=30)
+    noticed_after = time.monotonic() - killed_at
+    assert "stopped renewing its lease on commissioner" in run.error and str(worker.pid) in run.error
+    assert not Publication.objects.exists() and not RunLease.objects.exists()
+    # Within the lease and a worker's start-up, far inside the two minutes a lost worker may take.
+    assert noticed_after < LEASE_SECONDS + 30, noticed_after
+
     tasks.queue_run(actions.retry_run(run=run, by=None))
     wait_for(run, lambda run: run.is_finished)
     assert run.status == Status.PUBLISHED and run.attempt == 2, run.error
