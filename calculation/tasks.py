@@ -63,8 +63,11 @@ def _leased(run_id: int, attempt: int, stage: str):
         yield
     except Exception as error:
         logger.exception("calculation run %s attempt %s failed in %s", run_id, attempt, stage)
-        # A terminated database connection is unusable until closed; a fresh one records the failure.
-        connection.close_if_unusable_or_obsolete()
+        # A terminated database connection is unusable until closed; a fresh one records the failure. Inside
+        # an outer transaction (a stage run in-process by a caller's atomic block) the connection is the
+        # caller's to keep, so it is left alone.
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
         actions.fail_run(run_id=run_id, attempt=attempt, error=f"{type(error).__name__}: {error}")
         raise
     finally:

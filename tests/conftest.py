@@ -78,13 +78,16 @@ def _force_login_with_a_second_factor(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    """Rate limits count in the cache; each test starts with none spent."""
-    from django.core.cache import cache
+def _fresh_rate_limits(settings):
+    """Rate limits count in the cache; each test starts with none spent. Each test gets keys of its own
+    rather than a flushed cache: with Redis the cache shares its database with Celery's broker and with the
+    other test processes, and flushing it lost their queued tasks and their counts mid-test."""
+    import uuid
 
-    cache.clear()
-    yield
-    cache.clear()
+    settings.CACHES = {
+        name: {**definition, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+        for name, definition in settings.CACHES.items()
+    }
 
 
 @pytest.fixture(autouse=True)

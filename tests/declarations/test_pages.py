@@ -10,7 +10,7 @@ from calculation.publication import rerun_consequences
 from declarations import actions
 from declarations.models import Declaration, DeclarationRevision
 from tests.declarations.helpers import publish
-from tests.factories import PASSWORD, service_year, user_with_roles
+from tests.factories import service_year, user_with_roles
 
 State = Declaration.State
 
@@ -23,7 +23,7 @@ def published(tree):
 
 
 def signed_in(client, user):
-    client.login(email=user.email, password=PASSWORD)
+    client.force_login(user)
     return client
 
 

@@ -17,3 +17,11 @@ def sign_in(page, user) -> None:
         page.get_by_label("Security code").fill(code)
         page.get_by_role("button", name="Continue").click()
     page.get_by_role("heading", name="Your organisations and roles").wait_for()
+
+
+def follow_menu(page, name: str) -> None:
+    """Click a menu item as a person would: on a narrow header the NHS.UK menu moves the items that do not
+    fit under "More", so open it first when the item is not shown."""
+    if page.get_by_role("link", name=name, exact=True).count() == 0:
+        page.locator("#toggle-menu").click()
+    page.get_by_role("link", name=name, exact=True).first.click()

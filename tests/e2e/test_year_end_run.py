@@ -2,7 +2,7 @@ import pytest
 
 from tests.calculation.helpers import example_tree, load_worked_example
 from tests.e2e.accessibility import assert_no_serious_accessibility_violations
-from tests.e2e.browser import sign_in
+from tests.e2e.browser import follow_menu, sign_in
 from tests.factories import user_with_roles
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -15,7 +15,7 @@ def test_support_runs_the_year_end_and_the_practice_manager_reads_the_summary(pa
     manager = user_with_roles(tree["Z10005"], "declaration_management", "view", "finance_view")
 
     sign_in(page, support)
-    page.get_by_role("link", name="Calculation runs").click()
+    follow_menu(page, "Calculation runs")
     page.get_by_role("heading", name="Calculation runs").wait_for()
     assert_no_serious_accessibility_violations(page)
     page.get_by_role("link", name="Start a year-end run").click()

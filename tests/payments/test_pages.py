@@ -41,7 +41,7 @@ def test_the_statement_lists_each_line_with_a_running_total_chart_and_download(c
     assert "−£4,201.80" in html  # the balance is a recovery
     assert "£30,000.00" in html and "equal to the achievement payment" in html
     assert "<svg" in html and "On hold until the next release on" in html
-    rows = download.content.decode().splitlines()
+    rows = download.content.decode("utf-8-sig").splitlines()  # with the byte-order mark Excel needs for £
     assert rows[0].startswith("REFERENCE,COMPONENT") and len(rows) == 14
     assert rows[-1].split(",")[6] == "30000.00"  # the running total ends at the achievement payment
 
