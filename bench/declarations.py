@@ -32,9 +32,9 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
-from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import reverse  # noqa: E402
+from signed_in import signed_in_client  # noqa: E402
 
 from accounts import actions as account_actions  # noqa: E402
 from accounts.models import Membership, Organisation, OrganisationType, User  # noqa: E402
@@ -196,8 +196,7 @@ def _bulk_financial_approval(year) -> None:
                 by=None,
             )
     ids = list(Declaration.objects.filter(service_year=year).order_by("pk").values_list("pk", flat=True))
-    client = Client(HTTP_HOST="localhost")
-    client.force_login(finance)
+    client = signed_in_client(finance, HTTP_HOST="localhost")
     url = reverse("declarations:list")
     results = {}
     for n, chosen in ((BASELINE_N, ids[:BASELINE_N]), (BULK_N, ids[BASELINE_N : BASELINE_N + BULK_N])):

@@ -116,7 +116,7 @@ def main() -> None:
 def open_sessions() -> dict:
     """Signed-in sessions for the users Locust plays, opened here so the load measures the pages rather than
     password hashing (which is deliberately slow, and which one sign-in per person per day pays)."""
-    from django.test import Client
+    from signed_in import signed_in_client
 
     from accounts import actions as account_actions
     from accounts.models import Organisation, OrganisationType, User
@@ -144,9 +144,7 @@ def open_sessions() -> dict:
         for role in roles:
             if (organisation.pk, role) not in held:
                 account_actions.grant_role(user=user, organisation=organisation, role=role, by=None)
-        client = Client()
-        client.force_login(user)
-        return client.cookies["sessionid"].value
+        return signed_in_client(user).cookies["sessionid"].value
 
     for declaration in waiting:
         code = declaration.practice.code
