@@ -83,7 +83,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "django.contrib.staticfiles",
+    "cqrs_portal.apps.PortalStaticFilesConfig",
     "django.contrib.humanize",
     "guardian",
     "axes",
@@ -229,7 +229,6 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [
     ("nhsuk", BASE_DIR / "node_modules" / "nhsuk-frontend" / "dist" / "nhsuk"),
     ("htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
-    ("portal", BASE_DIR / "cqrs_portal" / "static" / "portal"),
 ]
 # Uploaded extracts wait here until a worker loads them, then are deleted. With workers on several machines
 # this must be storage they all share (docs/deployment.md).
