@@ -96,7 +96,7 @@ from calculation.models import CalculationRun, FrozenPrevalence, IndicatorResult
 from cqrs_portal.celery import app  # noqa: E402
 from extracts import actions as extract_actions  # noqa: E402
 from extracts import tasks as extract_tasks  # noqa: E402
-from extracts.models import Extract, ExtractSubmission, ExtractUpload  # noqa: E402
+from extracts.models import Extract, ExtractSubmission, ExtractUpload, SubmissionSupersession  # noqa: E402
 from participation.models import ServiceYear  # noqa: E402
 
 MAPPING = REPO / "fixtures" / "organisations" / "qof_manual_mappings_2023_24.csv"
@@ -132,7 +132,14 @@ def prepare(practices_csv: Path) -> tuple[ServiceYear, User]:
     # Every run starts from no extracts and no runs: the benchmark's own scratch database.
     tables = [
         model._meta.db_table
-        for model in (ExtractSubmission, ExtractUpload, Extract, FrozenPrevalence, CalculationRun)
+        for model in (
+            SubmissionSupersession,
+            ExtractSubmission,
+            ExtractUpload,
+            Extract,
+            FrozenPrevalence,
+            CalculationRun,
+        )
     ]
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")

@@ -21,7 +21,7 @@ from accounts.permissions import Permission, guarded, nationally, system_step
 from accounts.roles import Role
 from accounts.selectors import current_holders
 from engine import national_prevalence
-from extracts.models import Extract, ExtractSubmission
+from extracts.models import Extract, ExtractSubmission, SubmissionSupersession
 from notifications.actions import Recipient, notify_each
 from participation.models import ServiceYear
 
@@ -153,17 +153,18 @@ def begin_run(*, run_id: int, attempt: int) -> list[int] | None:
         return None
     now = timezone.now()
     run.status, run.stage, run.started_at, run.heartbeat_at = Status.RUNNING, Stage.PREVALENCE, now, now
-    pipeline.refresh_planner_statistics(ExtractSubmission, PracticeListSize)
+    pipeline.refresh_planner_statistics(ExtractSubmission, SubmissionSupersession, PracticeListSize)
     run.prevalence_run = _frozen_prevalence_run(run)
     if run.prevalence_run is None:
         _hold_for_confirmation(run)
         return None
-    commissioners = pipeline.commissioners_to_calculate(run)
-    pipeline.materialise_inputs(run, commissioners)
-    run.stage, run.progress_done, run.progress_total = Stage.ACHIEVEMENT, 0, len(commissioners)
+    chunks = pipeline.commissioner_chunks(run)
+    pipeline.materialise_inputs(run, chunks)
+    run.stage, run.progress_done, run.progress_total = Stage.ACHIEVEMENT, 0, len(chunks)
     run.save()
     audit.record(actor=None, action="calculation.begin_run", obj=run, after=_state(run))
-    return commissioners
+    # Each chunk is named by its first commissioner (pipeline.practice_codes_in_chunk).
+    return [chunk[0] for chunk in chunks]
 
 
 def _frozen_prevalence_run(run: CalculationRun) -> CalculationRun | None:
@@ -301,7 +302,8 @@ def _held_run(run: CalculationRun) -> CalculationRun:
 
 @system_step
 def calculate_commissioner(*, run_id: int, attempt: int, commissioner_id: int) -> bool:
-    """Stage 2, one chunk: achievement, payments and aspiration for one commissioner's practices.
+    """Stage 2, one chunk: achievement, payments and aspiration for the practices of the chunk named by
+    `commissioner_id`, its first commissioner (pipeline.commissioner_chunks).
 
     The engine runs outside the transaction; the results and the progress count commit together. True for
     the chunk that completes the count: the run is ready to publish.
@@ -318,7 +320,9 @@ def calculate_commissioner(*, run_id: int, attempt: int, commissioner_id: int) -
             transaction.set_rollback(True)
             return False
         if results is not None:
-            held = PracticeResult.objects.filter(run_id=run_id, practice__parent_id=commissioner_id).count()
+            held = PracticeResult.objects.filter(
+                run_id=run_id, practice_id__in=results.practices["practice_id"].tolist()
+            ).count()
             if held != len(results.practices):
                 raise RuntimeError(f"commissioner {commissioner_id} of run {run_id} was calculated twice")
         CalculationRun.objects.filter(pk=run_id).update(

@@ -390,18 +390,27 @@ class Publication(models.Model):
 
 
 class RunInput(models.Model):
-    """The extract values one commissioner's chunk of a run calculates from, in the engine's values layout
-    (CSV). A run's first stage reads and reduces the current extract once for its whole scope and leaves one
-    of these per chunk, so no chunk reads or reduces field rows again (docs/adr/0010-year-end-speed.md).
+    """What one commissioner's practices are calculated from in a run: the extract values in the engine's
+    values layout (CSV), and the run's other inputs for them prepared once (list sizes, manual answers,
+    base-year points, the frozen prevalence, next year's list sizes). A run's first stage reads and reduces
+    the current extract once for its whole scope and leaves one of these per commissioner, so that a chunk
+    makes no query of its own for any of them (docs/adr/0010-year-end-speed.md).
 
-    Working data, not a record: the extract submissions stay the audit trail. A run's inputs are deleted
-    when a later run begins (or when it is begun again, on a retry)."""
+    A chunk calculates several commissioners together (CALCULATION_CHUNK_PRACTICES), named by its first
+    commissioner: `chunk`. Working data, not a record: the extract submissions stay the audit trail. A run's
+    inputs are deleted when a later run begins (or when it is begun again, on a retry)."""
 
     run = models.ForeignKey(CalculationRun, on_delete=models.CASCADE, related_name="+")
     commissioner = models.ForeignKey(
         Organisation, on_delete=models.PROTECT, related_name="+", db_constraint=False
     )
+    # The id of the first commissioner of the chunk this one is calculated in (null: a chunk of its own, for
+    # inputs left before chunks held several commissioners).
+    chunk = models.BigIntegerField(null=True, blank=True)
     values = models.TextField()
+    prepared = models.JSONField(
+        null=True, blank=True, help_text="Records of each prepared input (pipeline.PREPARED_COLUMNS)"
+    )
 
     class Meta:
         constraints = [

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db import connection
-from django.db.models import Subquery
+from django.db.models import Q, Subquery
 
 from accounts.models import Organisation, OrganisationType
 from engine import (
@@ -28,7 +30,7 @@ from engine import (
 )
 from engine.rounding import format_hundredths
 from engine.ruleset import register_source_indicators
-from extracts.models import ExtractSubmission
+from extracts.models import SubmissionSupersession
 from extracts.selectors import current_extract_values
 from extracts.store import current_field_rows
 from manual_entry.selectors import manual_answers_frame
@@ -150,7 +152,7 @@ def national_prevalence_inputs(run: CalculationRun) -> tuple[pd.DataFrame, pd.Da
 
 
 def _register_fields(run: CalculationRun, sources: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
-    current = ExtractSubmission.objects.filter(
+    current = SubmissionSupersession.objects.filter(
         service_year_id=run.service_year_id, achievement_date=run.achievement_date, superseded_by__isnull=True
     )
     codes = sorted(
@@ -203,28 +205,43 @@ def scope_values(run: CalculationRun) -> pd.DataFrame:
     return cached
 
 
-def materialise_inputs(run: CalculationRun, commissioner_ids: list[int]) -> None:
-    """Leave each chunk of the run its extract values, in the engine's layout, so that chunks read a few
-    hundred kilobytes by key instead of unnesting and reducing field rows each. Inputs of runs no longer
-    under way (and of an earlier attempt of this one) are deleted first."""
+def materialise_inputs(run: CalculationRun, chunks: list[list[int]]) -> None:
+    """Leave each commissioner of the run its inputs: its extract values in the engine's layout and the
+    run's other inputs for its practices, prepared once for the whole scope (`practice_inputs`), so that a
+    chunk reads them in one query instead of unnesting field rows and querying list sizes, answers,
+    base-year points and prevalence each. Inputs of runs no longer under way (and of an earlier attempt of
+    this one) are deleted first."""
     RunInput.objects.filter(run=run).delete()
     RunInput.objects.exclude(
         run__status__in=[CalculationRun.Status.QUEUED, CalculationRun.Status.RUNNING]
     ).delete()
     values = scope_values(run)
+    lead = {pk: chunk[0] for chunk in chunks for pk in chunk}
     parents = dict(
-        Organisation.objects.filter(
-            type=OrganisationType.PRACTICE, parent_id__in=commissioner_ids
-        ).values_list("code", "parent_id")
+        Organisation.objects.filter(type=OrganisationType.PRACTICE, parent_id__in=list(lead)).values_list(
+            "code", "parent_id"
+        )
     )
+    codes = sorted(values["practice_code"].unique())
+    prepared = {}
+    if codes:
+        inputs = practice_inputs(run, codes, engine_ruleset(run.service_year))
+        prepared = _prepared_by_commissioner(inputs, parents)
     commissioner = values["practice_code"].map(parents)
-    chunks = dict(iter(values.groupby(commissioner, sort=False)))
+    slices = dict(iter(values.groupby(commissioner, sort=False)))
     empty = values.iloc[:0]
-    # Every chunk gets its input, even one whose practices have no values, so none reads the extract again.
+    # Every commissioner gets its input, even one whose practices have no values, so no chunk reads the
+    # extract again.
     RunInput.objects.bulk_create(
         (
-            RunInput(run=run, commissioner_id=pk, values=chunks.get(pk, empty).to_csv(index=False))
-            for pk in commissioner_ids
+            RunInput(
+                run=run,
+                commissioner_id=pk,
+                chunk=lead[pk],
+                values=slices.get(pk, empty).to_csv(index=False),
+                prepared=prepared.get(pk),
+            )
+            for pk in lead
         ),
         batch_size=20,
     )
@@ -239,33 +256,179 @@ _INPUT_DTYPES = {
     "pcas": "Int64",
     "manual_answer": "boolean",
 }
+BASE_POINTS_COLUMNS = [
+    "practice_code",
+    "indicator_code",
+    "achieved_points",
+    "numerator",
+    "denominator",
+    "achievement",
+]
+PREVALENCE_COLUMNS = ["group_code", "register_total", "population_total", "national_prevalence"]
+# The prepared inputs a RunInput carries, as records of these columns (JSON values; points as text).
+PREPARED_COLUMNS = {
+    "practices": ["practice_code", "practice_id", "list_size_cpi", "list_size_prevalence"],
+    "answers": ["practice_code", "indicator_code", "answer"],
+    "base_points": BASE_POINTS_COLUMNS,
+    "next_year_sizes": ["practice_code", "practice_id", "list_size_cpi"],
+}
 
 
-def chunk_values(run: CalculationRun, practice_codes: list[str], rules: pd.DataFrame) -> pd.DataFrame:
-    """The extract values of these practices: from the inputs the run's first stage left (one query), or
-    read from the extract when it left none (a run begun before inputs were materialised)."""
-    commissioners = Organisation.objects.filter(code__in=practice_codes).values("parent_id")
-    texts = list(
-        RunInput.objects.filter(run=run, commissioner_id__in=Subquery(commissioners)).values_list(
-            "values", flat=True
+@dataclass(frozen=True)
+class PracticeInputs:
+    """Everything but the extract values that a set of practices is calculated from."""
+
+    practices: pd.DataFrame  # practice_code, practice_id, list_size_cpi, list_size_prevalence
+    answers: pd.DataFrame  # practice_code, indicator_code, answer: the ruleset's indicators only
+    base_points: pd.DataFrame | None  # BASE_POINTS_COLUMNS; None: no income protection this year
+    mapping: dict[str, str]  # this year's indicator code → the base year's, where it changed
+    prevalence: pd.DataFrame  # the frozen national prevalence, PREVALENCE_COLUMNS
+    # Next year's CPI list sizes (latest_list_sizes) when next year's aspiration is paid on points.
+    next_year_sizes: pd.DataFrame | None
+
+    def of(self, codes) -> PracticeInputs:
+        """These inputs for some of their practices only."""
+
+        def rows(frame):
+            return None if frame is None else frame[frame["practice_code"].isin(codes)].reset_index(drop=True)
+
+        return PracticeInputs(
+            practices=rows(self.practices),
+            answers=rows(self.answers),
+            base_points=rows(self.base_points),
+            mapping=self.mapping,
+            prevalence=self.prevalence,
+            next_year_sizes=rows(self.next_year_sizes),
         )
+
+
+def practice_inputs(run: CalculationRun, codes: list[str], rules: pd.DataFrame) -> PracticeInputs:
+    """The list sizes, manual answers, base-year points, frozen prevalence and next year's list sizes of
+    these practices: one query each, whatever the number of practices. A practice without both list sizes
+    fails the run, naming it (practices_frame)."""
+    answers = manual_answers_frame(service_year=run.service_year, practice_codes=codes)
+    base_points, mapping = base_year_points(run.service_year, rules, codes)
+    following = _following_year(run.service_year)
+    next_year_sizes = None
+    if following is not None and _aspiration_on_points(following):
+        next_year_sizes = latest_list_sizes({"list_size_cpi": cpi_list_date(following)}, codes)
+    return PracticeInputs(
+        practices=practices_frame(run, codes),
+        answers=answers[answers["indicator_code"].isin(rules["indicator_code"])].reset_index(drop=True),
+        base_points=base_points,
+        mapping=mapping,
+        prevalence=frozen_prevalence(run.prevalence_run_id),
+        next_year_sizes=next_year_sizes,
     )
-    if not texts:
-        return current_extract_values(
+
+
+def _prepared_by_commissioner(inputs: PracticeInputs, parents: dict[str, int]) -> dict[int, dict]:
+    """Each commissioner's share of `inputs` as JSON: records per input, split by the practices' parent."""
+    shared = {
+        "mapping": inputs.mapping,
+        "prevalence": _records(inputs.prevalence, PREVALENCE_COLUMNS),
+        "base_points": None,
+        "next_year_sizes": None,
+    }
+    prepared = {pk: dict(shared) for pk in set(parents.values())}
+    for name, columns in PREPARED_COLUMNS.items():
+        frame = getattr(inputs, name)
+        if frame is None:
+            continue
+        for pk in prepared:
+            prepared[pk][name] = []
+        for pk, rows in frame.groupby(frame["practice_code"].map(parents), sort=False):
+            prepared[int(pk)][name] = _records(rows, columns)
+    return prepared
+
+
+def _records(frame: pd.DataFrame, columns: list[str]) -> list[list]:
+    """Rows as plain JSON values: None for missing, Decimal points as text (read back exactly)."""
+
+    def plain(value):
+        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+            return None
+        if isinstance(value, Decimal):
+            return str(value)
+        if isinstance(value, np.bool_ | bool):
+            return bool(value)
+        if isinstance(value, np.integer):
+            return int(value)
+        if isinstance(value, np.floating):
+            return float(value)
+        return value
+
+    return [[plain(value) for value in row] for row in frame[columns].itertuples(index=False, name=None)]
+
+
+def _prepared_inputs(prepared: list[dict]) -> PracticeInputs:
+    """The PracticeInputs of several commissioners' prepared JSON, built as the queries build them."""
+
+    def frame(name, columns):
+        if prepared[0][name] is None:
+            return None
+        return pd.DataFrame.from_records([row for one in prepared for row in one[name]], columns=columns)
+
+    practices = frame("practices", PREPARED_COLUMNS["practices"]).astype(
+        {"practice_id": np.int64, "list_size_cpi": np.int64, "list_size_prevalence": np.int64}
+    )
+    answers = frame("answers", PREPARED_COLUMNS["answers"]).astype(
+        {"practice_code": object, "indicator_code": object, "answer": bool}
+    )
+    base_points = frame("base_points", BASE_POINTS_COLUMNS)
+    if base_points is not None:
+        points = [None if value is None else Decimal(value) for value in base_points["achieved_points"]]
+        base_points["achieved_points"] = pd.Series(points, index=base_points.index, dtype=object)
+    next_year_sizes = frame("next_year_sizes", PREPARED_COLUMNS["next_year_sizes"])
+    if next_year_sizes is not None:
+        next_year_sizes = next_year_sizes.astype({"list_size_cpi": "Int64"})
+    return PracticeInputs(
+        practices=practices,
+        answers=answers,
+        base_points=base_points,
+        mapping=prepared[0]["mapping"],
+        prevalence=pd.DataFrame.from_records(prepared[0]["prevalence"], columns=PREVALENCE_COLUMNS),
+        next_year_sizes=next_year_sizes,
+    )
+
+
+@dataclass(frozen=True)
+class ChunkInputs:
+    values: pd.DataFrame  # the engine's values layout
+    prepared: PracticeInputs | None  # None: left by no first stage; the chunk queries them itself
+
+
+def chunk_inputs(run: CalculationRun, practice_codes: list[str], rules: pd.DataFrame) -> ChunkInputs:
+    """The extract values of these practices, and their other inputs where prepared: from the inputs the
+    run's first stage left (one query), or read from the extract when it left none (a run begun before
+    inputs were materialised)."""
+    commissioners = Organisation.objects.filter(code__in=practice_codes).values("parent_id")
+    rows = list(
+        RunInput.objects.filter(run=run, commissioner_id__in=Subquery(commissioners))
+        .order_by("commissioner_id")
+        .values_list("values", "prepared")
+    )
+    if not rows:
+        values = current_extract_values(
             service_year=run.service_year,
             achievement_date=run.achievement_date,
             ruleset=rules,
             practice_codes=practice_codes,
         )
+        return ChunkInputs(values=values, prepared=None)
     frames = [
         pd.read_csv(io.StringIO(text), dtype=_INPUT_DTYPES, keep_default_na=False, na_values=[""])
-        for text in texts
+        for text, _ in rows
     ]
     if len(frames) == 1:
         values = frames[0]
-    else:  # practices of several chunks: in practice order, as the extract reduces them
+    else:  # practices of several commissioners: in practice order, as the extract reduces them
         values = pd.concat(frames, ignore_index=True).sort_values("practice_code", kind="stable")
-    return values[values["practice_code"].isin(practice_codes)].reset_index(drop=True)
+    values = values[values["practice_code"].isin(practice_codes)].reset_index(drop=True)
+    prepared = [one for _, one in rows if one is not None]
+    if len(prepared) != len(rows):
+        return ChunkInputs(values=values, prepared=None)
+    return ChunkInputs(values=values, prepared=_prepared_inputs(prepared))
 
 
 def write_prevalence(run: CalculationRun, prevalence: pd.DataFrame) -> None:
@@ -283,16 +446,12 @@ def write_prevalence(run: CalculationRun, prevalence: pd.DataFrame) -> None:
 
 
 def frozen_prevalence(prevalence_run_id: int) -> pd.DataFrame:
-    rows = PrevalenceResult.objects.filter(run_id=prevalence_run_id).values_list(
-        "group_code", "register_total", "population_total", "national_prevalence"
-    )
-    return pd.DataFrame.from_records(
-        list(rows), columns=["group_code", "register_total", "population_total", "national_prevalence"]
-    )
+    rows = PrevalenceResult.objects.filter(run_id=prevalence_run_id).values_list(*PREVALENCE_COLUMNS)
+    return pd.DataFrame.from_records(list(rows), columns=PREVALENCE_COLUMNS)
 
 
-def commissioners_to_calculate(run: CalculationRun) -> list[int]:
-    """The commissioners of record (practices' parents) whose practices this run covers, one chunk each."""
+def _practices_counted(run: CalculationRun) -> Counter:
+    """How many of the run's practices each commissioner of record (a practice's parent) holds."""
     practices = Organisation.objects.filter(type=OrganisationType.PRACTICE)
     if run.scope == CalculationRun.Scope.PRACTICE:
         practices = practices.filter(pk=run.organisation_id)
@@ -300,11 +459,35 @@ def commissioners_to_calculate(run: CalculationRun) -> list[int]:
         practices = practices.filter(parent_id=run.organisation_id) | practices.filter(
             parent__parent_id=run.organisation_id
         )
-    return sorted(set(practices.values_list("parent_id", flat=True)))
+    return Counter(practices.values_list("parent_id", flat=True))
+
+
+def commissioners_to_calculate(run: CalculationRun) -> list[int]:
+    """The commissioners of record (practices' parents) whose practices this run covers."""
+    return sorted(_practices_counted(run))
+
+
+def commissioner_chunks(run: CalculationRun) -> list[list[int]]:
+    """The run's commissioners in chunks of whole commissioners holding at least CALCULATION_CHUNK_PRACTICES
+    practices each (the last may hold fewer): one task per chunk."""
+    counts = _practices_counted(run)
+    chunks, chunk, size = [], [], 0
+    for pk in sorted(counts):
+        chunk.append(pk)
+        size += counts[pk]
+        if size >= settings.CALCULATION_CHUNK_PRACTICES:
+            chunks.append(chunk)
+            chunk, size = [], 0
+    return [*chunks, chunk] if chunk else chunks
 
 
 def practice_codes_in_chunk(run: CalculationRun, commissioner_id: int) -> list[str]:
-    practices = Organisation.objects.filter(type=OrganisationType.PRACTICE, parent_id=commissioner_id)
+    """The practices of the chunk named by its first commissioner: of every commissioner whose inputs say
+    so, and of that one (a chunk of one, for a run whose first stage left no inputs)."""
+    members = RunInput.objects.filter(run=run, chunk=commissioner_id).values("commissioner_id")
+    practices = Organisation.objects.filter(
+        Q(parent_id=commissioner_id) | Q(parent_id__in=Subquery(members)), type=OrganisationType.PRACTICE
+    )
     if run.scope == CalculationRun.Scope.PRACTICE:
         practices = practices.filter(pk=run.organisation_id)
     return list(practices.order_by("code").values_list("code", flat=True))
@@ -320,14 +503,14 @@ def calculate_practices(run: CalculationRun, practice_codes: list[str]) -> Chunk
     """Achievement, payments and next year's aspiration for these practices, with the run's frozen
     prevalence. None when none of them has extract values (they are not in the service)."""
     rules = engine_ruleset(run.service_year)
-    values = chunk_values(run, practice_codes, rules)
+    chunk = chunk_inputs(run, practice_codes, rules)
+    values = chunk.values
     codes = sorted(values["practice_code"].astype(str).unique())
     if not codes:
         return None
-    practices = practices_frame(run, codes)
-    answers = manual_answers_frame(service_year=run.service_year, practice_codes=codes)
-    answers = answers[answers["indicator_code"].isin(rules["indicator_code"])]
-    base_points, mapping = base_year_points(run.service_year, rules, codes)
+    # Prepared by the first stage; a chunk of a run begun before that queries them itself.
+    inputs = practice_inputs(run, codes, rules) if chunk.prepared is None else chunk.prepared.of(codes)
+    practices, base_points, mapping = inputs.practices, inputs.base_points, inputs.mapping
     engine_practices = practices[["practice_code", "list_size_cpi", "list_size_prevalence"]]
     parameters = year_parameters(run.service_year)
     result = calculate_qof(
@@ -335,9 +518,9 @@ def calculate_practices(run: CalculationRun, practice_codes: list[str]) -> Chunk
         values,
         engine_practices,
         parameters,
-        prevalence=frozen_prevalence(run.prevalence_run_id),
-        manual_answers=answers,
-        base_year_points=None if base_points is None else base_points,
+        prevalence=inputs.prevalence,
+        manual_answers=inputs.answers,
+        base_year_points=base_points,
         indicator_mapping=mapping,
     )
     # 2026/27 on: the vaccination indicators are paid on the higher of two routes (a year-versioned rule).
@@ -345,7 +528,7 @@ def calculate_practices(run: CalculationRun, practice_codes: list[str]) -> Chunk
     ids = dict(zip(practices["practice_code"], practices["practice_id"], strict=True))
     indicators = _indicator_rows(run, result.indicators, ids, base_points, mapping)
     totals = result.practice_totals.merge(practices, on="practice_code")
-    aspiration = next_year_aspiration(run.service_year, result.practice_totals)
+    aspiration = next_year_aspiration(run.service_year, result.practice_totals, inputs.next_year_sizes)
     return ChunkResults(indicators=indicators, practices=_practice_rows(run, totals, aspiration))
 
 
@@ -371,14 +554,7 @@ def base_year_points(
     publication = Publication.objects.filter(
         service_year_id=base_year.pk, achievement_date=base_year.end_date
     ).first()
-    columns = [
-        "practice_code",
-        "indicator_code",
-        "achieved_points",
-        "numerator",
-        "denominator",
-        "achievement",
-    ]
+    columns = BASE_POINTS_COLUMNS
     if publication is None:
         return pd.DataFrame(columns=columns), mapping
     protected = rules.loc[rules["income_protected"], "indicator_code"]
@@ -391,14 +567,28 @@ def base_year_points(
     return pd.DataFrame.from_records(list(rows), columns=columns), mapping
 
 
-def next_year_aspiration(service_year: ServiceYear, practice_totals: pd.DataFrame) -> pd.DataFrame | None:
+def _following_year(service_year: ServiceYear) -> ServiceYear | None:
+    return ServiceYear.objects.filter(
+        service_id=service_year.service_id, financial_year=service_year.financial_year + 1
+    ).first()
+
+
+def _aspiration_on_points(following: ServiceYear) -> bool:
+    """Whether next year's aspiration is paid by a points rule, from next year's list sizes."""
+    return aspiration_rule_for(following.financial_year) != MONEY_BASE and bool(
+        following.national_average_list_size
+    )
+
+
+def next_year_aspiration(
+    service_year: ServiceYear, practice_totals: pd.DataFrame, next_year_sizes: pd.DataFrame | None = None
+) -> pd.DataFrame | None:
     """Monthly payments on account for the next year (DOMAIN.md §4.9), by the rule in force for that
     year; None when that year (or, for the historical points rule, its list sizes) is not known yet.
 
-    practice_totals: practice_code, payment_pence (the money base) and points_hundredths."""
-    following = ServiceYear.objects.filter(
-        service_id=service_year.service_id, financial_year=service_year.financial_year + 1
-    ).first()
+    practice_totals: practice_code, payment_pence (the money base) and points_hundredths. next_year_sizes:
+    next year's CPI list sizes of these practices when already read (PracticeInputs), else one query."""
+    following = _following_year(service_year)
     if following is None:
         return None
     rule = aspiration_rule_for(following.financial_year)
@@ -411,7 +601,11 @@ def next_year_aspiration(service_year: ServiceYear, practice_totals: pd.DataFram
         )
     if not following.national_average_list_size:
         return None
-    sizes = latest_list_sizes({"list_size_cpi": cpi_list_date(following)}, practice_totals["practice_code"])
+    sizes = next_year_sizes
+    if sizes is None:
+        sizes = latest_list_sizes(
+            {"list_size_cpi": cpi_list_date(following)}, practice_totals["practice_code"]
+        )
     sizes = sizes.dropna(subset=["list_size_cpi"]).astype({"list_size_cpi": np.int64})
     return calculate_aspiration(
         practice_totals[["practice_code", "points_hundredths"]],

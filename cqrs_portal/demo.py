@@ -30,7 +30,7 @@ from declarations import actions as declaration_actions
 from declarations.models import Declaration
 from engine.synthetic import list_sizes, write_extract, year_end_extract
 from extracts.actions import load_extract
-from extracts.models import Extract, ExtractSubmission
+from extracts.models import Extract, SubmissionSupersession
 from manual_entry.actions import enter_manual_answers
 from manual_entry.selectors import manual_indicators
 from participation import actions as participation_actions
@@ -244,7 +244,7 @@ def run_demo_calculations(icb: Organisation) -> None:
 
 def _demo_year_end_practices(year) -> list[str]:
     return sorted(
-        ExtractSubmission.objects.filter(
+        SubmissionSupersession.objects.filter(
             service_year=year, achievement_date=year.end_date, superseded_by__isnull=True
         )
         .values_list("practice__code", flat=True)

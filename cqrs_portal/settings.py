@@ -360,6 +360,10 @@ CALCULATION_HEARTBEAT_SECONDS = float(
     os.environ.get("CALCULATION_HEARTBEAT_SECONDS", str(CALCULATION_LEASE_SECONDS / 4))
 )
 CALCULATION_LEASE_CHECK_SECONDS = int(os.environ.get("CALCULATION_LEASE_CHECK_SECONDS", "30"))
+# A run's achievement stage calculates whole commissioners together, at least this many practices per task:
+# each task has a fixed cost (its queries, its result COPY, its commit), so a national run is a handful of
+# tasks (about 7 at 1,000) rather than one per commissioner, while two or more workers still share them.
+CALCULATION_CHUNK_PRACTICES = int(os.environ.get("CALCULATION_CHUNK_PRACTICES", "1000"))
 CELERY_BEAT_SCHEDULE = {
     "participation-expire-lapsed-offers": {
         "task": "participation.expire_lapsed_offers",

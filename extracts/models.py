@@ -41,15 +41,15 @@ class ExtractSubmission(models.Model):
     """One practice × indicator submission of an extract: every field row of it together, with its file line.
 
     A national extract is 3.5 million field rows but under half a million submissions, and supersession
-    (docs/adr/0005, 0010) works on whole submissions, so the submission is the row: a load writes and a
-    reload supersedes seven times fewer rows than one row per field. Superseded submissions stay for audit.
+    (docs/adr/0005, 0010) works on whole submissions, so the submission is the row. It is written once and
+    never updated: whether it is current lives in its narrow `SubmissionSupersession` row, so that a reload
+    does not rewrite half a million rows of JSON. Superseded submissions stay for audit.
     """
 
-    # Reads go through the extract (audit) or the partial unique index of current submissions, so the other
-    # keys have no index; the loader takes practice and service year ids from the database itself
+    # Reads go through the extract (audit) or the supersession table's index of current submissions, so the
+    # other keys have no index; the loader takes practice and service year ids from the database itself
     # (store.store_fields), so only the extract keeps a database-checked constraint.
     extract = models.ForeignKey(Extract, on_delete=models.PROTECT, related_name="submissions")
-    # Denormalised from the extract so that the current submissions of a year and date are one index scan.
     service_year = models.ForeignKey(
         ServiceYear, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
     )
@@ -62,6 +62,40 @@ class ExtractSubmission(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     last_submission = models.BooleanField(help_text="LAST_SUBMISSION was Y in the file")
     fields = models.JSONField(help_text="[line, FIELD_NAME, VALUE] of each field row, in file order")
+    field_count = models.PositiveIntegerField()
+
+    def __str__(self):
+        return f"{self.indicator_code}: {self.field_count} field(s)"
+
+
+class SubmissionSupersession(models.Model):
+    """Whether a submission is current, and if not which extract superseded it: one narrow row per
+    submission, the only row a reload rewrites (docs/adr/0010-year-end-speed.md).
+
+    The key, time, size and extract of the submission are repeated here, written from the submission in the
+    same statement, so that finding what an incoming extract supersedes, and reading the current submissions
+    of a year and date, never reads the wide rows' JSON.
+    """
+
+    submission = models.OneToOneField(
+        ExtractSubmission,
+        primary_key=True,
+        on_delete=models.PROTECT,
+        related_name="supersession",
+        db_constraint=False,  # written by the loader from the submissions themselves, in one statement
+    )
+    extract = models.ForeignKey(
+        Extract, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    service_year = models.ForeignKey(
+        ServiceYear, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    achievement_date = models.DateField()
+    practice = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    indicator_code = models.CharField(max_length=20)
+    submitted_at = models.DateTimeField(null=True, blank=True)
     field_count = models.PositiveIntegerField()
     superseded_by = models.ForeignKey(
         Extract,
@@ -83,7 +117,8 @@ class ExtractSubmission(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.indicator_code}: {self.field_count} field(s)"
+        state = f"superseded by extract {self.superseded_by_id}" if self.superseded_by_id else "current"
+        return f"Submission {self.submission_id}: {state}"
 
 
 class ExtractUpload(models.Model):

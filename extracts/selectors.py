@@ -72,8 +72,8 @@ def upload_for(user, pk: int) -> ExtractUpload:
 def values_superseded_later(extract: Extract) -> int:
     """How many of this extract's values a later extract has replaced (its own N rows not counted)."""
     superseded = (
-        ExtractSubmission.objects.filter(extract=extract, superseded_by__isnull=False)
-        .exclude(superseded_by=extract)
+        ExtractSubmission.objects.filter(extract=extract, supersession__superseded_by__isnull=False)
+        .exclude(supersession__superseded_by=extract)
         .aggregate(values=Sum("field_count"))
     )
     return superseded["values"] or 0
@@ -104,11 +104,11 @@ def source_rows(
     for load speed).
     """
     submissions = ExtractSubmission.objects.filter(
-        service_year_id=service_year.pk,
-        achievement_date=achievement_date,
-        practice_id=practice.pk,
-        indicator_code=indicator_code,
-        superseded_by__isnull=True,
+        supersession__service_year_id=service_year.pk,
+        supersession__achievement_date=achievement_date,
+        supersession__practice_id=practice.pk,
+        supersession__indicator_code=indicator_code,
+        supersession__superseded_by__isnull=True,
     ).values_list("extract_id", "extract__file_name", "fields", "submitted_at", "extract__uploaded_at")
     rows = [
         SourceRow(extract_id, file_name, line, field_name, value, submitted_at, loaded_at, True)

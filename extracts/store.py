@@ -3,8 +3,10 @@
 A submission row holds every field row of one practice × indicator submission ([line, FIELD_NAME, VALUE],
 JSON), so a national extract is under half a million rows rather than 3.5 million (docs/adr/0010). The rows
 are built in one pass over the sorted field rows and written by `COPY` on PostgreSQL, by batched inserts on
-SQLite (the embedded demo); supersession is a fixed handful of set-based statements over a staging table of
-the incoming submissions' keys, so the number of queries never depends on the number of rows.
+SQLite (the embedded demo), and never updated. Whether a submission is current lives in its narrow
+`SubmissionSupersession` row; supersession is a fixed handful of set-based statements joining the incoming
+submissions to the narrow rows of the current ones, so the number of queries never depends on the number of
+rows, and a reload rewrites only narrow rows.
 
 Supersession (docs/adr/0005-extracts-and-manual-entry.md): a practice × indicator submission in the new file
 replaces the current submission held for that practice, indicator and achievement date, unless the held one
@@ -24,22 +26,15 @@ import pandas as pd
 from django.conf import settings
 from django.db import connection
 
-from .models import Extract, ExtractSubmission
+from .models import Extract, ExtractSubmission, SubmissionSupersession
 
 # Table names below are these constants and Django's own db_table, never input: hence the S608 waivers.
-STAGING = "extract_submission_staging"
 OUTCOME = "extract_submission_outcome"
 COPY_CHUNK_ROWS = 100_000
 INSERT_BATCH_ROWS = 5_000
 SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 POSTGRES_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S+00"
 
-_STAGING_COLUMNS = {
-    # column: (PostgreSQL type, SQLite type)
-    "practice_id": ("bigint", "integer"),
-    "indicator_code": ("varchar(20)", "text"),
-    "submitted_at": ("timestamptz", "text"),
-}
 _STORED_COLUMNS = (
     "extract_id",
     "service_year_id",
@@ -50,7 +45,16 @@ _STORED_COLUMNS = (
     "last_submission",
     "fields",
     "field_count",
-    "superseded_by_id",
+)
+# Copied from each submission into its narrow supersession row.
+_REPEATED_COLUMNS = (
+    "extract_id",
+    "service_year_id",
+    "achievement_date",
+    "practice_id",
+    "indicator_code",
+    "submitted_at",
+    "field_count",
 )
 
 
@@ -63,35 +67,25 @@ class StoreOutcome:
 
 
 def store_fields(*, extract: Extract, fields: pd.DataFrame, practice_ids: dict[str, int]) -> StoreOutcome:
-    """Group `fields` (an engine `Extract.fields` frame) into submissions, supersede, and store them as
-    `extract`'s.
+    """Group `fields` (an engine `Extract.fields` frame) into submissions, store them as `extract`'s, and
+    supersede.
 
     Must run inside the caller's transaction, holding the service year's lock, so that two loads for one
     year and date cannot interleave.
     """
     postgres = connection.vendor == "postgresql"
     submissions = submissions_frame(fields, practice_ids)
-    current = submissions[submissions["last_submission"]]
     with connection.cursor() as cursor:
         if postgres:
             # Memory for the hash joins over half a million keys; and no wait for the WAL flush at commit: a
             # load lost to a crash in that instant is simply loaded again (same checksum).
             cursor.execute("SET LOCAL work_mem = '256MB'")
             cursor.execute("SET LOCAL synchronous_commit = off")
-        kept, superseded = _supersede(cursor, extract=extract, current=current, postgres=postgres)
-        superseded_by = np.where(submissions["last_submission"].to_numpy(), None, extract.pk).astype(object)
-        if len(kept):
-            held = submissions[["practice_id", "indicator_code"]].merge(
-                kept, on=["practice_id", "indicator_code"], how="left"
-            )["kept_extract_id"]
-            older = submissions["last_submission"].to_numpy() & held.notna().to_numpy()
-            superseded_by[older] = held.to_numpy()[older].astype(np.int64)
-        submissions["superseded_by_id"] = superseded_by
-        if postgres:
             _copy_submissions(cursor, extract, submissions)
         else:
             _insert_submissions(cursor, extract, submissions)
-    return StoreOutcome(superseded_row_count=superseded, older_submission_count=len(kept))
+        del submissions
+        return _supersede(cursor, extract=extract, postgres=postgres)
 
 
 def submissions_frame(fields: pd.DataFrame, practice_ids: dict[str, int]) -> pd.DataFrame:
@@ -171,79 +165,76 @@ def _formatted_once(times, format: str) -> np.ndarray:
     return text[codes]
 
 
-def _supersede(
-    cursor, *, extract: Extract, current: pd.DataFrame, postgres: bool
-) -> tuple[pd.DataFrame, int]:
-    """Mark the held submissions the incoming current ones replace, in one UPDATE over a staging table of
-    incoming keys. Returns the incoming practice × indicator pairs whose held submission is newer (with the
-    extract holding it), and how many field values were superseded."""
+def _supersede(cursor, *, extract: Extract, postgres: bool) -> StoreOutcome:
+    """Give each of the extract's (just written) submissions its supersession row, marking the held current
+    submissions that its current ones replace. Set-based: the incoming submissions are joined to the narrow
+    rows of the held current ones through the partial unique index; no wide row is read back for its JSON
+    or rewritten."""
+    supersessions = SubmissionSupersession._meta.db_table
     submissions = ExtractSubmission._meta.db_table
     date = connection.ops.adapt_datefield_value(extract.achievement_date)
     year = extract.service_year_id
-    # A first load of a year and date has nothing to supersede: skip the staging altogether.
+    columns = ", ".join(_REPEATED_COLUMNS)
+    selected = ", ".join(f"incoming.{name}" for name in _REPEATED_COLUMNS)
+    # A submission marked LAST_SUBMISSION = N is superseded by its own extract.
+    own = "CASE WHEN incoming.last_submission THEN NULL ELSE incoming.extract_id END"
+    if postgres:
+        # The rows just copied are not in the planner's statistics yet: without them it would take half a
+        # million incoming submissions for a handful.
+        cursor.execute(f"ANALYZE {submissions} (extract_id, last_submission)")
+    # A first load of a year and date has nothing to supersede: its rows go straight in.
     cursor.execute(
-        f"SELECT 1 FROM {submissions} WHERE service_year_id = %s AND achievement_date = %s "  # noqa: S608
+        f"SELECT 1 FROM {supersessions} WHERE service_year_id = %s AND achievement_date = %s "  # noqa: S608
         "AND superseded_by_id IS NULL LIMIT 1",
         [year, date],
     )
     if cursor.fetchone() is None:
-        return pd.DataFrame(columns=["practice_id", "indicator_code", "kept_extract_id"]), 0
-    _drop_scratch(cursor)
-    columns = ", ".join(f"{name} {types[0 if postgres else 1]}" for name, types in _STAGING_COLUMNS.items())
-    cursor.execute(f"CREATE TEMPORARY TABLE {STAGING} ({columns})")
-    keys = current[["practice_id", "indicator_code"]].assign(
-        submitted_at=_formatted_once(
-            current["submitted_at"], POSTGRES_DATETIME_FORMAT if postgres else SQLITE_DATETIME_FORMAT
+        cursor.execute(
+            f"INSERT INTO {supersessions} (submission_id, {columns}, superseded_by_id) "  # noqa: S608
+            f"SELECT incoming.id, {selected}, {own} FROM {submissions} AS incoming "
+            "WHERE incoming.extract_id = %s",
+            [extract.pk],
         )
-    )
+        return StoreOutcome(superseded_row_count=0, older_submission_count=0)
     if postgres:
-        buffer = io.StringIO()
-        keys.to_csv(buffer, header=False, index=False)
-        buffer.seek(0)
-        cursor.cursor.copy_expert(
-            f"COPY {STAGING} ({', '.join(keys.columns)}) FROM STDIN WITH (FORMAT csv)", buffer
-        )
-        cursor.execute(f"ANALYZE {STAGING}")
-    else:
-        sql = f"INSERT INTO {STAGING} (practice_id, indicator_code, submitted_at) VALUES (%s, %s, %s)"  # noqa: S608
-        cursor.executemany(sql, list(keys.itertuples(index=False, name=None)))
-    # Per incoming practice × indicator meeting a held current submission: the held row, and its extract
-    # again when it was submitted later than the incoming one (so it stays current).
+        cursor.execute(f"ANALYZE {supersessions}")
+    cursor.execute(f"DROP TABLE IF EXISTS {OUTCOME}")
+    # Per incoming current submission meeting a held current one: the held one, and its extract again when it
+    # was submitted later than the incoming one (so it stays current and the incoming one is superseded).
     cursor.execute(
         f"""
         CREATE TEMPORARY TABLE {OUTCOME} AS
-        SELECT held.id AS held_id, held.practice_id, held.indicator_code, held.field_count,
+        SELECT incoming.id AS incoming_id, held.submission_id AS held_id, held.field_count,
                CASE WHEN held.submitted_at > incoming.submitted_at THEN held.extract_id END AS kept_extract_id
-        FROM {STAGING} AS incoming
-        JOIN {submissions} AS held
+        FROM {submissions} AS incoming
+        JOIN {supersessions} AS held
           ON held.service_year_id = %s AND held.achievement_date = %s AND held.superseded_by_id IS NULL
          AND held.practice_id = incoming.practice_id AND held.indicator_code = incoming.indicator_code
+        WHERE incoming.extract_id = %s AND incoming.last_submission
         """,  # noqa: S608
-        [year, date],
+        [year, date, extract.pk],
     )
     cursor.execute(
-        f"SELECT practice_id, indicator_code, kept_extract_id FROM {OUTCOME} "  # noqa: S608
-        "WHERE kept_extract_id IS NOT NULL"
+        f"SELECT COUNT(kept_extract_id), "  # noqa: S608
+        f"COALESCE(SUM(CASE WHEN kept_extract_id IS NULL THEN field_count END), 0) FROM {OUTCOME}"
     )
-    kept = pd.DataFrame(cursor.fetchall(), columns=["practice_id", "indicator_code", "kept_extract_id"])
-    cursor.execute(
-        f"SELECT COALESCE(SUM(field_count), 0) FROM {OUTCOME} WHERE kept_extract_id IS NULL"  # noqa: S608
-    )
-    superseded = int(cursor.fetchone()[0])
+    older, superseded = (int(value) for value in cursor.fetchone())
     cursor.execute(
         f"""
-        UPDATE {submissions} SET superseded_by_id = %s
-        WHERE id IN (SELECT held_id FROM {OUTCOME} WHERE kept_extract_id IS NULL)
+        UPDATE {supersessions} SET superseded_by_id = %s
+        WHERE submission_id IN (SELECT held_id FROM {OUTCOME} WHERE kept_extract_id IS NULL)
         """,  # noqa: S608
         [extract.pk],
     )
-    _drop_scratch(cursor)
-    return kept, superseded
-
-
-def _drop_scratch(cursor) -> None:
-    cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
-    cursor.execute(f"DROP TABLE IF EXISTS {OUTCOME}")
+    cursor.execute(
+        f"INSERT INTO {supersessions} (submission_id, {columns}, superseded_by_id) "  # noqa: S608
+        f"SELECT incoming.id, {selected}, COALESCE(outcome.kept_extract_id, {own}) "
+        f"FROM {submissions} AS incoming LEFT JOIN {OUTCOME} AS outcome ON outcome.incoming_id = incoming.id "
+        "WHERE incoming.extract_id = %s",
+        [extract.pk],
+    )
+    cursor.execute(f"DROP TABLE {OUTCOME}")
+    return StoreOutcome(superseded_row_count=superseded, older_submission_count=older)
 
 
 def _stored_frame(extract: Extract, submissions: pd.DataFrame, datetime_format: str) -> pd.DataFrame:
@@ -258,7 +249,6 @@ def _stored_frame(extract: Extract, submissions: pd.DataFrame, datetime_format: 
             "last_submission": submissions["last_submission"].to_numpy(),
             "fields": submissions["fields"].to_numpy(),
             "field_count": submissions["field_count"].to_numpy(),
-            "superseded_by_id": submissions["superseded_by_id"].to_numpy(),
         },
         columns=list(_STORED_COLUMNS),
     )
@@ -314,7 +304,9 @@ def current_field_rows(
     in one query; on PostgreSQL the submissions are unnested by the database and streamed out with
     `COPY … TO STDOUT`."""
     rows = ExtractSubmission.objects.filter(
-        service_year_id=service_year_id, achievement_date=achievement_date, superseded_by__isnull=True
+        supersession__service_year_id=service_year_id,
+        supersession__achievement_date=achievement_date,
+        supersession__superseded_by__isnull=True,
     )
     if practice_codes is not None:
         rows = rows.filter(practice__code__in=list(practice_codes))
