@@ -361,6 +361,10 @@ CALCULATION_HEARTBEAT_SECONDS = float(
     os.environ.get("CALCULATION_HEARTBEAT_SECONDS", str(CALCULATION_LEASE_SECONDS / 4))
 )
 CALCULATION_LEASE_CHECK_SECONDS = int(os.environ.get("CALCULATION_LEASE_CHECK_SECONDS", "30"))
+# A run none of whose tasks is waiting in the broker or leased by a worker for CALCULATION_LOST_TASK_SECONDS
+# lost its task (the broker dropped it, or a worker died before starting it): the same watchdog fails it,
+# within lost + check (90 s) rather than the stall limit.
+CALCULATION_LOST_TASK_SECONDS = int(os.environ.get("CALCULATION_LOST_TASK_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE = {
     "participation-expire-lapsed-offers": {
         "task": "participation.expire_lapsed_offers",
