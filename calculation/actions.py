@@ -503,7 +503,8 @@ def fail_runs_with_lost_tasks(
     )
     failed = []
     for run_id, attempt, status, created_at, heartbeat_at in active:
-        seen = max(moment for moment in (created_at, heartbeat_at, last_seen.get((run_id, attempt))) if moment)
+        signs = (created_at, heartbeat_at, last_seen.get((run_id, attempt)))
+        seen = max(moment for moment in signs if moment)
         if (run_id, attempt) in alive or seen >= cutoff:
             continue
         # A worker may have taken the task since the broker was read: its lease says so.
@@ -511,8 +512,8 @@ def fail_runs_with_lost_tasks(
             continue
         waiting = "to start" if status == Status.QUEUED else "for its next stage"
         message = (
-            f"Its task was lost: the run waited {waiting} with nothing queued for it and no worker working on "
-            f"it since {seen:%Y-%m-%d %H:%M:%S %Z} (the broker lost the message, or a worker took it and "
+            f"Its task was lost: the run waited {waiting} with nothing queued for it and no worker on it "
+            f"since {seen:%Y-%m-%d %H:%M:%S %Z} (the broker lost the message, or a worker took it and "
             "stopped before starting it). Nothing was published; retry the run."
         )
         if fail_run(run_id=run_id, attempt=attempt, error=message):

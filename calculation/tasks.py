@@ -145,7 +145,9 @@ def fail_stalled_calculation_runs() -> list[int]:
     return lost + lost_tasks + stalled
 
 
-STAGE_TASKS = frozenset({"calculation.begin_run", "calculation.calculate_commissioner", "calculation.publish_run"})
+STAGE_TASKS = frozenset(
+    {begin_calculation_run.name, calculate_commissioner.name, publish_calculation_run.name}
+)
 SEEN_KEY = "calculation:run-seen:{}:{}"
 
 
