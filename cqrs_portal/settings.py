@@ -389,6 +389,10 @@ CELERY_BEAT_SCHEDULE = {
     "payments-release-at-cutoff": {"task": "payments.release_due", "schedule": crontab(minute="*/15")},
 }
 
+# Rendered report pages are kept per publication (reports/page_cache.py) for this long; they never go stale
+# (a new publication changes their key), so this only bounds the cache's memory.
+REPORT_CACHE_SECONDS = int(os.environ.get("REPORT_CACHE_SECONDS", str(60 * 60)))
+
 # Extract files: the command reads up to EXTRACT_MAX_BYTES; uploads through the portal stop reading past
 # EXTRACT_UPLOAD_MAX_BYTES. A national year-end extract is about 450 MB.
 EXTRACT_MAX_BYTES = int(os.environ.get("EXTRACT_MAX_BYTES", str(1024**3)))
