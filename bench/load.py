@@ -54,6 +54,7 @@ PRACTICE_SESSIONS = 400
 # As `make worker` runs it: sharing the machine with the web server, the batch calculation yields the CPU to
 # people's requests.
 WORKER_NICENESS = "10"
+STARTUP_SECONDS = 20 * 60
 COMMISSIONER_SESSIONS = 60
 
 
@@ -79,6 +80,7 @@ def main() -> None:
         DEBUG="true",
         SECRET_KEY=SECRET_KEY,
         CELERY_QUEUE=QUEUE,
+        LOG_LEVEL="WARNING",  # not a line per session opened
     )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cqrs_portal.settings")
     ensure_database(database_url)
@@ -225,14 +227,19 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def wait_for_port(port: int, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 300
+    # `make serve` migrates and collects (and compresses) the static files first: minutes on a busy machine,
+    # which is no failure of the server's.
+    deadline = time.monotonic() + STARTUP_SECONDS
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"make serve did not start (exit {server.poll()}):\n{log.read_text()[-3000:]}")
+                sys.exit(
+                    f"make serve did not start within {STARTUP_SECONDS} s (exit {server.poll()}):\n"
+                    f"{log.read_text()[-3000:]}"
+                )
             time.sleep(0.5)
 
 
