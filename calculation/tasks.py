@@ -192,15 +192,20 @@ def _stages_waiting_in_broker() -> set[tuple[int, int]] | None:
             for message in channel.client.lrange(channel._q_for_pri(queue, priority), 0, -1)
         ]
     waiting = set()
-    for message in raw:
-        envelope = json.loads(message)
-        if envelope.get("headers", {}).get("task") not in STAGE_TASKS:
-            continue
-        body = envelope["body"]
-        if envelope.get("properties", {}).get("body_encoding") == "base64":
-            body = base64.b64decode(body)
-        arguments = json.loads(body)[0]
-        waiting.add((int(arguments[0]), int(arguments[1])))
+    try:
+        for message in raw:
+            envelope = json.loads(message)
+            if envelope.get("headers", {}).get("task") not in STAGE_TASKS:
+                continue
+            body = envelope["body"]
+            if envelope.get("properties", {}).get("body_encoding") == "base64":
+                body = base64.b64decode(body)
+            arguments = json.loads(body)[0]
+            waiting.add((int(arguments[0]), int(arguments[1])))
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        # A message this cannot read might be a run's: better the stall limit than failing a live run.
+        logger.warning("unreadable calculation queue: lost tasks wait for the stall limit", exc_info=True)
+        return None
     return waiting
 
 
