@@ -8,6 +8,8 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTHON := $(UV) run --frozen python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Batch calculation yields the CPU to people's requests where a worker shares a machine with a web server.
+WORKER_NICENESS ?= 10
 
 # Production settings refuse to start without their database, broker and secrets; every target here but
 # `serve`, `worker` and `beat` is a development machine's, and says so.
@@ -60,7 +62,7 @@ serve: install
 
 worker: install
 	@test -n "$$REDIS_URL" || { echo "Set REDIS_URL (e.g. redis://127.0.0.1:6379/0) to run a worker"; exit 1; }
-	$(UV) run --frozen celery -A cqrs_portal worker --loglevel=INFO
+	nice -n $(WORKER_NICENESS) $(UV) run --frozen celery -A cqrs_portal worker --loglevel=INFO
 
 beat: install
 	@test -n "$$REDIS_URL" || { echo "Set REDIS_URL (e.g. redis://127.0.0.1:6379/0) to run beat"; exit 1; }

@@ -444,6 +444,8 @@ def retry_run(*, run: CalculationRun, by) -> CalculationRun:
     IndicatorResult.objects.filter(run=run).delete()
     PracticeResult.objects.filter(run=run).delete()
     run.status, run.stage, run.attempt = Status.QUEUED, Stage.WAITING, run.attempt + 1
+    # The new attempt's first sign of life, for the lost-task check (fail_runs_with_lost_tasks).
+    run.heartbeat_at = timezone.now()
     run.progress_done = run.progress_total = 0
     run.error, run.finished_at = "", None
     run.save()
@@ -487,6 +489,39 @@ def fail_lost_runs() -> list[int]:
         if fail_run(run_id=lease.run_id, attempt=lease.attempt, error=message):
             failed.append(lease.run_id)
         lease.delete()
+    return failed
+
+
+@system_step
+def fail_runs_with_lost_tasks(
+    *, alive: set[tuple[int, int]], last_seen: dict[tuple[int, int], dt.datetime], lost_after: dt.timedelta
+) -> list[int]:
+    """Fail the queued and running runs whose next task is neither waiting in the broker nor held by a live
+    worker (`alive`, as (run id, attempt), read from the broker and the leases just now), and have not been
+    seen alive for `lost_after`: the broker lost the message, or a worker took it and died before starting
+    it. Such a run would otherwise wait for the stall limit (15 minutes) with its scope blocked."""
+    now = timezone.now()
+    cutoff = now - lost_after
+    active = CalculationRun.objects.filter(status__in=[Status.QUEUED, Status.RUNNING]).values_list(
+        "pk", "attempt", "status", "created_at", "heartbeat_at"
+    )
+    failed = []
+    for run_id, attempt, status, created_at, heartbeat_at in active:
+        signs = (created_at, heartbeat_at, last_seen.get((run_id, attempt)))
+        seen = max(moment for moment in signs if moment)
+        if (run_id, attempt) in alive or seen >= cutoff:
+            continue
+        # A worker may have taken the task since the broker was read: its lease says so.
+        if RunLease.objects.filter(run_id=run_id, attempt=attempt, expires_at__gte=now).exists():
+            continue
+        waiting = "to start" if status == Status.QUEUED else "for its next stage"
+        message = (
+            f"Its task was lost: the run waited {waiting} with nothing queued for it and no worker on it "
+            f"since {seen:%Y-%m-%d %H:%M:%S %Z} (the broker lost the message, or a worker took it and "
+            "stopped before starting it). Nothing was published; retry the run."
+        )
+        if fail_run(run_id=run_id, attempt=attempt, error=message):
+            failed.append(run_id)
     return failed
 
 

@@ -5,10 +5,14 @@ raises fails its run (nothing is published). Every stage holds a lease on its ru
 heartbeat thread renews every CALCULATION_HEARTBEAT_SECONDS; a worker killed or cut off mid-stage stops
 renewing, and the `fail_stalled_calculation_runs` watchdog (every CALCULATION_LEASE_CHECK_SECONDS from
 beat, and when a worker starts) fails the run once the lease expires. A task lost before any worker took it
-holds no lease: the same watchdog fails its run after CALCULATION_STALL_SECONDS without progress.
+holds no lease: the watchdog looks for its message in the broker, and fails the run once it has been neither
+waiting there nor leased for CALCULATION_LOST_TASK_SECONDS (CALCULATION_STALL_SECONDS without progress
+where the broker cannot be looked into).
 """
 
+import base64
 import datetime as dt
+import json
 import logging
 import os
 import socket
@@ -18,13 +22,14 @@ from contextlib import contextmanager
 from celery import current_app, shared_task
 from celery.signals import worker_ready
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
 from notifications.tasks import email_after_commit
 
 from . import actions, pipeline
-from .models import CalculationRun, IndicatorResult, PracticeResult
+from .models import CalculationRun, IndicatorResult, PracticeResult, RunLease
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +140,73 @@ def publish_calculation_run(run_id: int, attempt: int) -> None:
 @shared_task(name="calculation.fail_stalled_runs", time_limit=5 * 60, soft_time_limit=4 * 60)
 def fail_stalled_calculation_runs() -> list[int]:
     lost = actions.fail_lost_runs()
+    lost_tasks = _fail_runs_with_lost_tasks()
     stalled = actions.fail_stalled_runs(stalled_for=dt.timedelta(seconds=settings.CALCULATION_STALL_SECONDS))
-    return lost + stalled
+    return lost + lost_tasks + stalled
+
+
+STAGE_TASKS = frozenset(
+    {begin_calculation_run.name, calculate_commissioner.name, publish_calculation_run.name}
+)
+SEEN_KEY = "calculation:run-seen:{}:{}"
+
+
+def _fail_runs_with_lost_tasks() -> list[int]:
+    """A run is alive while a stage task of its attempt waits in the broker's queue or a worker holds a live
+    lease on it. With late acknowledgement and a prefetch of one, a worker only takes a message it starts
+    at once (and leases), so a message in neither place was lost by the broker or taken by a worker that
+    died before starting it. When each run was last seen alive is kept in the cache, because a task
+    between the queue and its lease (or between one stage's lease and the next stage's message) is in
+    neither place for a moment; only CALCULATION_LOST_TASK_SECONDS unseen fails the run."""
+    waiting = _stages_waiting_in_broker()
+    if waiting is None:
+        return []
+    now = timezone.now()
+    leased = set(RunLease.objects.filter(expires_at__gte=now).values_list("run_id", "attempt"))
+    alive = waiting | leased
+    lost_after = dt.timedelta(seconds=settings.CALCULATION_LOST_TASK_SECONDS)
+    remember_for = int(lost_after.total_seconds() * 10) + settings.CALCULATION_LEASE_CHECK_SECONDS
+    cache.set_many({SEEN_KEY.format(*key): now for key in alive}, timeout=remember_for)
+    active = CalculationRun.objects.filter(
+        status__in=[CalculationRun.Status.QUEUED, CalculationRun.Status.RUNNING]
+    ).values_list("pk", "attempt")
+    keys = {SEEN_KEY.format(*key): key for key in active if key not in alive}
+    last_seen = {keys[name]: moment for name, moment in cache.get_many(keys).items()}
+    return actions.fail_runs_with_lost_tasks(alive=alive, last_seen=last_seen, lost_after=lost_after)
+
+
+def _stages_waiting_in_broker() -> set[tuple[int, int]] | None:
+    """(run id, attempt) of every calculation stage task waiting in the queue, read from Redis (kombu keeps a
+    queue as a list per priority step); None when tasks run in-process or the broker is not Redis, where
+    only the stall limit applies."""
+    if current_app.conf.task_always_eager:
+        return None
+    queue = current_app.conf.task_default_queue
+    with current_app.connection_for_read() as broker:
+        if broker.transport.driver_type != "redis":
+            return None
+        channel = broker.default_channel
+        raw = [
+            message
+            for priority in channel.priority_steps
+            for message in channel.client.lrange(channel._q_for_pri(queue, priority), 0, -1)
+        ]
+    waiting = set()
+    try:
+        for message in raw:
+            envelope = json.loads(message)
+            if envelope.get("headers", {}).get("task") not in STAGE_TASKS:
+                continue
+            body = envelope["body"]
+            if envelope.get("properties", {}).get("body_encoding") == "base64":
+                body = base64.b64decode(body)
+            arguments = json.loads(body)[0]
+            waiting.add((int(arguments[0]), int(arguments[1])))
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        # A message this cannot read might be a run's: better the stall limit than failing a live run.
+        logger.warning("unreadable calculation queue: lost tasks wait for the stall limit", exc_info=True)
+        return None
+    return waiting
 
 
 @worker_ready.connect

@@ -364,6 +364,10 @@ CALCULATION_LEASE_CHECK_SECONDS = int(os.environ.get("CALCULATION_LEASE_CHECK_SE
 # each task has a fixed cost (its queries, its result COPY, its commit), so a national run is a handful of
 # tasks (about 7 at 1,000) rather than one per commissioner, while two or more workers still share them.
 CALCULATION_CHUNK_PRACTICES = int(os.environ.get("CALCULATION_CHUNK_PRACTICES", "1000"))
+# A run none of whose tasks is waiting in the broker or leased by a worker for CALCULATION_LOST_TASK_SECONDS
+# lost its task (the broker dropped it, or a worker died before starting it): the same watchdog fails it,
+# within lost + check (90 s) rather than the stall limit.
+CALCULATION_LOST_TASK_SECONDS = int(os.environ.get("CALCULATION_LOST_TASK_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE = {
     "participation-expire-lapsed-offers": {
         "task": "participation.expire_lapsed_offers",
@@ -387,6 +391,10 @@ CELERY_BEAT_SCHEDULE = {
     # one, and a check with no cut-off due (or one already released) does nothing.
     "payments-release-at-cutoff": {"task": "payments.release_due", "schedule": crontab(minute="*/15")},
 }
+
+# Rendered report pages are kept per publication (reports/page_cache.py) for this long; they never go stale
+# (a new publication changes their key), so this only bounds the cache's memory.
+REPORT_CACHE_SECONDS = int(os.environ.get("REPORT_CACHE_SECONDS", str(60 * 60)))
 
 # Extract files: the command reads up to EXTRACT_MAX_BYTES; uploads through the portal stop reading past
 # EXTRACT_UPLOAD_MAX_BYTES. A national year-end extract is about 450 MB.

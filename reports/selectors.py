@@ -25,22 +25,39 @@ def publications_for(practice: Organisation | None = None) -> QuerySet[Publicati
     return publications.order_by("-service_year__financial_year", "service_year__code", "-achievement_date")
 
 
-def chosen_publication(publications: QuerySet[Publication], pk: str | None) -> Publication | None:
-    """The publication asked for by `?publication=`, else the newest; a bad id is a 404, not a default."""
+def chosen_publication(
+    publications: QuerySet[Publication], pk: str | None, listed: list[Publication] | None = None
+) -> Publication | None:
+    """The publication asked for by `?publication=`, else the newest; a bad id is a 404, not a default.
+    `listed`: the publications already read (for the picker), to choose from without reading them again."""
     if pk:
         if not pk.isdigit():
             raise Http404
-        return get_object_or_404(publications, pk=pk)
-    return publications.first()
+        if listed is None:
+            return get_object_or_404(publications, pk=pk)
+        return next((publication for publication in listed if publication.pk == int(pk)), None) or _404()
+    if listed is None:
+        return publications.first()
+    return listed[0] if listed else None
+
+
+def _404():
+    raise Http404
 
 
 def practices_under(organisation: Organisation) -> Q:
-    """PracticeResult rows whose practice is the organisation or lies anywhere below it."""
+    """PracticeResult rows whose practice is the organisation or lies anywhere below it.
+
+    Walked down a level at a time (children, their children, …), each level an indexed lookup on
+    `parent`: filtering on the practice's ancestors instead joins every organisation to its parent four
+    times over for every row (75 ms for one sub-ICB at national scale, against under 5 ms)."""
     if organisation.type == OrganisationType.NATIONAL:
         return Q()
     condition = Q(practice=organisation)
-    for lookup in ANCESTOR_LOOKUPS:
-        condition |= Q(**{f"practice__{lookup}": organisation})
+    level = Organisation.objects.filter(parent=organisation).values("pk")
+    for _ in ANCESTOR_LOOKUPS:
+        condition |= Q(practice__in=level)
+        level = Organisation.objects.filter(parent__in=level).values("pk")
     return condition
 
 

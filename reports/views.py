@@ -1,6 +1,7 @@
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_safe
 from django_tables2 import RequestConfig
 
@@ -15,6 +16,7 @@ from . import explain, exports, forecast, opportunities, selectors
 from .charts import forecast_svg, points_by_domain_svg, threshold_curve_svg
 from .filters import ProviderFilter
 from .forms import OpportunityFilterForm, WhatIfForm
+from .page_cache import cached_fragment, publications_key
 from .tables import ForecastTable, OpportunityTable, ProviderTable
 
 
@@ -22,47 +24,72 @@ from .tables import ForecastTable, OpportunityTable, ProviderTable
 @require_safe
 def practice_summary(request, code):
     practice = practice_for(request.user, code, Permission.VIEW_ACHIEVEMENT)
-    publications = selectors.publications_for(practice)
-    publication = selectors.chosen_publication(publications, request.GET.get("publication"))
-    summary = selectors.practice_summary(practice, publication) if publication else None
+    publications = list(selectors.publications_for(practice))
+    publication = selectors.chosen_publication(
+        selectors.publications_for(practice), request.GET.get("publication"), listed=publications
+    )
     context = {
         "practice": practice,
         "publications": publications,
         "publication": publication,
-        "summary": summary,
-        "chart": points_by_domain_svg(summary.domains) if summary else "",
         "shows_money": may(request.user, Permission.VIEW_FINANCE, practice),
         "may_recalculate": may_run_calculations(request.user),
         "query": f"?publication={publication.pk}" if publication else "",
     }
+
+    def body() -> str:
+        summary = selectors.practice_summary(practice, publication) if publication else None
+        chart = points_by_domain_svg(summary.domains) if summary else ""
+        return render_to_string(SUMMARY_BODY, {**context, "summary": summary, "chart": chart}, request)
+
+    # The trend lists the year's other publications: they are part of the key.
+    key = (practice.pk, publication and publication.pk, publications_key(publications))
+    key += (context["shows_money"], context["may_recalculate"])
+    context["body"] = cached_fragment(SUMMARY_BODY, key, body)
     return render(request, "reports/practice_summary.html", context)
+
+
+SUMMARY_BODY = "reports/includes/practice_summary_body.html"
 
 
 @login_required
 @require_safe
 def provider_report(request, code):
     organisation = commissioner_or_national_for(request.user, code, Permission.VIEW_ACHIEVEMENT)
-    publications = selectors.publications_for()
-    publication = selectors.chosen_publication(publications, request.GET.get("publication"))
+    publications = list(selectors.publications_for())
+    publication = selectors.chosen_publication(
+        selectors.publications_for(), request.GET.get("publication"), listed=publications
+    )
     results = selectors.provider_results(organisation, publication)
     provider_filter = ProviderFilter(request.GET, queryset=results)
-    table = ProviderTable(provider_filter.qs, publication=publication)
-    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+
+    def table() -> ProviderTable:
+        table = ProviderTable(provider_filter.qs, publication=publication)
+        RequestConfig(request, paginate={"per_page": 50}).configure(table)
+        return table
+
     if publication is not None:
         name = (
             f"achievement-{organisation.code}-{publication.service_year.code}-{publication.achievement_date}"
         )
-        if response := download(request, table, name):
+        if request.GET.get("_export") and (response := download(request, table(), name)):
             return response
     context = {
         "organisation": organisation,
         "publications": publications,
         "publication": publication,
-        "table": table,
         "filter": provider_filter,
         "is_commissioner": organisation.type in COMMISSIONERS,
     }
+    # The filters, sorting and page are all in the query string.
+    key = (organisation.pk, publication and publications_key([publication]), sorted(request.GET.lists()))
+    context["table_html"] = cached_fragment(
+        PROVIDER_TABLE, key, lambda: render_to_string(PROVIDER_TABLE, {**context, "table": table()}, request)
+    )
     return render(request, "reports/provider_report.html", context)
+
+
+PROVIDER_TABLE = "reports/includes/provider_table.html"
 
 
 def _export(request, code, lines, suffix):
