@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.models import Organisation, OrganisationType
@@ -14,7 +14,7 @@ from calculation.models import Publication
 from participation.models import ServiceYear
 
 from . import schedule
-from .models import PaymentBatch, PaymentLine
+from .models import AspirationAmount, PaymentBatch, PaymentLine
 
 L = PaymentLine
 # Lines replaced by a reissue are not money owed twice: every other line counts towards the ledger.
@@ -40,6 +40,67 @@ def previous_year(service_year: ServiceYear) -> ServiceYear | None:
     return ServiceYear.objects.filter(
         service_id=service_year.service_id, financial_year=service_year.financial_year - 1
     ).first()
+
+
+def current_aspiration_amounts(service_year: ServiceYear):
+    """The amounts set by hand that are in force for a year: one at most per practice."""
+    return AspirationAmount.objects.filter(service_year=service_year, superseded_at__isnull=True)
+
+
+def calculated_aspiration(practice: Organisation, service_year: ServiceYear) -> tuple[Decimal, Publication] | None:
+    """The formula's annual aspiration (§4.9), from last year's published year end, with that publication."""
+    from calculation.models import PracticeResult
+
+    base_year = previous_year(service_year)
+    publication = base_year and year_end_publication(base_year)
+    if publication is None:
+        return None
+    annual = (
+        PracticeResult.objects.filter(run_id=publication.run_id, practice=practice)
+        .values_list("aspiration_annual", flat=True)
+        .first()
+    )
+    return (annual, publication) if annual is not None else None
+
+
+def aspiration_in_ledger(practice: Organisation, service_year: ServiceYear) -> Decimal | None:
+    """What the ledger holds for a practice's aspiration: its instalments and the adjustments that replaced
+    an amount. None before any instalment is written."""
+    lines = (
+        L.objects.filter(payee=practice, service_year=service_year)
+        .exclude(status__in=NOT_IN_LEDGER)
+        .filter(Q(component=L.Component.ASPIRATION) | Q(aspiration_amount__isnull=False))
+        .aggregate(total=Sum("amount"), instalments=Count("id", filter=Q(component=L.Component.ASPIRATION)))
+    )
+    if not lines["instalments"]:
+        return None
+    return Decimal(lines["total"]).quantize(PENNY)
+
+
+def aspiration_page(practice: Organisation, service_year: ServiceYear) -> dict:
+    """The practice's aspiration for a year: the formula's amount, the amount in force, its history, and
+    what the ledger already holds."""
+    history = list(
+        AspirationAmount.objects.filter(practice=practice, service_year=service_year).select_related("set_by")
+    )
+    current = next((amount for amount in history if amount.superseded_at is None), None)
+    calculated = calculated_aspiration(practice, service_year)
+    return {
+        "calculated": calculated[0] if calculated else None,
+        "base_publication": calculated[1] if calculated else None,
+        "current": current,
+        "history": history,
+        "in_ledger": aspiration_in_ledger(practice, service_year),
+        "year_end_approved": L.objects.filter(
+            payee=practice, service_year=service_year, component=L.Component.ACHIEVEMENT_BALANCE
+        ).exists(),
+        "adjustments": list(
+            L.objects.filter(
+                payee=practice, service_year=service_year, component=L.Component.ADJUSTMENT,
+                aspiration_amount__isnull=False,
+            ).order_by("created_at", "reference")
+        ),  # fmt: skip
+    }
 
 
 def batch_reference(cutoff: dt.datetime) -> str:
