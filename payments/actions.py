@@ -13,7 +13,6 @@ import datetime as dt
 from decimal import Decimal
 
 import numpy as np
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -241,7 +240,7 @@ def set_aspiration_amount(
         calculated = calculated_aspiration(practice, service_year)
         if calculated is None:
             raise ValidationError(
-                f"Last year's year end is not published for {practice.code}: there is no calculated amount yet."
+                f"Last year's year end has no aspiration for {practice.code}: no calculated amount yet."
             )
         if current is None:
             raise ValidationError("The calculated amount is already the one in force.")

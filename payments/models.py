@@ -97,7 +97,10 @@ class AspirationAmount(models.Model):
 
     practice = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
     service_year = models.ForeignKey(
-        ServiceYear, on_delete=models.PROTECT, related_name="+", help_text="The year the aspiration is paid in"
+        ServiceYear,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The year the aspiration is paid in",
     )
     kind = models.CharField(max_length=12, choices=Kind.choices)
     annual = models.DecimalField(**MONEY)

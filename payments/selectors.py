@@ -47,7 +47,9 @@ def current_aspiration_amounts(service_year: ServiceYear):
     return AspirationAmount.objects.filter(service_year=service_year, superseded_at__isnull=True)
 
 
-def calculated_aspiration(practice: Organisation, service_year: ServiceYear) -> tuple[Decimal, Publication] | None:
+def calculated_aspiration(
+    practice: Organisation, service_year: ServiceYear
+) -> tuple[Decimal, Publication] | None:
     """The formula's annual aspiration (§4.9), from last year's published year end, with that publication."""
     from calculation.models import PracticeResult
 
@@ -96,10 +98,12 @@ def aspiration_page(practice: Organisation, service_year: ServiceYear) -> dict:
         ).exists(),
         "adjustments": list(
             L.objects.filter(
-                payee=practice, service_year=service_year, component=L.Component.ADJUSTMENT,
+                payee=practice,
+                service_year=service_year,
+                component=L.Component.ADJUSTMENT,
                 aspiration_amount__isnull=False,
             ).order_by("created_at", "reference")
-        ),  # fmt: skip
+        ),
     }
 
 
@@ -216,6 +220,85 @@ def statement(practice: Organisation, service_year: ServiceYear) -> dict:
         "publication": publication,
         "next_release": next_up,
     }
+
+
+@dataclass(frozen=True)
+class PaymentState:
+    """Where the payment of one practice's achievement on one date stands, for exports and reports."""
+
+    code: str  # PAYMENT_STATUS in the achieved-points export
+    label: str
+    on: dt.date | None  # paid on, or expected on; None while it is not approved
+
+    def __str__(self):
+        return f"{self.label}, {self.on:%-d %b %Y}" if self.on else self.label
+
+
+# Least advanced first: a practice's achievement is only as far along as its least advanced line.
+PAYMENT_STATES = {
+    "AWAITING_FINANCIAL_APPROVAL": "Awaiting financial approval",
+    "REJECTED": "Rejected by the payment agency",
+    "ON_HOLD": "On hold until the next release",
+    "APPROVED": "Approved, awaiting release",
+    "SENT_TO_SSD": "SENT TO SSD",
+    "PAID": "Paid",
+    "NOTHING_TO_PAY": "Nothing to pay",
+}
+NOT_APPROVED = PaymentState("NOT_APPROVED", "Not financially approved", None)
+NOT_PAID_ON_THIS_DATE = PaymentState(
+    "NOT_PAID_ON_THIS_DATE", "Not paid on this date (only the year end is)", None
+)
+
+
+def _line_state(status: str, due_date, batch_date, next_up: schedule.Release) -> tuple[str, dt.date | None]:
+    if status == L.Status.AWAITING_APPROVAL:
+        return "AWAITING_FINANCIAL_APPROVAL", None
+    if status == L.Status.REJECTED:
+        return "REJECTED", None
+    if status == L.Status.APPROVED:
+        if due_date < next_up.payment_date:
+            return "ON_HOLD", next_up.payment_date
+        return "APPROVED", due_date
+    if status == L.Status.RELEASED:
+        return "SENT_TO_SSD", batch_date
+    if status == L.Status.PAID:
+        return "PAID", batch_date
+    return "NOTHING_TO_PAY", None  # settled at £0.00, or a recovery written off
+
+
+def payment_states(
+    service_year: ServiceYear, achievement_date: dt.date, practice_ids=None
+) -> dict[int, PaymentState]:
+    """Per practice, where the payment of its achievement on this date stands: the year end's balance and
+    its adjustments (aspiration is paid on account, not for an achievement date). Two queries."""
+    lines = (
+        L.objects.filter(
+            service_year=service_year, achievement_date=achievement_date, aspiration_amount__isnull=True
+        )
+        .exclude(component=L.Component.ASPIRATION)
+        .exclude(status__in=NOT_IN_LEDGER)
+    )
+    if practice_ids is not None:
+        lines = lines.filter(payee_id__in=practice_ids)
+    next_up = schedule.next_release(timezone.now())
+    order = list(PAYMENT_STATES)
+    found: dict[int, tuple[str, dt.date | None]] = {}
+    for payee, status, due_date, batch_date in lines.values_list(
+        "payee_id", "status", "due_date", "batch__payment_date"
+    ):
+        code, on = _line_state(status, due_date, batch_date, next_up)
+        held = found.get(payee)
+        if held is None or order.index(code) < order.index(held[0]):
+            found[payee] = (code, on)
+        elif code == held[0] and on and (held[1] is None or on > held[1]):
+            found[payee] = (code, on)  # the last of its lines to be paid
+    return {payee: PaymentState(code, PAYMENT_STATES[code], on) for payee, (code, on) in found.items()}
+
+
+def payment_state(states: dict[int, PaymentState], practice_id: int, year_end: bool) -> PaymentState:
+    """A practice's state, or what having no line means: not yet approved at the year end, nothing due in
+    year."""
+    return states.get(practice_id) or (NOT_APPROVED if year_end else NOT_PAID_ON_THIS_DATE)
 
 
 def commissioner_payments(organisation: Organisation, service_year: ServiceYear | None) -> dict:

@@ -7,43 +7,95 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0004_audit_hash_chain'),
-        ('participation', '0004_service_kinds_rates_rule_parameters'),
-        ('payments', '0001_ledger_batches_agency_files'),
+        ("accounts", "0004_audit_hash_chain"),
+        ("participation", "0004_service_kinds_rates_rule_parameters"),
+        ("payments", "0001_ledger_batches_agency_files"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AspirationAmount',
+            name="AspirationAmount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('agreed', 'Agreed with the commissioner'), ('provisional', 'Provisional'), ('calculated', 'Calculated by the formula')], max_length=12)),
-                ('annual', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('reason', models.TextField()),
-                ('set_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('superseded_at', models.DateTimeField(blank=True, null=True)),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organisation')),
-                ('service_year', models.ForeignKey(help_text='The year the aspiration is paid in', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='participation.serviceyear')),
-                ('set_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("agreed", "Agreed with the commissioner"),
+                            ("provisional", "Provisional"),
+                            ("calculated", "Calculated by the formula"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("annual", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("reason", models.TextField()),
+                ("set_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("superseded_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organisation",
+                    ),
+                ),
+                (
+                    "service_year",
+                    models.ForeignKey(
+                        help_text="The year the aspiration is paid in",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="participation.serviceyear",
+                    ),
+                ),
+                (
+                    "set_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['service_year', 'practice', '-set_at', '-pk'],
+                "ordering": ["service_year", "practice", "-set_at", "-pk"],
             },
         ),
         migrations.AddField(
-            model_name='paymentline',
-            name='aspiration_amount',
-            field=models.ForeignKey(blank=True, db_index=False, help_text='The agreed, provisional or replacing amount an instalment or adjustment follows from', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='lines', to='payments.aspirationamount'),
+            model_name="paymentline",
+            name="aspiration_amount",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                help_text="The agreed, provisional or replacing amount an instalment or adjustment follows from",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="lines",
+                to="payments.aspirationamount",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='aspirationamount',
-            constraint=models.UniqueConstraint(condition=models.Q(('superseded_at__isnull', True)), fields=('practice', 'service_year'), name='aspiration_amount_one_current'),
+            model_name="aspirationamount",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("superseded_at__isnull", True)),
+                fields=("practice", "service_year"),
+                name="aspiration_amount_one_current",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='aspirationamount',
-            constraint=models.CheckConstraint(condition=models.Q(('annual__gte', 0)), name='aspiration_amount_not_negative'),
+            model_name="aspirationamount",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("annual__gte", 0)), name="aspiration_amount_not_negative"
+            ),
         ),
     ]

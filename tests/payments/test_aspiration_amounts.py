@@ -37,7 +37,9 @@ def test_a_provisional_amount_pays_instalments_and_its_replacement_is_an_adjustm
     lines = instalments(practice, second)
     assert sum(line.amount for line in lines) == Decimal("12000.05")
     assert lines[0].amount == Decimal("1000.00") and lines[-1].amount == Decimal("1000.05")
-    assert lines[0].reference == "ASP-QOF2425-A00001-01" and lines[0].aspiration_amount.kind == KIND.PROVISIONAL
+    assert (
+        lines[0].reference == "ASP-QOF2425-A00001-01" and lines[0].aspiration_amount.kind == KIND.PROVISIONAL
+    )
     first_batch, _ = actions.release(cutoff=aware("2030-01-07T12:00"), by=None)
     assert first_batch.line_count == 12  # the provisional instalments are paid
 
@@ -51,7 +53,9 @@ def test_a_provisional_amount_pays_instalments_and_its_replacement_is_an_adjustm
     )
     assert amount.annual == Decimal("34201.80")
     assert adjustment.amount == Decimal("22201.75") and adjustment.status == L.Status.AWAITING_APPROVAL
-    assert adjustment.reference == f"ADJ-QOF2425-A00001-ASP{amount.pk}" and adjustment.component == "ADJUSTMENT"
+    assert (
+        adjustment.reference == f"ADJ-QOF2425-A00001-ASP{amount.pk}" and adjustment.component == "ADJUSTMENT"
+    )
     assert selectors.aspiration_in_ledger(practice, second) == Decimal("34201.80")
     # Approving the aspiration again pays the other practice by the formula and leaves this one alone.
     assert actions.approve_aspiration(service_year=second, commissioner=tree["01A"], by=finance) == 12
@@ -81,7 +85,10 @@ def test_an_agreed_amount_replaces_the_formula_and_only_commissioner_finance_may
     practice = tree["A00001"]
     publish_year_end(first, {practice: Decimal("41358.95")}, aspiration={practice: Decimal("34201.80")})
     finance = user_with_roles(tree["01A"], "finance_management")
-    for outsider in (user_with_roles(practice, "finance_view"), user_with_roles(tree["01B"], "finance_management")):
+    for outsider in (
+        user_with_roles(practice, "finance_view"),
+        user_with_roles(tree["01B"], "finance_management"),
+    ):
         with pytest.raises(PermissionDenied):
             actions.set_aspiration_amount(
                 practice=practice, service_year=second, kind=KIND.AGREED, annual=Decimal("1"), reason="No",
@@ -122,7 +129,10 @@ def test_the_aspiration_page_shows_the_amounts_and_lets_commissioner_finance_agr
     client.force_login(user_with_roles(practice, "finance_view"))
     html = client.get(url, {"year": second.code}).content.decode()
     assert "£34,201.80" in html and "Record this amount" not in html
-    assert client.post(url, {"year": second.code, "kind": "agreed", "annual": "1", "reason": "x"}).status_code == 403
+    assert (
+        client.post(url, {"year": second.code, "kind": "agreed", "annual": "1", "reason": "x"}).status_code
+        == 403
+    )
 
     client.force_login(user_with_roles(tree["01A"], "finance_management"))
     response = client.post(
