@@ -250,14 +250,15 @@ NOT_PAID_ON_THIS_DATE = PaymentState(
 )
 
 
-def _line_state(status: str, due_date, batch_date, next_up: schedule.Release) -> tuple[str, dt.date | None]:
+def _line_state(status: str, due_date, batch_date, next_up) -> tuple[str, dt.date | None]:
     if status == L.Status.AWAITING_APPROVAL:
         return "AWAITING_FINANCIAL_APPROVAL", None
     if status == L.Status.REJECTED:
         return "REJECTED", None
     if status == L.Status.APPROVED:
-        if due_date < next_up.payment_date:
-            return "ON_HOLD", next_up.payment_date
+        release = next_up()
+        if due_date < release.payment_date:
+            return "ON_HOLD", release.payment_date
         return "APPROVED", due_date
     if status == L.Status.RELEASED:
         return "SENT_TO_SSD", batch_date
@@ -270,7 +271,8 @@ def payment_states(
     service_year: ServiceYear, achievement_date: dt.date, practice_ids=None
 ) -> dict[int, PaymentState]:
     """Per practice, where the payment of its achievement on this date stands: the year end's balance and
-    its adjustments (aspiration is paid on account, not for an achievement date). Two queries."""
+    its adjustments (aspiration is paid on account, not for an achievement date). One query, and one for
+    the schedule when a line awaits release."""
     lines = (
         L.objects.filter(
             service_year=service_year, achievement_date=achievement_date, aspiration_amount__isnull=True
@@ -280,12 +282,17 @@ def payment_states(
     )
     if practice_ids is not None:
         lines = lines.filter(payee_id__in=practice_ids)
-    next_up = schedule.next_release(timezone.now())
+    release: list[schedule.Release] = []
+
+    def next_up() -> schedule.Release:
+        if not release:
+            release.append(schedule.next_release(timezone.now()))
+        return release[0]
+
     order = list(PAYMENT_STATES)
     found: dict[int, tuple[str, dt.date | None]] = {}
-    for payee, status, due_date, batch_date in lines.values_list(
-        "payee_id", "status", "due_date", "batch__payment_date"
-    ):
+    rows = lines.values_list("payee_id", "status", "due_date", "batch__payment_date")
+    for payee, status, due_date, batch_date in rows:
         code, on = _line_state(status, due_date, batch_date, next_up)
         held = found.get(payee)
         if held is None or order.index(code) < order.index(held[0]):
@@ -299,6 +306,12 @@ def payment_state(states: dict[int, PaymentState], practice_id: int, year_end: b
     """A practice's state, or what having no line means: not yet approved at the year end, nothing due in
     year."""
     return states.get(practice_id) or (NOT_APPROVED if year_end else NOT_PAID_ON_THIS_DATE)
+
+
+def payment_state_of(practice: Organisation, publication: Publication) -> PaymentState:
+    year = publication.service_year
+    states = payment_states(year, publication.achievement_date, [practice.pk])
+    return payment_state(states, practice.pk, publication.achievement_date == year.end_date)
 
 
 def commissioner_payments(organisation: Organisation, service_year: ServiceYear | None) -> dict:

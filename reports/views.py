@@ -10,6 +10,7 @@ from accounts.selectors import commissioner_or_national_for, organisation_for, p
 from accounts.tabular import download
 from calculation.selectors import may_read_runs, may_run_calculations
 from engine.ruleset import MANUAL, PERCENTAGE
+from payments.selectors import payment_state_of, payment_states
 
 from . import explain, exports, forecast, opportunities, selectors
 from .charts import forecast_svg, points_by_domain_svg, threshold_curve_svg
@@ -25,13 +26,15 @@ def practice_summary(request, code):
     publications = selectors.publications_for(practice)
     publication = selectors.chosen_publication(publications, request.GET.get("publication"))
     summary = selectors.practice_summary(practice, publication) if publication else None
+    shows_money = may(request.user, Permission.VIEW_FINANCE, practice)
     context = {
         "practice": practice,
         "publications": publications,
         "publication": publication,
         "summary": summary,
         "chart": points_by_domain_svg(summary.domains) if summary else "",
-        "shows_money": may(request.user, Permission.VIEW_FINANCE, practice),
+        "shows_money": shows_money,
+        "payment_state": payment_state_of(practice, publication) if summary and shows_money else None,
         "may_recalculate": may_run_calculations(request.user),
         "query": f"?publication={publication.pk}" if publication else "",
     }
@@ -46,7 +49,12 @@ def provider_report(request, code):
     publication = selectors.chosen_publication(publications, request.GET.get("publication"))
     results = selectors.provider_results(organisation, publication)
     provider_filter = ProviderFilter(request.GET, queryset=results)
-    table = ProviderTable(provider_filter.qs, publication=publication)
+    states = (
+        payment_states(publication.service_year, publication.achievement_date, results.values("practice_id"))
+        if publication is not None
+        else {}
+    )
+    table = ProviderTable(provider_filter.qs, publication=publication, payment_states=states)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     if publication is not None:
         name = (
