@@ -460,6 +460,16 @@ def _mark_declarations_sent(batch: PaymentBatch) -> int:
             "declaration_id", flat=True
         )
     )
+    # A year that settled at exactly £0.00 has no line to send; its declaration completes with the release
+    # that would have carried the line, so no declaration waits at Approved forever.
+    ids |= set(
+        L.objects.filter(
+            status=L.Status.SETTLED,
+            declaration__state=Declaration.State.APPROVED,
+            approved_at__lte=batch.cutoff,
+            due_date__lte=batch.payment_date,
+        ).values_list("declaration_id", flat=True)
+    )
     return mark_sent_for_payment(declaration_ids=ids, reference=batch.reference) if ids else 0
 
 
