@@ -336,7 +336,10 @@ def commissioner_payments(organisation: Organisation, service_year: ServiceYear 
         row["total"] = Decimal(row["total"]).quantize(PENNY)
     coming = releasable(now, next_up.payment_date) & lines
     coming_totals = coming.aggregate(total=Sum("amount"), count=Count("id"))
-    held = lines.filter(status=L.Status.APPROVED, batch__isnull=True).exclude(pk__in=coming.values("pk"))
+    # On hold: due at a payment date whose cut-off passed before they were approved (or released), so the
+    # next release carries them. Lines due at later payment dates are scheduled, not held.
+    held = coming.filter(due_date__lt=next_up.payment_date)
+    scheduled = lines.filter(status=L.Status.APPROVED, batch__isnull=True, due_date__gt=next_up.payment_date)
     batches = (
         PaymentBatch.objects.filter(lines__in=lines)
         .annotate(own_count=Count("lines"), own_total=Sum("lines__amount"))
@@ -350,6 +353,7 @@ def commissioner_payments(organisation: Organisation, service_year: ServiceYear 
         "coming_total": Decimal(coming_totals["total"] or 0).quantize(PENNY),
         "held": list(held.select_related(*related).order_by("due_date", "reference")[:200]),
         "held_count": held.count(),
+        "scheduled_count": scheduled.count(),
         "awaiting": list(lines.filter(status=L.Status.AWAITING_APPROVAL).select_related(*related)[:200]),
         "rejected": list(lines.filter(status=L.Status.REJECTED).select_related(*related)[:200]),
         "batches": list(batches),
