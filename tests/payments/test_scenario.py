@@ -18,7 +18,7 @@ from django.utils import timezone
 from declarations import actions as declaration_actions
 from declarations.models import Declaration
 from payments import actions, schedule
-from payments.models import AspirationAmount, PaymentLine
+from payments.models import AspirationAmount, PaymentBatch, PaymentLine
 from tests.factories import user_with_roles
 from tests.payments.helpers import publish_year_end, years
 
@@ -159,3 +159,25 @@ def test_a_year_through_aspiration_year_end_recalculation_and_two_releases(tree,
     assert {practice.code: paid[practice.code] for practice in practices} == {
         practice.code: payment for practice, payment in year_end.items()
     }
+
+
+def test_release_payments_without_a_cutoff_releases_what_is_approved_by_now_and_later_what_follows(tree):
+    """From a shell, as from finance's Release button: the first run takes every line approved and due, a
+    run after a recalculation takes only its adjustment, and nothing is sent twice."""
+    first, second = years()
+    practice = tree["A00001"]
+    publish_year_end(first, {practice: Decimal("41358.95")}, aspiration={practice: Decimal("34201.80")})
+    actions.approve_aspiration_nationally(service_year=second)
+    publish_year_end(second, {practice: Decimal("30000.00")})
+    actions.approve_year_end_nationally(service_year=second)
+    call_command("release_payments", stdout=io.StringIO())
+    publish_year_end(second, {practice: Decimal("30000.01")})
+    actions.approve_lines(
+        commissioner=tree["01A"], lines=list(L.objects.filter(status="awaiting_approval")), by=None
+    )
+    call_command("release_payments", stdout=io.StringIO())
+
+    batches = list(PaymentBatch.objects.order_by("cutoff"))
+    assert [batch.line_count for batch in batches] == [13, 1]
+    assert batches[1].lines.get().amount == Decimal("0.01")
+    assert not L.objects.filter(batch__isnull=True).exclude(status=L.Status.SETTLED).exists()
