@@ -245,9 +245,8 @@ PAYMENT_STATES = {
     "NOTHING_TO_PAY": "Nothing to pay",
 }
 NOT_APPROVED = PaymentState("NOT_APPROVED", "Not financially approved", None)
-NOT_PAID_ON_THIS_DATE = PaymentState(
-    "NOT_PAID_ON_THIS_DATE", "Not paid on this date (only the year end is)", None
-)
+# An in-year date of a service paid at the year end (QOF): its achievement is not paid as such.
+NOT_PAID_ON_THIS_DATE = PaymentState("NOT_PAID_ON_THIS_DATE", "No payment for this achievement date", None)
 
 
 def _line_state(status: str, due_date, batch_date, next_up) -> tuple[str, dt.date | None]:
