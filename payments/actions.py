@@ -10,7 +10,9 @@ disjoint lines, and a second release at the same cut-off finds the batch already
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
+import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -22,13 +24,17 @@ from accounts import audit
 from accounts.models import Organisation, OrganisationType
 from accounts.permissions import Permission, at, either, guarded, nationally, system_step
 from calculation.publication import on_publication
+from engine import split_into_instalments
 from participation.models import ServiceYear
 
 from . import agency, schedule
-from .models import Acknowledgement, AgencyFile, PaymentBatch, PaymentLine
+from .models import Acknowledgement, AgencyFile, AspirationAmount, PaymentBatch, PaymentLine
 from .selectors import (
     NOT_IN_LEDGER,
+    aspiration_in_ledger,
     batch_reference,
+    calculated_aspiration,
+    current_aspiration_amounts,
     practices_of,
     previous_year,
     releasable,
@@ -81,10 +87,19 @@ def _write_aspiration(
 ) -> int:
     base_year = previous_year(service_year)
     publication = base_year and year_end_publication(base_year)
-    if publication is None:
+    overrides = current_aspiration_amounts(service_year)
+    if commissioner is not None:
+        overrides = overrides.filter(practice__in=practices_of(commissioner))
+    if practice_ids is not None:
+        overrides = overrides.filter(practice_id__in=practice_ids)
+    overrides = list(overrides.select_related("practice"))
+    if publication is None and not overrides:
         raise ValidationError(
             f"{service_year.name}'s aspiration follows from last year's published year end, not there yet."
         )
+    written = _write_set_instalments(service_year, overrides, by)
+    if publication is None:
+        return written
     months = schedule.instalment_months(service_year)
     values, parameters = [], []
     for number, (year, month) in enumerate(months, start=1):
@@ -99,6 +114,12 @@ def _write_aspiration(
     if practice_ids is not None:
         scope += f" AND o.id IN ({', '.join(['%s'] * len(practice_ids))})"
         scope_parameters = [*scope_parameters, *practice_ids]
+    # A practice whose amount was set by hand is paid that amount (above), not the formula's.
+    scope += (
+        f" AND NOT EXISTS (SELECT 1 FROM {AspirationAmount._meta.db_table} a"  # noqa: S608
+        " WHERE a.practice_id = o.id AND a.service_year_id = %s AND a.superseded_at IS NULL)"
+    )
+    scope_parameters = [*scope_parameters, service_year.pk]
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     amount = "CASE WHEN m.instalment = 12 THEN pr.aspiration_last_month ELSE pr.aspiration_monthly END"
     sql = f"""
@@ -125,7 +146,44 @@ def _write_aspiration(
         publication.run_id,
         *scope_parameters,
     ]
-    return _execute_insert(sql, parameters)
+    return written + _execute_insert(sql, parameters)
+
+
+def _write_set_instalments(service_year: ServiceYear, amounts: list[AspirationAmount], by) -> int:
+    """The twelve instalments of the amounts set by hand (few: one practice at a time), split as the formula's
+    are. The same references as the formula's, so a practice's year has one set of instalments either way."""
+    if not amounts:
+        return 0
+    existing = set(
+        L.objects.filter(
+            service_year=service_year,
+            component=L.Component.ASPIRATION,
+            payee_id__in=[amount.practice_id for amount in amounts],
+        ).values_list("reference", flat=True)
+    )
+    now = timezone.now()
+    months = schedule.instalment_months(service_year)
+    monthly, last = split_into_instalments(np.array([int(amount.annual * 100) for amount in amounts]))
+    lines = []
+    for index, amount in enumerate(amounts):
+        for number, (year, month) in enumerate(months, start=1):
+            pence = int(last[index] if number == 12 else monthly[index])
+            reference = f"ASP-{service_year.code}-{amount.practice.code}-{number:02d}"
+            if pence == 0 or reference in existing:
+                continue
+            lines.append(
+                L(
+                    reference=reference, payee=amount.practice, commissioner_id=amount.practice.parent_id,
+                    service_year=service_year, achievement_date=schedule.month_end(year, month),
+                    instalment=number, component=L.Component.ASPIRATION, amount=Decimal(pence) / 100,
+                    due_date=schedule.payment_date(year, month), status=L.Status.APPROVED,
+                    description=f"{service_year.name} aspiration ({amount.get_kind_display().lower()}),"
+                    f" instalment {number} of 12",
+                    approved_at=now, approved_by=by, aspiration_amount=amount,
+                )
+            )  # fmt: skip
+    L.objects.bulk_create(lines)
+    return len(lines)
 
 
 @guarded(either(at(P.MANAGE_FINANCE, "commissioner"), nationally(P.MANAGE_FINANCE)))
@@ -149,6 +207,87 @@ def approve_aspiration(*, service_year: ServiceYear, commissioner: Organisation,
 def approve_aspiration_nationally(*, service_year: ServiceYear) -> int:
     """Every practice's aspiration at once, for loading a year (the demo, the benchmark, a migration)."""
     return _write_aspiration(service_year, None, None)
+
+
+@guarded(at(P.MANAGE_FINANCE, "practice"))
+@transaction.atomic
+def set_aspiration_amount(
+    *,
+    practice: Organisation,
+    service_year: ServiceYear,
+    kind: str,
+    reason: str,
+    by,
+    annual: Decimal | None = None,
+) -> tuple[AspirationAmount, PaymentLine | None]:
+    """Commissioner finance records a practice's annual aspiration for a year instead of the formula's: an
+    amount agreed with the commissioner, or a provisional one (set in April, before last year is
+    calculated); kind CALCULATED replaces the amount in force with the formula's once it is known. Before
+    the year's instalments are written the amount just decides them; after, the difference between it and
+    what the ledger holds becomes an adjustment awaiting finance's approval, released like any other (the
+    instalments already sent stay as they were sent). After the year end is approved the balance has
+    settled the year, and a change would be a recalculation. Returns (the amount, the adjustment or None)."""
+    Kind = AspirationAmount.Kind
+    # One change at a time per practice: the second waits, then sees the first's amount and ledger.
+    Organisation.objects.select_for_update().filter(pk=practice.pk).first()
+    if not reason.strip():
+        raise ValidationError("Give the reason for this aspiration amount.")
+    if kind not in Kind.values:
+        raise ValidationError(f"Unknown kind of aspiration amount: {kind}.")
+    current = current_aspiration_amounts(service_year).filter(practice=practice).first()
+    publication = None
+    if kind == Kind.CALCULATED:
+        calculated = calculated_aspiration(practice, service_year)
+        if calculated is None:
+            raise ValidationError(
+                f"Last year's year end has no aspiration for {practice.code}: no calculated amount yet."
+            )
+        if current is None:
+            raise ValidationError("The calculated amount is already the one in force.")
+        annual, publication = calculated
+    elif annual is None or annual < 0 or annual != annual.quantize(Decimal("0.01")):
+        raise ValidationError("Give the annual amount in pounds and pence, not negative.")
+    if L.objects.filter(
+        payee=practice, service_year=service_year, component=L.Component.ACHIEVEMENT_BALANCE
+    ).exists():
+        raise ValidationError(
+            f"{service_year.name}'s year end is approved for {practice.code}: its balance already settled "
+            "the aspiration, so the amount can no longer change."
+        )
+    now = timezone.now()
+    if current is not None:
+        AspirationAmount.objects.filter(pk=current.pk).update(superseded_at=now)
+    amount = AspirationAmount.objects.create(
+        practice=practice, service_year=service_year, kind=kind, annual=annual, reason=reason.strip(),
+        set_at=now, set_by=by,
+    )  # fmt: skip
+    held = aspiration_in_ledger(practice, service_year)
+    adjustment = None
+    if held is not None and annual != held:
+        was = f"£{current.annual:,.2f} {current.get_kind_display().lower()}" if current else f"£{held:,.2f}"
+        adjustment = L.objects.create(
+            reference=f"ADJ-{service_year.code}-{practice.code}-ASP{amount.pk}",
+            payee=practice, commissioner_id=practice.parent_id, service_year=service_year,
+            achievement_date=service_year.end_date, component=L.Component.ADJUSTMENT, amount=annual - held,
+            due_date=schedule.next_release(now).payment_date, status=L.Status.AWAITING_APPROVAL,
+            description=f"{service_year.name} aspiration {was} replaced by £{annual:,.2f} "
+            f"{amount.get_kind_display().lower()}",
+            run_id=publication.run_id if publication else None, aspiration_amount=amount,
+        )  # fmt: skip
+    audit.record(
+        actor=by,
+        action="payments.set_aspiration_amount",
+        obj=amount,
+        before={"kind": current.kind, "annual": str(current.annual)} if current else None,
+        after={
+            "service_year": service_year.code,
+            "kind": kind,
+            "annual": str(annual),
+            "reason": amount.reason,
+            "adjustment": adjustment.reference if adjustment else None,
+        },
+    )
+    return amount, adjustment
 
 
 # ---- Year-end balance and adjustments ----------------------------------------------------------------------
@@ -321,6 +460,16 @@ def _mark_declarations_sent(batch: PaymentBatch) -> int:
             "declaration_id", flat=True
         )
     )
+    # A year that settled at exactly £0.00 has no line to send; its declaration completes with the release
+    # that would have carried the line, so no declaration waits at Approved forever.
+    ids |= set(
+        L.objects.filter(
+            status=L.Status.SETTLED,
+            declaration__state=Declaration.State.APPROVED,
+            approved_at__lte=batch.cutoff,
+            due_date__lte=batch.payment_date,
+        ).values_list("declaration_id", flat=True)
+    )
     return mark_sent_for_payment(declaration_ids=ids, reference=batch.reference) if ids else 0
 
 
@@ -424,6 +573,7 @@ def reissue(*, line: PaymentLine, by) -> PaymentLine:
         approved_at=now,
         approved_by=by,
         reissue_of=line,
+        aspiration_amount_id=line.aspiration_amount_id,
     )
     L.objects.filter(pk=line.pk).update(status=L.Status.REISSUED)
     audit.record(actor=by, action="payments.reissue", obj=line, after={"reissue": copy.reference})

@@ -83,6 +83,49 @@ class AgencyFile(models.Model):
         return self.filename
 
 
+class AspirationAmount(models.Model):
+    """A practice's annual aspiration for a service year set by hand rather than by the formula (§4.9): an
+    amount agreed with the commissioner, or a provisional one set before last year's achievement is known,
+    later replaced. Rows are never edited: a new amount supersedes the current one, so the history of what
+    was agreed, by whom and why stays. The current amount decides the instalments; replacing an amount once
+    instalments are in the ledger adds an adjustment of the difference."""
+
+    class Kind(models.TextChoices):
+        AGREED = "agreed", "Agreed with the commissioner"
+        PROVISIONAL = "provisional", "Provisional"
+        CALCULATED = "calculated", "Calculated by the formula"
+
+    practice = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    service_year = models.ForeignKey(
+        ServiceYear,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The year the aspiration is paid in",
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    annual = models.DecimalField(**MONEY)
+    reason = models.TextField()
+    set_at = models.DateTimeField(default=timezone.now)
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    superseded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["service_year", "practice", "-set_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["practice", "service_year"],
+                condition=Q(superseded_at__isnull=True),
+                name="aspiration_amount_one_current",
+            ),
+            models.CheckConstraint(condition=Q(annual__gte=0), name="aspiration_amount_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.practice_id} {self.service_year_id}: {self.get_kind_display()} £{self.annual}"
+
+
 class PaymentLine(models.Model):
     class Component(models.TextChoices):
         ASPIRATION = "ASPIRATION", "Aspiration instalment"
@@ -153,6 +196,15 @@ class PaymentLine(models.Model):
     )
     reissue_of = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reissue"
+    )
+    aspiration_amount = models.ForeignKey(
+        AspirationAmount,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="lines",
+        db_index=False,
+        help_text="The agreed, provisional or replacing amount an instalment or adjustment follows from",
     )
 
     class Meta:

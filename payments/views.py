@@ -10,12 +10,12 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from accounts.models import OrganisationType
 from accounts.permissions import Permission, may, may_nationally
 from accounts.selectors import commissioner_or_national_for, practice_for
-from accounts.tabular import csv_response
+from accounts.tabular import csv_response, pounds
 from participation.models import ServiceYear
 
 from . import actions, selectors
 from .charts import cumulative_svg
-from .forms import AcknowledgementForm, WriteOffForm
+from .forms import AcknowledgementForm, AspirationAmountForm, WriteOffForm
 from .models import PaymentBatch, PaymentLine
 
 P = Permission
@@ -84,6 +84,54 @@ def write_off(request, code):
 
 def _statement_url(practice):
     return reverse("payments:statement", kwargs={"code": practice.code})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def aspiration(request, code):
+    """A practice's aspiration for a year: the calculated amount, and the amount commissioner finance agreed
+    or set provisionally instead, with its history and the adjustments replacing it made."""
+    practice = practice_for(request.user, code, P.VIEW_FINANCE)
+    years = list(
+        ServiceYear.objects.filter(payment_kind=ServiceYear.PaymentKind.POINTS).order_by("-financial_year")
+    )
+    year = selectors.chosen_year(years, request.GET.get("year") or request.POST.get("year"))
+    if year is None:
+        raise Http404
+    here = f"{reverse('payments:aspiration', kwargs={'code': practice.code})}?year={year.code}"
+    form = AspirationAmountForm(request.POST or None)
+    if request.method == "POST":
+        if not form.is_valid():
+            messages.error(request, "Choose the kind of amount and give the reason (and the annual amount).")
+            return redirect(here)
+        try:
+            amount, adjustment = actions.set_aspiration_amount(
+                practice=practice, service_year=year, kind=form.cleaned_data["kind"],
+                annual=form.cleaned_data["annual"], reason=form.cleaned_data["reason"], by=request.user,
+            )  # fmt: skip
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            replaced = (
+                f"; adjustment {adjustment.reference} of {pounds(adjustment.amount)} awaits approval"
+                if adjustment
+                else ""
+            )
+            messages.success(
+                request,
+                f"{year.name} aspiration for {practice.code} is now {pounds(amount.annual)} "
+                f"({amount.get_kind_display().lower()}){replaced}.",
+            )
+        return redirect(here)
+    context = {
+        "practice": practice,
+        "years": years,
+        "year": year,
+        "page": selectors.aspiration_page(practice, year),
+        "form": form,
+        "may_set": may(request.user, P.MANAGE_FINANCE, practice),
+    }
+    return render(request, "payments/aspiration.html", context)
 
 
 @login_required

@@ -7,6 +7,7 @@ from accounts.tabular import CountColumn, PointsColumn, PoundsColumn
 from accounts.tabular import points as shown_points
 from accounts.tabular import pounds as shown_pounds
 from calculation.models import PracticeResult
+from payments.selectors import payment_state
 
 
 class ProviderTable(tables.Table):
@@ -21,16 +22,43 @@ class ProviderTable(tables.Table):
     payment = PoundsColumn(verbose_name="Achievement payment", total=True)
     aspiration_monthly = PoundsColumn(verbose_name="Aspiration next year, monthly", total=True)
     status = tables.Column(accessor="indicator_run__kind", verbose_name="Calculated by", orderable=False)
+    payment_status = tables.Column(accessor="practice_id", verbose_name="Payment status", orderable=False)
 
     class Meta:
         model = PracticeResult
-        fields = ["code", "name", "sub_icb", "points", "payment", "aspiration_monthly", "status"]
+        fields = [
+            "code",
+            "name",
+            "sub_icb",
+            "points",
+            "payment",
+            "aspiration_monthly",
+            "status",
+            "payment_status",
+        ]
         attrs = {"class": "nhsuk-table"}
         empty_text = "No published achievement for these practices."
 
-    def __init__(self, *args, publication=None, **kwargs):
+    def __init__(self, *args, publication=None, payment_states=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.publication = publication
+        self.payment_states = payment_states or {}
+
+    def _payment_state(self, practice_id):
+        year_end = self.publication is not None and (
+            self.publication.achievement_date == self.publication.service_year.end_date
+        )
+        return payment_state(self.payment_states, practice_id, year_end)
+
+    def render_payment_status(self, record):
+        url = reverse("payments:statement", kwargs={"code": record.practice.code})
+        if self.publication is not None:
+            url += f"?year={self.publication.service_year.code}"
+        return format_html('<a href="{}">{}</a>', url, str(self._payment_state(record.practice_id)))
+
+    def value_payment_status(self, record):
+        state = self._payment_state(record.practice_id)
+        return f"{state.code} {state.on:%Y-%m-%d}" if state.on else state.code
 
     def render_code(self, record, value):
         url = reverse("reports:practice_summary", kwargs={"code": value})

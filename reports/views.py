@@ -11,6 +11,7 @@ from accounts.selectors import commissioner_or_national_for, organisation_for, p
 from accounts.tabular import download
 from calculation.selectors import may_read_runs, may_run_calculations
 from engine.ruleset import MANUAL, PERCENTAGE
+from payments.selectors import payment_state_of, payment_states
 
 from . import explain, exports, forecast, opportunities, selectors
 from .charts import forecast_svg, points_by_domain_svg, threshold_curve_svg
@@ -28,11 +29,13 @@ def practice_summary(request, code):
     publication = selectors.chosen_publication(
         selectors.publications_for(practice), request.GET.get("publication"), listed=publications
     )
+    shows_money = may(request.user, Permission.VIEW_FINANCE, practice)
     context = {
         "practice": practice,
         "publications": publications,
         "publication": publication,
-        "shows_money": may(request.user, Permission.VIEW_FINANCE, practice),
+        "shows_money": shows_money,
+        "payment_state": payment_state_of(practice, publication) if publication and shows_money else None,
         "may_recalculate": may_run_calculations(request.user),
         "query": f"?publication={publication.pk}" if publication else "",
     }
@@ -44,7 +47,8 @@ def practice_summary(request, code):
 
     # The trend lists the year's other publications: they are part of the key.
     key = (practice.pk, publication and publication.pk, publications_key(publications))
-    key += (context["shows_money"], context["may_recalculate"])
+    # The payment status moves with releases and acknowledgements, not with publications.
+    key += (context["shows_money"], context["may_recalculate"], context["payment_state"])
     context["body"] = cached_fragment(SUMMARY_BODY, key, body)
     return render(request, "reports/practice_summary.html", context)
 
@@ -62,9 +66,14 @@ def provider_report(request, code):
     )
     results = selectors.provider_results(organisation, publication)
     provider_filter = ProviderFilter(request.GET, queryset=results)
+    states = (
+        payment_states(publication.service_year, publication.achievement_date, results.values("practice_id"))
+        if publication is not None
+        else {}
+    )
 
     def table() -> ProviderTable:
-        table = ProviderTable(provider_filter.qs, publication=publication)
+        table = ProviderTable(provider_filter.qs, publication=publication, payment_states=states)
         RequestConfig(request, paginate={"per_page": 50}).configure(table)
         return table
 
@@ -83,6 +92,7 @@ def provider_report(request, code):
     }
     # The filters, sorting and page are all in the query string.
     key = (organisation.pk, publication and publications_key([publication]), sorted(request.GET.lists()))
+    key += (sorted(states.items()),)  # payment statuses move with releases, not with publications
     context["table_html"] = cached_fragment(
         PROVIDER_TABLE, key, lambda: render_to_string(PROVIDER_TABLE, {**context, "table": table()}, request)
     )

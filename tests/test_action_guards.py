@@ -200,6 +200,10 @@ PROBES = {
     "payments.actions.approve_lines": lambda w, tmp: {
         "commissioner": w.tree["01A"], "lines": [_payment_line(w)],
     },
+    "payments.actions.set_aspiration_amount": lambda w, tmp: {
+        "practice": w.tree["A00001"], "service_year": w.year, "kind": "agreed", "annual": Decimal("1.00"),
+        "reason": "Probe",
+    },
     "payments.actions.write_off": lambda w, tmp: {"line": _payment_line(w), "reason": "Probe"},
     "payments.actions.reissue": lambda w, tmp: {"line": _payment_line(w)},
     "payments.actions.release": lambda w, tmp: {"cutoff": timezone.now()},

@@ -616,6 +616,23 @@ ROUTES = [
         organisation_page(P.VIEW_FINANCE, {T.PRACTICE}),
     ),
     Route(
+        "payments:aspiration",
+        each_organisation("payments:aspiration"),
+        organisation_page(P.VIEW_FINANCE, {T.PRACTICE}),
+        [
+            Post(
+                action_in_scope(P.MANAGE_FINANCE, seen_with=P.VIEW_FINANCE, types={T.PRACTICE}),
+                lambda world, walker, target: {
+                    "year": world.year.code,
+                    "kind": "agreed",
+                    "annual": "1000.00",
+                    "reason": "Walk",
+                },
+                "payments.actions.set_aspiration_amount",
+            )
+        ],
+    ),
+    Route(
         "payments:write_off",
         lambda world: [
             Target(reverse("payments:write_off", kwargs={"code": "A00001"}), world.tree["A00001"])

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
 from payments import actions, selectors
-from payments.models import AgencyFile, PaymentLine
+from payments.models import AgencyFile, AspirationAmount, PaymentLine
 from tests.factories import build_organisation_tree
 from tests.payments.helpers import aware, publish_year_end, years
 
@@ -37,19 +37,38 @@ class LedgerInvariant(TestCase):
         aspiration=st.lists(pence, min_size=4, max_size=4),
         this_year=st.lists(pence, min_size=4, max_size=4),
         steps=st.lists(step, max_size=6),
+        # Per practice: an amount set by hand before the instalments (provisional or agreed), and whether
+        # it is then replaced (by the calculated amount, or a newly agreed one) after some were released.
+        set_by_hand=st.lists(st.one_of(st.none(), pence), min_size=4, max_size=4),
+        replaced=st.lists(st.one_of(st.none(), st.just("calculated"), pence), min_size=4, max_size=4),
     )
     def test_aspiration_plus_balance_plus_adjustments_is_the_latest_payment(
-        self, last_year, aspiration, this_year, steps
+        self, last_year, aspiration, this_year, steps, set_by_hand, replaced
     ):
         tree = build_organisation_tree()
         practices = [tree[code] for code in CODES]
         first, second = years()
+        for practice, annual in zip(practices, set_by_hand, strict=True):
+            if annual is not None:
+                actions.set_aspiration_amount(
+                    practice=practice, service_year=second, kind=AspirationAmount.Kind.PROVISIONAL,
+                    annual=annual, reason="Set by hand", by=None,
+                )  # fmt: skip
         publish_year_end(
             first, dict(zip(practices, last_year, strict=True)), dict(zip(practices, aspiration, strict=True))
         )
         actions.approve_aspiration_nationally(service_year=second)
         cutoff = aware("2030-01-07T12:00")
         actions.release(cutoff=cutoff, by=None)  # some instalments go before the year end is known
+        for practice, annual, replacement in zip(practices, set_by_hand, replaced, strict=True):
+            if replacement is None or (replacement == "calculated" and annual is None):
+                continue
+            calculated = replacement == "calculated"
+            actions.set_aspiration_amount(
+                practice=practice, service_year=second, reason="Replaced", by=None,
+                kind=AspirationAmount.Kind.CALCULATED if calculated else AspirationAmount.Kind.AGREED,
+                annual=None if calculated else replacement,
+            )  # fmt: skip
         latest = dict(zip(practices, this_year, strict=True))
         publish_year_end(second, latest)
         actions.approve_year_end_nationally(service_year=second)

@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from calculation.models import CalculationRun
 from declarations import actions as declaration_actions
@@ -124,7 +125,9 @@ def test_achieved_points_export_is_scoped_to_the_organisation(client, published)
     client.force_login(user_with_roles(tree["QBB"], "view"))
     response = client.get(reverse("reports:achieved_points_export", kwargs={"code": "QBB"}))
     lines = streamed(response).decode().splitlines()
-    assert lines[0] == "QUALITY_SERVICE,ORG_CODE,ACH_DATE,IND_CODE,POINTS,APPROVED"
+    assert lines[0] == (
+        "QUALITY_SERVICE,ORG_CODE,ACH_DATE,IND_CODE,POINTS,APPROVED,PAYMENT_STATUS,EXPECTED_PAYMENT_DATE"
+    )
     assert {line.split(",")[1] for line in lines[1:]} == {"Z85004", "Z10005", "Z98006", "Z90007"}
     assert lines[1].startswith("QOF2324,Z10005,20240331,AF001,5.00,")
     assert client.get(reverse("reports:achieved_points_export", kwargs={"code": "QAA"})).status_code == 404
@@ -141,12 +144,38 @@ def test_achieved_points_are_approved_once_the_commissioner_approves_the_declara
     assert approved == {"Z10005": "Y", "Z85004": "N", "Z98006": "N", "Z90007": "N"}
 
 
+def test_the_export_and_reports_show_where_the_payment_stands_and_when_it_is_expected(client, published):
+    from payments import actions as payment_actions
+    from payments import schedule
+
+    tree, run = published
+    client.force_login(user_with_roles(tree["QBB"], "view", "finance_view"))
+    url = reverse("reports:achieved_points_export", kwargs={"code": "QBB"})
+
+    def tails():
+        lines = streamed(client.get(url)).decode().splitlines()[1:]
+        return {line.split(",")[1]: tuple(line.split(",")[5:]) for line in lines}
+
+    assert tails()["Z10005"] == ("N", "NOT_APPROVED", "")
+    # A year needing no declaration: finance approving the year end approves the figures for payment.
+    payment_actions.approve_year_end_nationally(service_year=run.service_year)
+    next_up = schedule.next_release(timezone.now())
+    assert tails()["Z10005"] == ("Y", "APPROVED", f"{next_up.payment_date:%Y%m%d}")
+    batch, _ = payment_actions.release(cutoff=next_up.cutoff, by=None)
+    assert tails()["Z10005"] == ("Y", "SENT_TO_SSD", f"{batch.payment_date:%Y%m%d}")
+    report = client.get(reverse("reports:provider_report", kwargs={"code": "QBB"})).content.decode()
+    assert f"SENT TO SSD, {batch.payment_date:%-d %b %Y}" in report
+    summary = client.get(reverse("reports:practice_summary", kwargs={"code": "Z10005"})).content.decode()
+    assert f"SENT TO SSD: expected {batch.payment_date:%-d %B %Y}" in summary
+    assert reverse("payments:statement", kwargs={"code": "Z10005"}) in summary
+
+
 # Session, user, roles and navigation, permission checks, then the page's own reads.
 PINNED_QUERIES = {
-    "reports:practice_summary": 16,
-    "reports:provider_report": 11,  # and one for the totals row
+    "reports:practice_summary": 17,  # with the payment's state
+    "reports:provider_report": 12,  # and one for the totals row, one for the payments' states
     "reports:publication_export": 7,
-    "reports:achieved_points_export": 7,  # and the declarations approved, for APPROVED
+    "reports:achieved_points_export": 8,  # and the declarations approved, for APPROVED; payments' states
 }
 
 

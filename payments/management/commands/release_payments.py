@@ -8,14 +8,14 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from payments import actions, schedule
+from payments import actions
 
 
 class Command(BaseCommand):
     help = (
-        "Release every approved payment line not yet released into the batch of a cut-off (by default the "
-        "latest scheduled cut-off that has passed), print the batch reference, line count and total, and "
-        "with --out write the batch's agency file. Releasing the same cut-off twice adds nothing."
+        "Release every approved payment line not yet released into the batch of a cut-off (by default now, "
+        "as finance's Release button does), print the batch reference, line count and total, and with --out "
+        "write the batch's agency file. Releasing the same cut-off twice adds nothing."
     )
 
     def add_arguments(self, parser) -> None:
@@ -36,18 +36,11 @@ class Command(BaseCommand):
 
     def _cutoff(self, text: str | None) -> dt.datetime:
         if not text:
-            return latest_passed_cutoff(timezone.now())
+            # Now, as the finance page's Release button: what an operator at a shell means by "release".
+            # The latest scheduled cut-off would take nothing approved since it, and returns its batch again.
+            return timezone.now()
         try:
             value = dt.datetime.fromisoformat(text)
         except ValueError as error:
             raise CommandError(f"--cutoff {text!r} is not an ISO date-time: {error}") from error
         return value if timezone.is_aware(value) else timezone.make_aware(value)
-
-
-def latest_passed_cutoff(now: dt.datetime) -> dt.datetime:
-    local = timezone.localtime(now)
-    current = schedule.release_for_month(local.year, local.month)
-    if current.cutoff <= now:
-        return current.cutoff
-    year, month = (local.year - 1, 12) if local.month == 1 else (local.year, local.month - 1)
-    return schedule.release_for_month(year, month).cutoff
