@@ -25,7 +25,7 @@ from extracts.models import Extract, ExtractSubmission
 from notifications.actions import Recipient, notify_each
 from participation.models import ServiceYear
 
-from . import pipeline, prevalence_checks
+from . import pipeline, prevalence_checks, service_runs
 from .models import (
     ACTIVE_STATUSES,
     CalculationRun,
@@ -37,6 +37,7 @@ from .models import (
     PrevalenceReview,
     Publication,
     RunLease,
+    ServiceLine,
 )
 from .publication import run_publication_hooks
 from .selectors import run_kind_for
@@ -90,7 +91,18 @@ def start_run(
         raise ValidationError("Give the reason for the recalculation.")
     if not service_year.start_date <= achievement_date <= service_year.end_date:
         raise ValidationError(f"{achievement_date:%-d %B %Y} is outside {service_year.name}.")
-    if not Extract.objects.filter(service_year=service_year, achievement_date=achievement_date).exists():
+    paid_in_points = service_year.payment_kind == ServiceYear.PaymentKind.POINTS
+    if not paid_in_points and scope != CalculationRun.Scope.NATIONAL:
+        raise ValidationError(
+            f"{service_year.name} is calculated for every practice at once (it takes seconds): start a "
+            "national run."
+        )
+    # A capitation month is calculated from list sizes and PCN memberships, not from an extract.
+    needs_extract = service_year.payment_kind != ServiceYear.PaymentKind.CAPITATION
+    if (
+        needs_extract
+        and not Extract.objects.filter(service_year=service_year, achievement_date=achievement_date).exists()
+    ):
         raise ValidationError(
             f"There is no extract data for {service_year.name} at {achievement_date:%-d %B %Y}, so there is "
             "nothing to calculate. Load the extract first."
@@ -153,6 +165,8 @@ def begin_run(*, run_id: int, attempt: int) -> list[int] | None:
         return None
     now = timezone.now()
     run.status, run.stage, run.started_at, run.heartbeat_at = Status.RUNNING, Stage.PREVALENCE, now, now
+    if service_runs.is_service_run(run):
+        return _calculate_service_run(run)
     pipeline.refresh_planner_statistics(ExtractSubmission, PracticeListSize)
     run.prevalence_run = _frozen_prevalence_run(run)
     if run.prevalence_run is None:
@@ -164,6 +178,17 @@ def begin_run(*, run_id: int, attempt: int) -> list[int] | None:
     run.save()
     audit.record(actor=None, action="calculation.begin_run", obj=run, after=_state(run))
     return commissioners
+
+
+def _calculate_service_run(run: CalculationRun) -> list[int]:
+    """A service paid by item or capitation: no prevalence and no chunks; the whole run is calculated here
+    and published next (ADR 0015)."""
+    run.stage = Stage.ACHIEVEMENT
+    lines = service_runs.calculate_service_run(run)
+    run.progress_done = run.progress_total = 0
+    run.save()
+    audit.record(actor=None, action="calculation.begin_run", obj=run, after={**_state(run), "lines": lines})
+    return []
 
 
 def _frozen_prevalence_run(run: CalculationRun) -> CalculationRun | None:
@@ -439,6 +464,7 @@ def retry_run(*, run: CalculationRun, by) -> CalculationRun:
         raise ValidationError("Only a failed run can be retried.")
     IndicatorResult.objects.filter(run=run).delete()
     PracticeResult.objects.filter(run=run).delete()
+    ServiceLine.objects.filter(run=run).delete()
     run.status, run.stage, run.attempt = Status.QUEUED, Stage.WAITING, run.attempt + 1
     run.progress_done = run.progress_total = 0
     run.error, run.finished_at = "", None

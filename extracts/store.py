@@ -37,7 +37,7 @@ POSTGRES_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S+00"
 _STAGING_COLUMNS = {
     # column: (PostgreSQL type, SQLite type)
     "practice_id": ("bigint", "integer"),
-    "indicator_code": ("varchar(20)", "text"),
+    "indicator_code": ("varchar(40)", "text"),
     "submitted_at": ("timestamptz", "text"),
 }
 _STORED_COLUMNS = (

@@ -5,41 +5,97 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0004_audit_hash_chain'),
-        ('calculation', '0005_run_leases'),
+        ("accounts", "0004_audit_hash_chain"),
+        ("calculation", "0005_run_leases"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='practicelistsize',
-            name='adjusted_patients',
+            model_name="practicelistsize",
+            name="adjusted_patients",
             field=models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True),
         ),
         migrations.AddField(
-            model_name='practicelistsize',
-            name='weighted_patients',
+            model_name="practicelistsize",
+            name="weighted_patients",
             field=models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True),
         ),
         migrations.CreateModel(
-            name='ServiceLine',
+            name="ServiceLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('component', models.CharField(max_length=40)),
-                ('count', models.PositiveIntegerField(blank=True, help_text='Items claimed (item of service)', null=True)),
-                ('fee', models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True)),
-                ('population', models.DecimalField(blank=True, decimal_places=4, max_digits=14, null=True)),
-                ('annual', models.DecimalField(blank=True, decimal_places=2, help_text="Capitation: the year's amount", max_digits=12, null=True)),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('payee', models.ForeignKey(help_text='The practice the money goes to', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organisation')),
-                ('pcn', models.ForeignKey(blank=True, help_text='The PCN the practice was in on the date, for network services', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organisation')),
-                ('practice', models.ForeignKey(blank=True, help_text="The practice whose claim or list this is; blank on a PCN's line", null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organisation')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='service_lines', to='calculation.calculationrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("component", models.CharField(max_length=40)),
+                (
+                    "count",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="Items claimed (item of service)", null=True
+                    ),
+                ),
+                ("fee", models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True)),
+                ("population", models.DecimalField(blank=True, decimal_places=4, max_digits=14, null=True)),
+                (
+                    "annual",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        help_text="Capitation: the year's amount",
+                        max_digits=12,
+                        null=True,
+                    ),
+                ),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=12)),
+                (
+                    "payee",
+                    models.ForeignKey(
+                        help_text="The practice the money goes to",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organisation",
+                    ),
+                ),
+                (
+                    "pcn",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The PCN the practice was in on the date, for network services",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organisation",
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The practice whose claim or list this is; blank on a PCN's line",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organisation",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="service_lines",
+                        to="calculation.calculationrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['payee__code', 'pcn__code', 'practice__code', 'component'],
-                'indexes': [models.Index(fields=['run', 'payee'], name='calculation_run_id_c39363_idx'), models.Index(fields=['run', 'pcn'], name='calculation_run_id_736be1_idx')],
+                "ordering": ["payee__code", "pcn__code", "practice__code", "component"],
+                "indexes": [
+                    models.Index(fields=["run", "payee"], name="calculation_run_id_c39363_idx"),
+                    models.Index(fields=["run", "pcn"], name="calculation_run_id_736be1_idx"),
+                ],
             },
         ),
     ]

@@ -5,25 +5,57 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0004_audit_hash_chain'),
-        ('participation', '0004_service_kinds_rates_rule_parameters'),
+        ("accounts", "0004_audit_hash_chain"),
+        ("participation", "0004_service_kinds_rates_rule_parameters"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='NominatedPayee',
+            name="NominatedPayee",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('start_date', models.DateField()),
-                ('end_date', models.DateField(blank=True, null=True)),
-                ('payee', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organisation')),
-                ('pcn', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='payee_nominations', to='accounts.organisation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("start_date", models.DateField()),
+                ("end_date", models.DateField(blank=True, null=True)),
+                (
+                    "payee",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organisation",
+                    ),
+                ),
+                (
+                    "pcn",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="payee_nominations",
+                        to="accounts.organisation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['pcn__code', 'start_date'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('end_date__isnull', True), ('end_date__gte', models.F('start_date')), _connector='OR'), name='nominated_payee_ends_after_start'), models.UniqueConstraint(condition=models.Q(('end_date__isnull', True)), fields=('pcn',), name='one_open_payee_per_pcn')],
+                "ordering": ["pcn__code", "start_date"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("end_date__isnull", True),
+                            ("end_date__gte", models.F("start_date")),
+                            _connector="OR",
+                        ),
+                        name="nominated_payee_ends_after_start",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("end_date__isnull", True)),
+                        fields=("pcn",),
+                        name="one_open_payee_per_pcn",
+                    ),
+                ],
             },
         ),
     ]
