@@ -592,9 +592,12 @@ def start_nightly_runs(*, today: dt.date) -> list[CalculationRun]:
 
 @guarded(nationally(Permission.SUPPORT))
 @transaction.atomic
-def load_list_sizes(*, service_year: ServiceYear, rows: list[tuple[str, int, int]], by) -> int:
+def load_list_sizes(
+    *, service_year: ServiceYear, rows: list[tuple[str, int, int]], by, populations: dict | None = None
+) -> int:
     """Store PRACTICE_CODE, LIST_SIZE_CPI, LIST_SIZE_PREVALENCE for a service year: the CPI list at 1 January
-    before the year and the prevalence list at its end. Unknown practices reject the whole file."""
+    before the year and the prevalence list at its end. Unknown practices reject the whole file.
+    `populations`: practice code → (weighted, adjusted) at that 1 January, for capitation (ADR 0015)."""
     codes = [code for code, _, _ in rows]
     ids = dict(
         Organisation.objects.filter(type=OrganisationType.PRACTICE, code__in=codes).values_list("code", "pk")
@@ -603,17 +606,27 @@ def load_list_sizes(*, service_year: ServiceYear, rows: list[tuple[str, int, int
     if unknown:
         raise ValidationError(f"unknown practice code(s): {', '.join(unknown[:10])}")
     cpi_date, prevalence_date = pipeline.cpi_list_date(service_year), service_year.end_date
+    populations = populations or {}
     sizes = [
-        PracticeListSize(practice_id=ids[code], list_date=on, registered_patients=patients)
+        PracticeListSize(
+            practice_id=ids[code],
+            list_date=on,
+            registered_patients=patients,
+            **dict(zip(["weighted_patients", "adjusted_patients"], weighted_adjusted, strict=True)),
+        )
         for code, cpi, prevalence in rows
-        for on, patients in ((cpi_date, cpi), (prevalence_date, prevalence))
+        for on, patients, weighted_adjusted in (
+            (cpi_date, cpi, populations.get(code, (None, None))),
+            (prevalence_date, prevalence, (None, None)),
+        )
     ]
+    updated = ["registered_patients", "loaded_at"]
     PracticeListSize.objects.bulk_create(
         sizes,
         batch_size=pipeline.INSERT_BATCH_ROWS,
         update_conflicts=True,
         unique_fields=["practice", "list_date"],
-        update_fields=["registered_patients", "loaded_at"],
+        update_fields=[*updated, "weighted_patients", "adjusted_patients"] if populations else updated,
     )
     audit.record(
         actor=by,
@@ -623,6 +636,7 @@ def load_list_sizes(*, service_year: ServiceYear, rows: list[tuple[str, int, int
             "practices": len(rows),
             "cpi_date": cpi_date.isoformat(),
             "prevalence": prevalence_date.isoformat(),
+            "populations": len(populations),
         },
     )
     return len(rows)

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from accounts.models import PcnMembership
 from calculation import actions
@@ -293,3 +294,152 @@ def test_a_pcn_without_a_nominated_payee_on_the_date_fails_the_run_by_name(
         run.status == CalculationRun.Status.FAILED
         and "no nominated payee on 2024-09-30 for U00002" in run.error
     )
+
+
+# ---- Declaring services paid per achievement date -------------------------------------------------------
+
+
+def test_the_pcn_declares_through_its_payee_and_a_membership_change_reverts_the_declaration(
+    network, django_capture_on_commit_callbacks
+):
+    from accounts.roles import Role
+    from declarations import actions as declaration_actions
+    from declarations.models import Declaration, DeclarationRevision
+    from tests.factories import user_with_roles
+
+    year = ServiceYear.objects.get(code="NCD2425")
+    payee = user_with_roles(network["A00001"], Role.DECLARATION_MANAGEMENT)
+    approver = user_with_roles(network["QAA"], Role.APPROVAL_MANAGEMENT)
+    first = run_to_the_end(django_capture_on_commit_callbacks, service_year=year, achievement_date=OCTOBER)
+    # A monthly capitation run is in-year, yet what it publishes is paid: every payee declares it.
+    assert first.kind == CalculationRun.Kind.IN_YEAR
+    declarations = {d.practice.code: d for d in Declaration.objects.filter(service_year=year)}
+    assert sorted(declarations) == ["A00001", "A00002", "A00003", "B00001"]
+    own_and_pcn = sum(
+        ServiceLine.objects.filter(run=first, payee__code="A00001").values_list("amount", flat=True)
+    )
+    assert declarations["A00001"].payment == own_and_pcn
+
+    declared = declaration_actions.declare(
+        declaration=declarations["A00001"], by=payee, statement_accepted=True
+    )
+    declaration_actions.approve(declaration=declared, by=approver)
+
+    move_a00002(network)
+    second = run_to_the_end(django_capture_on_commit_callbacks, service_year=year, achievement_date=OCTOBER)
+
+    declared.refresh_from_db()
+    revision = DeclarationRevision.objects.get(declaration=declared)
+    assert declared.state == Declaration.State.AWAITING_PRACTICE and declared.run == second
+    assert revision.outcome == DeclarationRevision.Outcome.REVERTED
+    # U00001 lost A00002's 5,000 patients: its payee's figures fell by their share of the PCN's money.
+    assert declared.payment < own_and_pcn
+    assert declared.payment == sum(
+        ServiceLine.objects.filter(run=second, payee__code="A00001").values_list("amount", flat=True)
+    )
+
+
+def test_a_new_nomination_ends_the_last_and_each_month_pays_the_payee_nominated_then(
+    network, django_capture_on_commit_callbacks
+):
+    from participation.actions import nominate_payee
+
+    with pytest.raises(ValidationError, match="B00001 is not a member of U00001"):
+        nominate_payee(pcn=network["U00001"], payee=network["B00001"], start_date=OCTOBER, by=None)
+    nominate_payee(pcn=network["U00001"], payee=network["A00002"], start_date=dt.date(2024, 10, 1), by=None)
+
+    assert list(NominatedPayee.objects.filter(pcn__code="U00001").values_list("payee__code", "end_date")) == [
+        ("A00001", dt.date(2024, 9, 30)),
+        ("A00002", None),
+    ]
+    year = ServiceYear.objects.get(code="NCD2425")
+    for on, payee in ((SEPTEMBER, "A00001"), (OCTOBER, "A00002")):
+        run = run_to_the_end(django_capture_on_commit_callbacks, service_year=year, achievement_date=on)
+        paid = ServiceLine.objects.filter(run=run, pcn__code="U00001", practice__isnull=True)
+        assert set(paid.values_list("payee__code", flat=True)) == {payee}
+
+
+# ---- Paying them through the release ---------------------------------------------------------------------
+
+
+def approve_through_finance(declaration):
+    from declarations import actions as declaration_actions
+
+    declared = declaration_actions.declare(declaration=declaration, by=None, statement_accepted=True)
+    approved = declaration_actions.approve(declaration=declared, by=None)
+    return declaration_actions.financially_approve(declaration=approved, by=None)
+
+
+def test_approved_service_declarations_are_paid_by_component_to_the_practice_or_the_pcns_payee(
+    network, ld_year, tmp_path, django_capture_on_commit_callbacks
+):
+    from declarations.models import Declaration
+    from payments import actions as payment_actions
+    from payments import selectors as payment_selectors
+    from payments.models import PaymentLine
+
+    L = PaymentLine
+    load_claims(tmp_path, claim("A00001", Q1, "health_check", 30, 50), "q1.csv")
+    run_to_the_end(django_capture_on_commit_callbacks, service_year=ld_year, achievement_date=Q1)
+    network_year = ServiceYear.objects.get(code="NCD2425")
+    run_to_the_end(django_capture_on_commit_callbacks, service_year=network_year, achievement_date=SEPTEMBER)
+    for declaration in Declaration.objects.filter(practice__code="A00001"):
+        approve_through_finance(declaration)
+    waiting = Declaration.objects.get(practice__code="A00002", service_year=network_year)
+
+    batch, _ = payment_actions.release(cutoff=timezone.now(), by=None)
+
+    lines = {
+        (line.service_year.code, line.component): line
+        for line in L.objects.filter(payee__code="A00001").select_related("service_year")
+    }
+    assert sorted(lines) == [
+        ("LDHC2526", L.Component.ITEM_OF_SERVICE),
+        ("NCD2425", L.Component.CAPITATION),
+        ("NCD2425", L.Component.NETWORK_PAYMENT),
+    ]
+    assert lines[("LDHC2526", L.Component.ITEM_OF_SERVICE)].amount == Decimal("4200.00")
+    assert lines[("NCD2425", L.Component.CAPITATION)].amount == Decimal("1501.91")  # its own NPP
+    network_lines = ServiceLine.objects.filter(
+        run__service_year=network_year, pcn__code="U00001", practice=None
+    )
+    assert lines[("NCD2425", L.Component.NETWORK_PAYMENT)].amount == sum(
+        line.amount for line in network_lines
+    )
+    assert all(line.batch == batch and line.status == L.Status.RELEASED for line in lines.values())
+    assert set(Declaration.objects.filter(practice__code="A00001").values_list("state", flat=True)) == {
+        "sent"
+    }
+    assert not L.objects.filter(declaration=waiting).exists(), "a declaration not approved was paid"
+    # The practice's statement for each year shows what was released.
+    statement = payment_selectors.statement(network["A00001"], network_year)
+    assert [row.line.component for row in statement["rows"]] == ["CAPITATION", "NETWORK_PAYMENT"]
+    # Looking again adds nothing.
+    assert payment_actions.pay_approved_declarations() == 0
+
+
+# ---- Reports -----------------------------------------------------------------------------------------------
+
+
+def test_the_achievement_summary_of_a_service_lists_its_payment_lines(
+    network, client, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    from accounts.roles import Role
+    from tests.factories import user_with_roles
+
+    year = ServiceYear.objects.get(code="NCD2425")
+    run = run_to_the_end(django_capture_on_commit_callbacks, service_year=year, achievement_date=SEPTEMBER)
+    client.force_login(user_with_roles(network["A00001"], Role.VIEW, Role.FINANCE_VIEW))
+    publication = Publication.objects.get(run=run)
+
+    page = client.get(reverse("reports:practice_summary", args=["A00001"]), {"publication": publication.pk})
+
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "Payment lines" in text and "Points by domain" not in text
+    assert "network_participation" in text and "as its nominated payee" in text
+    assert "£1,501.91" in text  # the practice's own NPP instalment
+    total = PracticeResult.objects.get(run=run, practice__code="A00001").payment
+    assert f"£{total:,}" in text
