@@ -19,17 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ProblemCollector
-from .extract import (
-    EXTRACT_COLUMNS,
-    REQUIRED_COLUMNS,
-    Extract,
-    _CategoricalColumn,
-    _lines,
-    _month_end,
-    _parse_values,
-    _single_value,
-    _submitted_at,
-)
+from .extract import Extract, _lines, _parse_values, _submitted_at, check_file
 
 COUNT_FIELD = "Count"
 
@@ -50,22 +40,8 @@ def parse_claims(
     whose ``values`` are line (of the Count), practice_code, component, count, register (Int64, blank where
     not sent) and whose ``fields`` are the stored layout; raises InputError naming every bad line."""
     problems = ProblemCollector(source)
-    columns = {name: _CategoricalColumn(frame[name]) for name in EXTRACT_COLUMNS}
-    for name in REQUIRED_COLUMNS:
-        blank = columns[name].rows_where(columns[name].categories.str.strip() == "", missing=True)
-        problems.add_rows(_lines(blank), name, lambda _: "is blank")
-    service = _single_value(columns["QUALITY_SERVICE"], quality_service, "QUALITY_SERVICE", problems)
-    date = _month_end(
-        _single_value(columns["ACH_DATE"], None, "ACH_DATE", problems), columns["ACH_DATE"], problems
-    )
-
-    organisation = columns["ORG_CODE"]
-    unknown = organisation.rows_where(
-        ~organisation.categories.isin(list(practice_codes)) & (organisation.categories.str.strip() != "")
-    )
-    problems.add_rows(
-        _lines(unknown), "ORG_CODE", lambda i: f"practice {organisation.value_at(unknown[i])} is not known"
-    )
+    columns, service, date = check_file(frame, practice_codes, quality_service, None, problems)
+    organisation, submission = columns["ORG_CODE"], columns["LAST_SUBMISSION"]
     component = columns["IND_CODE"]
     known = set(components["component"])
     bad_component = component.rows_where(
@@ -84,13 +60,6 @@ def parse_claims(
         _lines(bad_field),
         "FIELD_NAME",
         lambda i: f"{field_name.value_at(bad_field[i])!r} must be {COUNT_FIELD} or a register field",
-    )
-    submission = columns["LAST_SUBMISSION"]
-    bad_submission = submission.rows_where(~submission.categories.isin(["Y", "N", ""]))
-    problems.add_rows(
-        _lines(bad_submission),
-        "LAST_SUBMISSION",
-        lambda i: f"{submission.value_at(bad_submission[i])!r} must be Y or N",
     )
     # No Yes/No flag in a claim: every field is a plain whole number.
     value = _parse_values(columns["VALUE"], np.zeros(len(frame), dtype=np.int8), problems)

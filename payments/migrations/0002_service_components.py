@@ -5,21 +5,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('declarations', '0001_declarations_revisions_freezes'),
-        ('payments', '0001_ledger_batches_agency_files'),
+        ("declarations", "0001_declarations_revisions_freezes"),
+        ("payments", "0001_ledger_batches_agency_files"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='paymentline',
-            name='component',
-            field=models.CharField(choices=[('ASPIRATION', 'Aspiration instalment'), ('ACHIEVEMENT_BALANCE', 'Achievement balance'), ('ADJUSTMENT', 'Adjustment'), ('ITEM_OF_SERVICE', 'Item of service'), ('CAPITATION', 'Capitation'), ('NETWORK_PAYMENT', "Network payment (as the PCN's nominated payee)")], max_length=24),
+            model_name="paymentline",
+            name="component",
+            field=models.CharField(
+                choices=[
+                    ("ASPIRATION", "Aspiration instalment"),
+                    ("ACHIEVEMENT_BALANCE", "Achievement balance"),
+                    ("ADJUSTMENT", "Adjustment"),
+                    ("ITEM_OF_SERVICE", "Item of service"),
+                    ("CAPITATION", "Capitation"),
+                    ("NETWORK_PAYMENT", "Network payment (as the PCN's nominated payee)"),
+                ],
+                max_length=24,
+            ),
         ),
         migrations.AlterField(
-            model_name='paymentline',
-            name='declaration',
-            field=models.ForeignKey(blank=True, help_text='The declaration whose financial approval this line pays or adjusts', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='payment_lines', to='declarations.declaration'),
+            model_name="paymentline",
+            name="declaration",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The declaration whose financial approval this line pays or adjusts",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="payment_lines",
+                to="declarations.declaration",
+            ),
         ),
     ]
