@@ -25,7 +25,7 @@ from extracts.models import Extract, ExtractSubmission, SubmissionSupersession
 from notifications.actions import Recipient, notify_each
 from participation.models import ServiceYear
 
-from . import pipeline, prevalence_checks
+from . import pipeline, prevalence_checks, service_runs
 from .models import (
     ACTIVE_STATUSES,
     CalculationRun,
@@ -37,6 +37,7 @@ from .models import (
     PrevalenceReview,
     Publication,
     RunLease,
+    ServiceLine,
 )
 from .publication import run_publication_hooks
 from .selectors import run_kind_for
@@ -90,7 +91,18 @@ def start_run(
         raise ValidationError("Give the reason for the recalculation.")
     if not service_year.start_date <= achievement_date <= service_year.end_date:
         raise ValidationError(f"{achievement_date:%-d %B %Y} is outside {service_year.name}.")
-    if not Extract.objects.filter(service_year=service_year, achievement_date=achievement_date).exists():
+    paid_in_points = service_year.payment_kind == ServiceYear.PaymentKind.POINTS
+    if not paid_in_points and scope != CalculationRun.Scope.NATIONAL:
+        raise ValidationError(
+            f"{service_year.name} is calculated for every practice at once (it takes seconds): start a "
+            "national run."
+        )
+    # A capitation month is calculated from list sizes and PCN memberships, not from an extract.
+    needs_extract = service_year.payment_kind != ServiceYear.PaymentKind.CAPITATION
+    if (
+        needs_extract
+        and not Extract.objects.filter(service_year=service_year, achievement_date=achievement_date).exists()
+    ):
         raise ValidationError(
             f"There is no extract data for {service_year.name} at {achievement_date:%-d %B %Y}, so there is "
             "nothing to calculate. Load the extract first."
@@ -153,6 +165,8 @@ def begin_run(*, run_id: int, attempt: int) -> list[int] | None:
         return None
     now = timezone.now()
     run.status, run.stage, run.started_at, run.heartbeat_at = Status.RUNNING, Stage.PREVALENCE, now, now
+    if service_runs.is_service_run(run):
+        return _calculate_service_run(run)
     pipeline.refresh_planner_statistics(ExtractSubmission, SubmissionSupersession, PracticeListSize)
     run.prevalence_run = _frozen_prevalence_run(run)
     if run.prevalence_run is None:
@@ -165,6 +179,17 @@ def begin_run(*, run_id: int, attempt: int) -> list[int] | None:
     audit.record(actor=None, action="calculation.begin_run", obj=run, after=_state(run))
     # Each chunk is named by its first commissioner (pipeline.practice_codes_in_chunk).
     return [chunk[0] for chunk in chunks]
+
+
+def _calculate_service_run(run: CalculationRun) -> list[int]:
+    """A service paid by item or capitation: no prevalence and no chunks; the whole run is calculated here
+    and published next (ADR 0015)."""
+    run.stage = Stage.ACHIEVEMENT
+    lines = service_runs.calculate_service_run(run)
+    run.progress_done = run.progress_total = 0
+    run.save()
+    audit.record(actor=None, action="calculation.begin_run", obj=run, after={**_state(run), "lines": lines})
+    return []
 
 
 def _frozen_prevalence_run(run: CalculationRun) -> CalculationRun | None:
@@ -443,6 +468,7 @@ def retry_run(*, run: CalculationRun, by) -> CalculationRun:
         raise ValidationError("Only a failed run can be retried.")
     IndicatorResult.objects.filter(run=run).delete()
     PracticeResult.objects.filter(run=run).delete()
+    ServiceLine.objects.filter(run=run).delete()
     run.status, run.stage, run.attempt = Status.QUEUED, Stage.WAITING, run.attempt + 1
     # The new attempt's first sign of life, for the lost-task check (fail_runs_with_lost_tasks).
     run.heartbeat_at = timezone.now()
@@ -605,9 +631,12 @@ def start_nightly_runs(*, today: dt.date) -> list[CalculationRun]:
 
 @guarded(nationally(Permission.SUPPORT))
 @transaction.atomic
-def load_list_sizes(*, service_year: ServiceYear, rows: list[tuple[str, int, int]], by) -> int:
+def load_list_sizes(
+    *, service_year: ServiceYear, rows: list[tuple[str, int, int]], by, populations: dict | None = None
+) -> int:
     """Store PRACTICE_CODE, LIST_SIZE_CPI, LIST_SIZE_PREVALENCE for a service year: the CPI list at 1 January
-    before the year and the prevalence list at its end. Unknown practices reject the whole file."""
+    before the year and the prevalence list at its end. Unknown practices reject the whole file.
+    `populations`: practice code → (weighted, adjusted) at that 1 January, for capitation (ADR 0015)."""
     codes = [code for code, _, _ in rows]
     ids = dict(
         Organisation.objects.filter(type=OrganisationType.PRACTICE, code__in=codes).values_list("code", "pk")
@@ -616,17 +645,27 @@ def load_list_sizes(*, service_year: ServiceYear, rows: list[tuple[str, int, int
     if unknown:
         raise ValidationError(f"unknown practice code(s): {', '.join(unknown[:10])}")
     cpi_date, prevalence_date = pipeline.cpi_list_date(service_year), service_year.end_date
+    populations = populations or {}
     sizes = [
-        PracticeListSize(practice_id=ids[code], list_date=on, registered_patients=patients)
+        PracticeListSize(
+            practice_id=ids[code],
+            list_date=on,
+            registered_patients=patients,
+            **dict(zip(["weighted_patients", "adjusted_patients"], weighted_adjusted, strict=True)),
+        )
         for code, cpi, prevalence in rows
-        for on, patients in ((cpi_date, cpi), (prevalence_date, prevalence))
+        for on, patients, weighted_adjusted in (
+            (cpi_date, cpi, populations.get(code, (None, None))),
+            (prevalence_date, prevalence, (None, None)),
+        )
     ]
+    updated = ["registered_patients", "loaded_at"]
     PracticeListSize.objects.bulk_create(
         sizes,
         batch_size=pipeline.INSERT_BATCH_ROWS,
         update_conflicts=True,
         unique_fields=["practice", "list_date"],
-        update_fields=["registered_patients", "loaded_at"],
+        update_fields=[*updated, "weighted_patients", "adjusted_patients"] if populations else updated,
     )
     audit.record(
         actor=by,
@@ -636,6 +675,7 @@ def load_list_sizes(*, service_year: ServiceYear, rows: list[tuple[str, int, int
             "practices": len(rows),
             "cpi_date": cpi_date.isoformat(),
             "prevalence": prevalence_date.isoformat(),
+            "populations": len(populations),
         },
     )
     return len(rows)

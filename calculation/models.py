@@ -27,6 +27,10 @@ class PracticeListSize(models.Model):
     practice = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="list_sizes")
     list_date = models.DateField()
     registered_patients = models.PositiveIntegerField()
+    # The Network Contract DES pays on weighted and adjusted populations at 1 January as well (ADR 0015);
+    # blank where none was loaded, and a capitation run needing one refuses the practice by name.
+    weighted_patients = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    adjusted_patients = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     loaded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -419,3 +423,44 @@ class RunInput(models.Model):
 
     def __str__(self):
         return f"Run {self.run_id} inputs for {self.commissioner_id}"
+
+
+class ServiceLine(models.Model):
+    """One payment line of a run of a service paid by item of service or by capitation (ADR 0015): a
+    practice's claim of a component at the achievement date (count × fee), a practice's capitation, or a
+    PCN's capitation paid to the practice nominated as its payee on the date. The run's `PracticeResult`
+    rows hold each payee's total (no points), so publication, declarations and reports see one shape."""
+
+    run = models.ForeignKey(CalculationRun, on_delete=models.CASCADE, related_name="service_lines")
+    payee = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="+", help_text="The practice the money goes to"
+    )
+    practice = models.ForeignKey(
+        Organisation,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The practice whose claim or list this is; blank on a PCN's line",
+    )
+    pcn = models.ForeignKey(
+        Organisation,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The PCN the practice was in on the date, for network services",
+    )
+    component = models.CharField(max_length=40)
+    count = models.PositiveIntegerField(null=True, blank=True, help_text="Items claimed (item of service)")
+    fee = models.DecimalField(**MONEY, null=True, blank=True)
+    population = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    annual = models.DecimalField(**MONEY, null=True, blank=True, help_text="Capitation: the year's amount")
+    amount = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["payee__code", "pcn__code", "practice__code", "component"]
+        indexes = [models.Index(fields=["run", "payee"]), models.Index(fields=["run", "pcn"])]
+
+    def __str__(self):
+        return f"{self.payee_id} {self.component}: £{self.amount}"

@@ -10,6 +10,7 @@ import datetime as dt
 import io
 import tempfile
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import actions
-from accounts.models import Organisation, OrganisationType, User
+from accounts.models import Organisation, OrganisationType, PcnMembership, User
 from accounts.organisation_import import parse_mapping
 from accounts.roles import Role
 from accounts.second_factor import needs_second_factor, new_backup_codes
@@ -28,6 +29,7 @@ from calculation.models import CalculationRun, PracticeListSize, Publication
 from calculation.pipeline import cpi_list_date
 from declarations import actions as declaration_actions
 from declarations.models import Declaration
+from engine.extract import EXTRACT_COLUMNS
 from engine.synthetic import list_sizes, write_extract, year_end_extract
 from extracts.actions import load_extract
 from extracts.models import Extract, SubmissionSupersession
@@ -35,7 +37,7 @@ from manual_entry.actions import enter_manual_answers
 from manual_entry.selectors import manual_indicators
 from participation import actions as participation_actions
 from participation.actions import load_rulesets
-from participation.models import Offer, ServiceYear
+from participation.models import NominatedPayee, Offer, ServiceYear
 from participation.ruleset_files import RULESETS_DIR, read_rulesets
 from participation.selectors import participating_practice_codes
 
@@ -122,8 +124,9 @@ def demo_logins(icb: Organisation) -> list[DemoLogin]:
 def load_demo(*, icb_code: str = DEFAULT_ICB) -> list[DemoLogin]:
     load_rulesets(rulesets=read_rulesets(RULESETS_DIR), by=None)
     mapping = load_mapping_for_icb(icb_code)
-    start_of_year = timezone.localdate().replace(month=4, day=1)
-    actions.import_organisations(mapping=mapping, effective_date=start_of_year, by=None)
+    # PCN memberships from the start of the demo's calculation year, so the Network Contract DES months of
+    # that year find every practice in its PCN.
+    actions.import_organisations(mapping=mapping, effective_date=DEMO_SERVICES_START, by=None)
     icb = Organisation.objects.get(code=icb_code, type=OrganisationType.ICB)
     logins = demo_logins(icb)
     for login in logins:
@@ -134,6 +137,7 @@ def load_demo(*, icb_code: str = DEFAULT_ICB) -> list[DemoLogin]:
     run_demo_declarations(icb, journey_practice=logins[0].organisation)
     run_demo_next_year(icb)
     run_demo_payments(icb)
+    run_demo_services(icb, journey_practice=logins[0].organisation)
     return logins
 
 
@@ -485,3 +489,135 @@ def load_demo_extract(icb: Organisation) -> None:
         answered = indicators if position < third else indicators[: len(indicators) // 2]
         answers = dict.fromkeys(answered, position % 5 != 4)
         enter_manual_answers(practice=practices[code], service_year=service_year, answers=answers, by=None)
+
+
+# --- Services beyond QOF (docs/adr/0015-service-kinds.md) ------------------------------------------------
+
+DEMO_SERVICES_START = dt.date(2023, 4, 1)
+DEMO_LD_YEAR = "LDHC2324"
+DEMO_NETWORK_YEAR = "NCD2324"
+# The Network Contract DES months calculated: enough to see instalments, few enough to load in a second.
+DEMO_NETWORK_MONTHS = [dt.date(2023, 4, 30), dt.date(2023, 5, 31), dt.date(2023, 6, 30)]
+
+
+def run_demo_services(icb: Organisation, *, journey_practice: str) -> None:
+    """The ICB's practices also take part in the Learning Disabilities health check (a year of quarterly
+    claims, within each practice's LD register) and the Network Contract DES (three months, each PCN paid
+    through its nominated payee: the practice manager's own practice for its PCN). Every date is published
+    and declared; the other practices' first declarations are declared and approved through to finance, so
+    their statements show each service's line; the practice manager's practice has several to declare.
+    Idempotent."""
+    from payments import actions as payment_actions
+
+    ld_year = ServiceYear.objects.filter(code=DEMO_LD_YEAR).first()
+    network_year = ServiceYear.objects.filter(code=DEMO_NETWORK_YEAR).first()
+    if ld_year is None or network_year is None:
+        return
+    practices = list(
+        Organisation.objects.filter(type=OrganisationType.PRACTICE, parent__parent=icb).order_by("code")
+    )
+    _demo_participate_all(ld_year, practices)
+    _demo_ld_claims(ld_year, practices)
+    _demo_network_inputs(network_year, practices, journey_practice)
+    for year, dates in ((ld_year, ld_year.achievement_dates), (network_year, DEMO_NETWORK_MONTHS)):
+        published = set(
+            Publication.objects.filter(service_year=year).values_list("achievement_date", flat=True)
+        )
+        for achievement_date in dates:
+            if achievement_date in published:
+                continue
+            run = calculation_actions.start_run(
+                service_year=year, achievement_date=achievement_date, by=None, reason="Demo data"
+            )
+            calculation_actions.calculate_in_process(run=run)
+    for year, first_date in ((ld_year, ld_year.achievement_dates[0]), (network_year, DEMO_NETWORK_MONTHS[0])):
+        waiting = Declaration.objects.filter(
+            service_year=year, achievement_date=first_date, state=Declaration.State.AWAITING_PRACTICE
+        ).exclude(practice__code=journey_practice)
+        if Declaration.objects.filter(service_year=year, declared_at__isnull=False).exists():
+            continue
+        for declaration in waiting.select_related("practice", "service_year").order_by("practice__code"):
+            declared = declaration_actions.declare(
+                declaration=declaration, by=None, statement_accepted=True, notes="Demo declaration"
+            )
+            approved = declaration_actions.approve(declaration=declared, by=None)
+            declaration_actions.financially_approve(declaration=approved, by=None)
+    # Their payment lines wait for the next release on each practice's statement.
+    payment_actions.pay_approved_declarations()
+
+
+def _demo_participate_all(year: ServiceYear, practices: list[Organisation]) -> None:
+    offered = set(Offer.objects.filter(service_year=year).values_list("practice_id", flat=True))
+    fresh = [practice for practice in practices if practice.pk not in offered]
+    if not fresh:
+        return
+    summary = participation_actions.offer_service(
+        service_year=year, practices=fresh, start_date=year.start_date, end_date=year.end_date,
+        response_date=year.start_date.replace(month=6, day=30),
+        target_date=year.start_date.replace(month=9, day=30), by=None,
+    )  # fmt: skip
+    for offer in summary.offers:
+        participation_actions.accept_offer(offer=offer, by=None)
+    participation_actions.approve_offers(offers=summary.offers, by=None)
+
+
+def _demo_ld_claims(year: ServiceYear, practices: list[Organisation]) -> None:
+    """Each practice's quarterly health checks: a register of 20 to 79 and a quarter of it checked each
+    quarter but the last, which checks what remains, so the year's checks never pass the register."""
+    for quarter, achievement_date in enumerate(year.achievement_dates):
+        if Extract.objects.filter(service_year=year, achievement_date=achievement_date).exists():
+            continue
+        rows = []
+        head = [year.code, year.name]
+        submitted = [f"{achievement_date + dt.timedelta(days=5):%d/%m/%Y}", "09:00:00", "Y"]
+        for position, practice in enumerate(practices):
+            register = 20 + (position * 37) % 60
+            checks = register // 4 if quarter < 3 else register - 3 * (register // 4) - position % 3
+            for field, value in (("Count", checks), ("LD register", register)):
+                where = [practice.code, f"{achievement_date:%Y%m%d}", "health_check", field, str(value)]
+                rows.append([*head, *where, "", "DEMO", *submitted])
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / f"{year.code}_{achievement_date:%Y%m%d}.csv"
+            with path.open("w", newline="") as handle:
+                writer = csv.writer(handle, lineterminator="\r\n")
+                writer.writerow(EXTRACT_COLUMNS)
+                writer.writerows(rows)
+            load_extract(path=path, file_name=path.name, by=None, service_year=year)
+
+
+def _demo_network_inputs(year: ServiceYear, practices: list[Organisation], journey_practice: str) -> None:
+    """Weighted and adjusted populations at 1 January beside the registered lists already held (a few
+    percent above and below), and a nominated payee for each PCN: the practice manager's practice for its
+    own, the first member by code for the others."""
+    codes = [practice.code for practice in practices]
+    on, end = cpi_list_date(year), year.end_date
+    held = dict(
+        PracticeListSize.objects.filter(practice__code__in=codes, list_date=on).values_list(
+            "practice__code", "registered_patients"
+        )
+    )
+    at_end = dict(
+        PracticeListSize.objects.filter(practice__code__in=codes, list_date=end).values_list(
+            "practice__code", "registered_patients"
+        )
+    )
+    if not PracticeListSize.objects.filter(list_date=on, weighted_patients__isnull=False).exists():
+        registered = {code: held.get(code, 4000 + 97 * position) for position, code in enumerate(codes)}
+        calculation_actions.load_list_sizes(
+            service_year=year,
+            rows=[(code, registered[code], at_end.get(code, registered[code])) for code in codes],
+            populations={
+                code: ((Decimal(size) * Decimal("1.0315")).quantize(Decimal("0.0001")), size * 97 // 100)
+                for code, size in registered.items()
+            },
+            by=None,
+        )
+    memberships = PcnMembership.objects.filter(practice__in=practices).select_related("pcn", "practice")
+    members: dict[Organisation, list[Organisation]] = {}
+    for membership in memberships.order_by("practice__code"):
+        members.setdefault(membership.pcn, []).append(membership.practice)
+    for pcn, in_pcn in members.items():
+        if NominatedPayee.objects.filter(pcn=pcn).exists():
+            continue
+        payee = next((p for p in in_pcn if p.code == journey_practice), in_pcn[0])
+        participation_actions.nominate_payee(pcn=pcn, payee=payee, start_date=DEMO_SERVICES_START, by=None)

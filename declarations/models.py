@@ -139,7 +139,11 @@ def past_unneeded_steps(service_year: ServiceYear, state: str) -> tuple[str, lis
 def follows_declarations(run: CalculationRun) -> bool:
     """Declarations are for the achievement a practice is paid on: the service year's end date (the year
     end and every recalculation of it). In-year runs are previews, never declared, even one made of the
-    last day."""
+    last day. A service paid by item of service or capitation is paid for each achievement date (a month's
+    doses, a quarter's health checks, a month's capitation), so each of its publications is declared (ADR
+    0015); a PCN's money is declared by its nominated payee, whose figures carry it."""
+    if run.service_year.payment_kind != ServiceYear.PaymentKind.POINTS:
+        return run.service_year.payment_kind != ServiceYear.PaymentKind.PARTICIPATION_ONLY
     return run.kind != CalculationRun.Kind.IN_YEAR and run.achievement_date == run.service_year.end_date
 
 

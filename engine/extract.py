@@ -108,37 +108,8 @@ def parse_extract(
 ) -> Extract:
     """Validate the whole extract and reduce it; raise InputError listing problems by line and field."""
     problems = ProblemCollector(source)
-    columns = {name: _CategoricalColumn(frame[name]) for name in EXTRACT_COLUMNS}
-    for name in REQUIRED_COLUMNS:
-        blank = columns[name].rows_where(columns[name].categories.str.strip() == "", missing=True)
-        problems.add_rows(_lines(blank), name, lambda _: "is blank")
-
-    service = _single_value(columns["QUALITY_SERVICE"], quality_service, "QUALITY_SERVICE", problems)
-    date_text = _single_value(
-        columns["ACH_DATE"],
-        achievement_date.strftime("%Y%m%d") if achievement_date else None,
-        "ACH_DATE",
-        problems,
-    )
-    date = _month_end(date_text, columns["ACH_DATE"], problems)
-
-    organisation = columns["ORG_CODE"]
-    unknown_practice = organisation.rows_where(
-        ~organisation.categories.isin(list(practice_codes)) & (organisation.categories.str.strip() != "")
-    )
-    problems.add_rows(
-        _lines(unknown_practice),
-        "ORG_CODE",
-        lambda i: f"practice {organisation.value_at(unknown_practice[i])} is not known for this service",
-    )
-
-    submission = columns["LAST_SUBMISSION"]
-    bad_submission = submission.rows_where(~submission.categories.isin(["Y", "N", ""]))
-    problems.add_rows(
-        _lines(bad_submission),
-        "LAST_SUBMISSION",
-        lambda i: f"{submission.value_at(bad_submission[i])!r} must be Y or N",
-    )
+    columns, service, date = check_file(frame, practice_codes, quality_service, achievement_date, problems)
+    organisation, submission = columns["ORG_CODE"], columns["LAST_SUBMISSION"]
 
     indicator = columns["IND_CODE"]
     ruleset_codes = pd.Index(ruleset["indicator_code"])
@@ -225,6 +196,50 @@ def _sorted_categorical(column: pd.Series) -> pd.Categorical:
     position[-1] = -1  # a missing value stays missing
     codes = position[column.cat.codes.to_numpy()]
     return pd.Categorical.from_codes(codes, categories=categories[order])
+
+
+def check_file(
+    frame: pd.DataFrame,
+    practice_codes,
+    quality_service: str | None,
+    achievement_date: dt.date | None,
+    problems: ProblemCollector,
+) -> tuple[dict[str, _CategoricalColumn], str, dt.date]:
+    """What every field-level file is checked for, whatever its indicators carry (an extract, or the claims
+    of an item-of-service year): required fields present, one service and one month-end date, known
+    practices, LAST_SUBMISSION Y or N. Returns the columns, the service and the date."""
+    columns = {name: _CategoricalColumn(frame[name]) for name in EXTRACT_COLUMNS}
+    for name in REQUIRED_COLUMNS:
+        blank = columns[name].rows_where(columns[name].categories.str.strip() == "", missing=True)
+        problems.add_rows(_lines(blank), name, lambda _: "is blank")
+
+    service = _single_value(columns["QUALITY_SERVICE"], quality_service, "QUALITY_SERVICE", problems)
+    date_text = _single_value(
+        columns["ACH_DATE"],
+        achievement_date.strftime("%Y%m%d") if achievement_date else None,
+        "ACH_DATE",
+        problems,
+    )
+    date = _month_end(date_text, columns["ACH_DATE"], problems)
+
+    organisation = columns["ORG_CODE"]
+    unknown_practice = organisation.rows_where(
+        ~organisation.categories.isin(list(practice_codes)) & (organisation.categories.str.strip() != "")
+    )
+    problems.add_rows(
+        _lines(unknown_practice),
+        "ORG_CODE",
+        lambda i: f"practice {organisation.value_at(unknown_practice[i])} is not known for this service",
+    )
+
+    submission = columns["LAST_SUBMISSION"]
+    bad_submission = submission.rows_where(~submission.categories.isin(["Y", "N", ""]))
+    problems.add_rows(
+        _lines(bad_submission),
+        "LAST_SUBMISSION",
+        lambda i: f"{submission.value_at(bad_submission[i])!r} must be Y or N",
+    )
+    return columns, service, date
 
 
 def _categorical_rows(column: _CategoricalColumn, rows: np.ndarray) -> pd.Categorical:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -20,14 +21,16 @@ from accounts import audit
 from accounts.models import Organisation, OrganisationType
 from accounts.permissions import Permission, guarded, nationally, system_step
 from engine import InputError, Problem, parse_extract, readers
+from engine.claims import claims_from_fields, parse_claims
 from engine.errors import ProblemCollector
 from engine.extract import FIRST_DATA_LINE
+from engine.item_of_service import calculate_items
 from participation.models import ServiceYear
-from participation.selectors import engine_ruleset, participation_periods
+from participation.selectors import engine_ruleset, fees_frame, participation_periods
 
 from .models import Extract, ExtractUpload
 from .selectors import shipped_pca_codes
-from .store import store_fields
+from .store import current_field_rows, store_fields
 
 # Problems kept on a rejected upload for its page; the count of the rest is kept beside them.
 KEPT_PROBLEMS = 200
@@ -85,17 +88,30 @@ def load_extract(*, path: Path, file_name: str, by, service_year: ServiceYear | 
     try:
         frame = readers.read_extract_frame(path, source=file_name)
         service_year = service_year or _service_year_of(frame, file_name)
-        parsed = parse_extract(
-            frame,
-            practice_codes=practice_ids.keys(),
-            ruleset=engine_ruleset(service_year),
-            pca_codes=shipped_pca_codes(),
-            quality_service=service_year.code,
-            source=file_name,
-        )
+        claims = service_year.payment_kind == ServiceYear.PaymentKind.ITEM_OF_SERVICE
+        if claims:
+            fees, _ = fees_frame(service_year)
+            parsed = parse_claims(
+                frame,
+                practice_codes=practice_ids.keys(),
+                components=fees,
+                quality_service=service_year.code,
+                source=file_name,
+            )
+        else:
+            parsed = parse_extract(
+                frame,
+                practice_codes=practice_ids.keys(),
+                ruleset=engine_ruleset(service_year),
+                pca_codes=shipped_pca_codes(),
+                quality_service=service_year.code,
+                source=file_name,
+            )
         del frame
         _check_date_in_year(parsed.achievement_date, service_year, file_name)
         _check_participation(parsed.fields, service_year, parsed.achievement_date, file_name)
+        if claims:
+            _check_claims_against_the_year(parsed, service_year, fees, file_name)
     except ExtractRejected:
         raise
     except InputError as error:
@@ -157,6 +173,58 @@ def _store(
         },
     )
     return LoadResult(extract=extract, created=True)
+
+
+def _check_claims_against_the_year(
+    parsed, service_year: ServiceYear, fees: pd.DataFrame, file_name: str
+) -> None:
+    """Claims are judged with the year's other claims held, as the run will pay them: the file's claims
+    replace those held for its date, and a capped component's cumulative count may never pass the register
+    at any date of the year (engine.item_of_service). Refused with the line named, nothing stored."""
+    on = parsed.achievement_date
+    values = parsed.values
+    claims = [
+        pd.DataFrame(
+            {
+                "line": values["line"].to_numpy(dtype=np.int64),
+                "practice_code": values["practice_code"].to_numpy(dtype=object),
+                "achievement_date": pd.Timestamp(on),
+                "component": values["component"].to_numpy(dtype=object),
+                "count": values["count"].to_numpy(dtype=np.int64),
+            }
+        )
+    ]
+    sent = values[values["register"].notna()]
+    registers = [
+        pd.DataFrame(
+            {
+                "practice_code": sent["practice_code"].to_numpy(dtype=object),
+                "achievement_date": pd.Timestamp(on),
+                "register": sent["register"].to_numpy(dtype=np.int64),
+            }
+        ).drop_duplicates(["practice_code", "achievement_date"])
+    ]
+    held_dates = (
+        Extract.objects.filter(service_year=service_year)
+        .exclude(achievement_date=on)
+        .values_list("achievement_date", flat=True)
+        .distinct()
+    )
+    for held_on in sorted(set(held_dates)):
+        held_claims, held_registers = claims_from_fields(
+            current_field_rows(service_year_id=service_year.pk, achievement_date=held_on), held_on
+        )
+        claims.append(held_claims)
+        registers.append(held_registers)
+    try:
+        calculate_items(
+            pd.concat(claims, ignore_index=True),
+            fees,
+            pd.concat(registers, ignore_index=True),
+            source=file_name,
+        )
+    except InputError as error:
+        raise ExtractRejected(file_name, error.problems, error.total) from error
 
 
 def _practice_ids() -> dict[str, int]:

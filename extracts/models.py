@@ -57,7 +57,8 @@ class ExtractSubmission(models.Model):
     practice = models.ForeignKey(
         Organisation, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
     )
-    indicator_code = models.CharField(max_length=20)
+    # Up to a service component's length: item-of-service claims name their component here (ADR 0015).
+    indicator_code = models.CharField(max_length=40)
     # The latest SUBMIT_DATE/SUBMIT_TIME of the submission's rows (English wall-clock time, stored as UTC).
     submitted_at = models.DateTimeField(null=True, blank=True)
     last_submission = models.BooleanField(help_text="LAST_SUBMISSION was Y in the file")

@@ -608,3 +608,31 @@ def check_rule(rule: str, values: dict[str, str]):
         return RULE_PARSERS[rule](values)
     except RouteParameterError as error:
         raise ValidationError({"value": error.problems}) from error
+
+
+class NominatedPayee(models.Model):
+    """The member practice a PCN nominated to receive its Network Contract DES payments and to declare for
+    it, over a period (both ends included; blank end while in force). Dated like PCN membership, so a run
+    of a past date pays whoever was nominated then (ADR 0015)."""
+
+    pcn = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="payee_nominations"
+    )
+    payee = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="+")
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pcn__code", "start_date"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=F("start_date")),
+                name="nominated_payee_ends_after_start",
+            ),
+            models.UniqueConstraint(
+                fields=["pcn"], condition=Q(end_date__isnull=True), name="one_open_payee_per_pcn"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.payee.code} for {self.pcn.code} from {self.start_date}"

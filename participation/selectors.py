@@ -11,6 +11,7 @@ from accounts.permissions import may, practice_ids_reachable
 from accounts.roles import Permission
 from accounts.selectors import practices_visible_to
 from engine import validate_ruleset
+from engine.item_of_service import fee_pence
 
 from .models import (
     TRANSITIONS,
@@ -339,3 +340,42 @@ def ruleset_of(code: str) -> tuple[ServiceYear, QuerySet[Indicator]]:
         "domain_code", "group_code", "code"
     )
     return service_year, indicators
+
+
+# Rates of the services not paid in points, as the engine takes them (docs/adr/0015-service-kinds.md).
+
+
+class NotThatKind(Exception):
+    """The service year is not paid the way the caller asked (item of service or capitation)."""
+
+
+def _rates(service_year: ServiceYear, kind: str) -> list[ServiceRate]:
+    if service_year.payment_kind != kind:
+        raise NotThatKind(
+            f"{service_year.code} is paid by {service_year.get_payment_kind_display().lower()}, "
+            f"not {ServiceYear.PaymentKind(kind).label.lower()}"
+        )
+    return list(ServiceRate.objects.filter(service_year=service_year).order_by("component"))
+
+
+def fees_frame(service_year: ServiceYear) -> tuple[pd.DataFrame, list[ServiceRate]]:
+    """component, fee_pence, capped_by_register for an item-of-service year; and the rates not confirmed."""
+    rates = _rates(service_year, ServiceYear.PaymentKind.ITEM_OF_SERVICE)
+    frame = pd.DataFrame(
+        {
+            "component": [rate.component for rate in rates],
+            "fee_pence": [fee_pence(rate.rate) for rate in rates],
+            "capped_by_register": [rate.capped_by_register for rate in rates],
+        }
+    )
+    return frame, [rate for rate in rates if not rate.confirmed]
+
+
+def capitation_rates_frame(service_year: ServiceYear) -> tuple[pd.DataFrame, list[ServiceRate]]:
+    """component, rate, unit, population, paid_to for a capitation year; and the rates not confirmed."""
+    rates = _rates(service_year, ServiceYear.PaymentKind.CAPITATION)
+    frame = pd.DataFrame.from_records(
+        [(rate.component, rate.rate, rate.unit, rate.population, rate.paid_to) for rate in rates],
+        columns=["component", "rate", "unit", "population", "paid_to"],
+    )
+    return frame, [rate for rate in rates if not rate.confirmed]

@@ -414,10 +414,12 @@ def pay_approved_declarations() -> int:
     number of statements per service year, however many declarations."""
     from declarations.models import Declaration
 
+    written = _pay_service_declarations()
     approved = Declaration.objects.filter(
-        state=Declaration.State.APPROVED, achievement_date=F("service_year__end_date")
+        state=Declaration.State.APPROVED,
+        achievement_date=F("service_year__end_date"),
+        service_year__payment_kind=ServiceYear.PaymentKind.POINTS,
     )
-    written = 0
     for year in ServiceYear.objects.filter(pk__in=approved.values("service_year")):
         practice_ids = set(approved.filter(service_year=year).values_list("practice_id", flat=True))
         paid = set(
@@ -448,6 +450,64 @@ def pay_approved_declarations() -> int:
             declaration_id=Subquery(declaration.values("pk")[:1])
         )
     return written
+
+
+SERVICE_LINE_PREFIXES = {
+    L.Component.ITEM_OF_SERVICE: "IOS",
+    L.Component.CAPITATION: "CAP",
+    L.Component.NETWORK_PAYMENT: "NET",
+}
+
+
+def _pay_service_declarations() -> int:
+    """Approved declarations of services paid per achievement date (item of service, capitation) that have
+    no line yet: one line per component kind from the declared run's payment lines, to the practice paid
+    (for a PCN's money, its nominated payee), approved when the declaration was (ADR 0015). A reference per
+    declaration and kind, so a second look adds nothing."""
+    from calculation.models import ServiceLine
+    from declarations.models import Declaration
+
+    approved = list(
+        Declaration.objects.filter(state=Declaration.State.APPROVED, payment_lines__isnull=True)
+        .exclude(service_year__payment_kind=ServiceYear.PaymentKind.POINTS)
+        .select_related("practice", "service_year")
+    )
+    if not approved:
+        return 0
+    runs = {(d.run_id, d.practice_id): d for d in approved}
+    sums: dict[tuple, Decimal] = {}
+    for run_id, payee_id, practice_id, count, amount in ServiceLine.objects.filter(
+        run_id__in={d.run_id for d in approved}, payee_id__in={d.practice_id for d in approved}
+    ).values_list("run_id", "payee_id", "practice_id", "count", "amount"):
+        declaration = runs.get((run_id, payee_id))
+        if declaration is None:
+            continue
+        if count is not None:
+            component = L.Component.ITEM_OF_SERVICE
+        elif practice_id is not None:
+            component = L.Component.CAPITATION
+        else:
+            component = L.Component.NETWORK_PAYMENT
+        sums[(declaration.pk, component)] = sums.get((declaration.pk, component), Decimal(0)) + amount
+    by_pk = {d.pk: d for d in approved}
+    due = schedule.next_release(timezone.now()).payment_date
+    lines = []
+    for (declaration_pk, component), amount in sorted(sums.items()):
+        declaration = by_pk[declaration_pk]
+        year, on = declaration.service_year, declaration.achievement_date
+        lines.append(
+            L(
+                reference=f"{SERVICE_LINE_PREFIXES[component]}-{year.code}-{on:%Y%m%d}-{declaration.practice.code}",
+                payee=declaration.practice, commissioner_id=declaration.practice.parent_id, service_year=year,
+                achievement_date=on, component=component, amount=amount, due_date=due,
+                status=L.Status.APPROVED if amount else L.Status.SETTLED,
+                description=f"{year.name} at {on:%-d %B %Y}: {L.Component(component).label.lower()}",
+                run_id=declaration.run_id, approved_at=declaration.financially_approved_at,
+                approved_by_id=declaration.financially_approved_by_id, declaration=declaration,
+            )
+        )  # fmt: skip
+    created = L.objects.bulk_create(lines, ignore_conflicts=True)
+    return len(created)
 
 
 def _mark_declarations_sent(batch: PaymentBatch) -> int:

@@ -131,6 +131,11 @@ class PaymentLine(models.Model):
         ASPIRATION = "ASPIRATION", "Aspiration instalment"
         ACHIEVEMENT_BALANCE = "ACHIEVEMENT_BALANCE", "Achievement balance"
         ADJUSTMENT = "ADJUSTMENT", "Adjustment"
+        # Services paid per achievement date (docs/adr/0015-service-kinds.md): a practice's claims, its own
+        # capitation, and its PCN's capitation paid to it as the PCN's nominated payee.
+        ITEM_OF_SERVICE = "ITEM_OF_SERVICE", "Item of service"
+        CAPITATION = "CAPITATION", "Capitation"
+        NETWORK_PAYMENT = "NETWORK_PAYMENT", "Network payment (as the PCN's nominated payee)"
 
     class Status(models.TextChoices):
         AWAITING_APPROVAL = "awaiting_approval", "Awaiting financial approval"
@@ -192,7 +197,7 @@ class PaymentLine(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="payment_lines",
-        help_text="The year-end declaration whose financial approval this line pays or adjusts",
+        help_text="The declaration whose financial approval this line pays or adjusts",
     )
     reissue_of = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reissue"

@@ -12,9 +12,9 @@ from django.shortcuts import get_object_or_404
 
 from accounts.models import Organisation, OrganisationType
 from accounts.permissions import ANCESTOR_LOOKUPS
-from calculation.models import PracticeResult, PrevalenceResult, Publication
+from calculation.models import PracticeResult, PrevalenceResult, Publication, ServiceLine
 from calculation.selectors import published_indicator_results
-from participation.models import Indicator
+from participation.models import Indicator, ServiceYear
 
 
 def publications_for(practice: Organisation | None = None) -> QuerySet[Publication]:
@@ -111,6 +111,8 @@ class PracticeSummary:
     domains: list[Subtotal]
     prevalence: dict[str, PrevalenceResult]
     trend: list[PracticeResult]
+    # A service paid by item or capitation: the lines paid to the practice (None for a points service).
+    lines: list[ServiceLine] | None = None
 
 
 DOMAIN_NAMES = {
@@ -130,6 +132,8 @@ def practice_summary(practice: Organisation, publication: Publication) -> Practi
     )
     if totals is None:
         return None
+    if publication.service_year.payment_kind != ServiceYear.PaymentKind.POINTS:
+        return _service_summary(practice, publication, totals)
     results = {
         result.indicator_code: result
         for result in totals.indicator_run.indicator_results.filter(practice=practice)
@@ -177,6 +181,25 @@ def practice_summary(practice: Organisation, publication: Publication) -> Practi
         prevalence=prevalence,
         trend=practice_trend(practice, publication),
     )
+
+
+def _service_summary(
+    practice: Organisation, publication: Publication, totals: PracticeResult
+) -> PracticeSummary:
+    """The summary of a service with no points (ADR 0015): the practice's payment lines — counts × fees, or
+    capitation on a population, its own and, as a PCN's nominated payee, the PCN's."""
+    lines = list(
+        ServiceLine.objects.filter(run_id=totals.indicator_run_id, payee=practice)
+        .select_related("practice", "pcn")
+        .order_by("pcn__code", "practice__code", "component")
+    )
+    service = Subtotal(publication.service_year.code, publication.service_year.name)
+    for line in lines:
+        service.add(Decimal(0), Decimal(0), line.amount)
+    return PracticeSummary(
+        practice=practice, publication=publication, totals=totals, service=service, domains=[],
+        prevalence={}, trend=practice_trend(practice, publication), lines=lines,
+    )  # fmt: skip
 
 
 def practice_trend(practice: Organisation, publication: Publication) -> list[PracticeResult]:

@@ -94,6 +94,9 @@ PROBES = {
     "accounts.actions.import_organisations": lambda w, tmp: {
         "mapping": parse_mapping(mapping_csv()), "effective_date": timezone.localdate(),
     },
+    "participation.actions.nominate_payee": lambda w, tmp: {
+        "pcn": w.tree["U00001"], "payee": w.tree["A00001"], "start_date": timezone.localdate(),
+    },
     "participation.actions.create_quality_service": lambda w, tmp: {
         "values": {"code": "PROBE", "name": "Probe", "kind": "enhanced_service"},
     },

@@ -15,8 +15,9 @@ from engine.item_of_service import calculate_items
 from engine.periods import month_of_year
 from engine.rounding import format_hundredths
 from participation.models import ServiceYear
+from participation.selectors import NotThatKind, capitation_rates_frame, fees_frame
 
-from ...services import NotThatKind, capitation_rates_frame, fees_frame, memberships_frame
+from ...services import memberships_frame
 
 
 def _csv(path: Path | None, columns: list[str]) -> pd.DataFrame | None:
