@@ -1,14 +1,9 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
+from accounts.dates import DateField
+
 from .models import validate_offer_dates
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self):
-        super().__init__(attrs={"class": "nhsuk-input nhsuk-input--width-10"}, format="%Y-%m-%d")
 
 
 OFFER_DATES = ["start_date", "end_date", "response_date", "target_date"]
@@ -17,13 +12,13 @@ OFFER_DATES = ["start_date", "end_date", "response_date", "target_date"]
 class OfferForm(forms.Form):
     """Offer one service year to many practices: the year is chosen first, the form brings its dates."""
 
-    start_date = forms.DateField(widget=DateInput(), help_text="Participation starts on this day.")
-    end_date = forms.DateField(widget=DateInput(), help_text="Participation ends after this day.")
-    response_date = forms.DateField(
-        widget=DateInput(), help_text="Practices must accept or decline by this day; the offer then expires."
+    start_date = DateField(label="Start date", help_text="Participation starts on this day.")
+    end_date = DateField(label="End date", help_text="Participation ends after this day.")
+    response_date = DateField(
+        label="Response date", help_text="Practices must accept or decline by this day; the offer then expires."
     )
-    target_date = forms.DateField(
-        widget=DateInput(), help_text="The day you aim to have approved every practice's participation."
+    target_date = DateField(
+        label="Target date", help_text="The day you aim to have approved every practice's participation."
     )
     all_practices = forms.BooleanField(required=False, label="All the practices I commission")
     practices = forms.ModelMultipleChoiceField(queryset=None, required=False)
@@ -63,9 +58,7 @@ class DeclineForm(forms.Form):
 
 
 class EndParticipationForm(forms.Form):
-    ended_on = forms.DateField(
-        widget=DateInput(), label="Last day of participation", help_text="No data is taken after this day."
-    )
+    ended_on = DateField(label="Last day of participation", help_text="No data is taken after this day.")
 
 
 class RulesetUploadForm(forms.Form):

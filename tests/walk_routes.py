@@ -22,7 +22,7 @@ from django.urls import reverse
 from accounts.models import Organisation, OrganisationType
 from accounts.roles import CATALOGUE, Permission, Role, roles_held_at
 from cqrs_portal.help import TOPICS as HELP_TOPICS
-from tests.factories import QOF2324_OFFER_DATES
+from tests.factories import QOF2324_OFFER_DATES, date_fields
 from tests.walk_world import MANUAL_INDICATOR, World, extract_file
 
 P = Permission
@@ -320,7 +320,7 @@ def invite_page(walker: Walker, target: Target) -> int:
 
 
 def offer_to_visible_practices(world: World, walker: Walker, target: Target) -> dict:
-    dates = {name: value.isoformat() for name, value in QOF2324_OFFER_DATES.items()}
+    dates = date_fields(**QOF2324_OFFER_DATES)
     practices = [str(p.pk) for p in world.practices if walker.sees(p)]
     return {"service_year": "QOF2324", "practices": practices, **dates}
 

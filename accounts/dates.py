@@ -1,0 +1,90 @@
+"""The NHS.UK date input: three boxes (day, month, year) and the design system's error wording. Every date
+field in the portal's forms is a `DateField` from here, so a person types a date the same way everywhere
+and is told the same thing when part of it is missing ("Start date must include a month")."""
+
+from datetime import date
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+PARTS = ("day", "month", "year")
+
+
+class DateParts(forms.MultiWidget):
+    """Three numeric boxes named `<name>-day`, `<name>-month`, `<name>-year`; the error summary links to
+    the day box. `parts_in_error` is set by the field so that only the box at fault is outlined red."""
+
+    template_name = "accounts/date_input.html"  # in the app, where the default form renderer looks
+    use_fieldset = True
+
+    def __init__(self, attrs=None):
+        boxes = {
+            f"-{part}": forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}) for part in PARTS
+        }
+        super().__init__(boxes, attrs)
+        self.parts_in_error: set[str] = set()
+
+    def decompress(self, value):
+        if isinstance(value, date):
+            return [value.day, value.month, value.year]
+        return [None, None, None]
+
+    def value_from_datadict(self, data, files, name):
+        return [(data.get(f"{name}-{part}") or "").strip() for part in PARTS]
+
+    def value_omitted_from_data(self, data, files, name):
+        return all(f"{name}-{part}" not in data for part in PARTS)
+
+    def id_for_label(self, id_):
+        return f"{id_}-day" if id_ else id_
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        for part, subwidget in zip(PARTS, context["widget"]["subwidgets"], strict=True):
+            subwidget["part"] = part
+            subwidget["label"] = part.capitalize()
+            subwidget["attrs"]["id"] = f"{attrs.get('id', name)}-{part}"
+            subwidget["in_error"] = part in self.parts_in_error or "all" in self.parts_in_error
+        return context
+
+
+class DateField(forms.Field):
+    """A day typed as three numbers. Errors follow the NHS.UK date input guidance: say which part is missing
+    or that the date is not real, naming the field by its label."""
+
+    widget = DateParts
+
+    def __init__(self, *, label: str, **kwargs):
+        super().__init__(label=label, **kwargs)
+
+    def prepare_value(self, value):
+        return value
+
+    def _refuse(self, message: str, *parts: str):
+        self.widget.parts_in_error = set(parts) or {"all"}
+        raise ValidationError(message, code="invalid")
+
+    def to_python(self, value):
+        self.widget.parts_in_error = set()
+        if isinstance(value, date):
+            return value
+        if not value or not any(value):
+            return None
+        day, month, year = value
+        missing = [part for part, text in zip(PARTS, value, strict=True) if not text]
+        if missing:
+            return self._refuse(f"{self.label} must include a {' and a '.join(missing)}", *missing)
+        not_numbers = [part for part, text in zip(PARTS, value, strict=True) if not text.isdigit()]
+        if not_numbers:
+            return self._refuse(f"{self.label} must be a real date", *not_numbers)
+        if len(year) != 4:
+            return self._refuse("Year must include 4 numbers", "year")
+        try:
+            return date(int(year), int(month), int(day))
+        except ValueError:
+            return self._refuse(f"{self.label} must be a real date")
+
+    def validate(self, value):
+        if value is None and self.required:
+            self.widget.parts_in_error = {"all"}
+            raise ValidationError(f"Enter the {self.label[0].lower()}{self.label[1:]}", code="required")
