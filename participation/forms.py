@@ -1,10 +1,9 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from accounts.dates import DateField
+from accounts.nhsuk_forms import DateField, NHSModelForm
 
-from .models import validate_offer_dates
-
+from .models import Indicator, Milestone, RuleParameter, ServiceRate, ServiceYear, validate_offer_dates
 
 OFFER_DATES = ["start_date", "end_date", "response_date", "target_date"]
 
@@ -15,7 +14,8 @@ class OfferForm(forms.Form):
     start_date = DateField(label="Start date", help_text="Participation starts on this day.")
     end_date = DateField(label="End date", help_text="Participation ends after this day.")
     response_date = DateField(
-        label="Response date", help_text="Practices must accept or decline by this day; the offer then expires."
+        label="Response date",
+        help_text="Practices must accept or decline by this day; the offer then expires.",
     )
     target_date = DateField(
         label="Target date", help_text="The day you aim to have approved every practice's participation."
@@ -81,3 +81,80 @@ class RulesetUploadForm(forms.Form):
     def __init__(self, *args, years, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["service_year"].queryset = years
+
+
+# Service management (docs/adr/0017-service-management-and-charts.md): each form lists the values a service
+# manager may correct, always with the provenance beside the value it qualifies.
+
+
+class ServiceYearForm(NHSModelForm):
+    class Meta:
+        model = ServiceYear
+        fields = [
+            "name",
+            "point_value",
+            "national_average_list_size",
+            "aspiration_rate",
+            "max_points",
+            "parameters_confidence",
+            "parameters_note",
+            "ruleset_source",
+            "declaration_required",
+            "approval_required",
+            "missing_manual_answer_default",
+            "manual_entry_deadline",
+        ]
+        labels = {
+            "point_value": "Value of a point (£)",
+            "parameters_confidence": "How sure we are of the money parameters",
+            "parameters_note": "Where the parameters were read, or why they are assumed",
+            "missing_manual_answer_default": "A manual indicator left unanswered counts as",
+            "manual_entry_deadline": "Manual-entry deadline",
+        }
+
+
+class MilestoneForm(NHSModelForm):
+    class Meta:
+        model = Milestone
+        fields = ["starts_on", "ends_on", "note"]
+        labels = {"starts_on": "Starts on", "ends_on": "Ends on", "note": "Note (optional)"}
+        help_texts = {"ends_on": "The same day as the start for a one-day step."}
+
+
+class IndicatorForm(NHSModelForm):
+    class Meta:
+        model = Indicator
+        fields = [
+            "points",
+            "lower_threshold",
+            "upper_threshold",
+            "threshold_confidence",
+            "definition_confidence",
+            "provenance_note",
+        ]
+        labels = {
+            "lower_threshold": "Lower threshold (%)",
+            "upper_threshold": "Upper threshold (%)",
+            "threshold_confidence": "How sure we are of the thresholds",
+            "definition_confidence": "How sure we are of the definition",
+            "provenance_note": "Where the values were read, or why they are assumed",
+        }
+
+
+class ServiceRateForm(NHSModelForm):
+    class Meta:
+        model = ServiceRate
+        fields = ["rate", "confidence", "source", "cap_note"]
+        labels = {
+            "rate": "Rate (£)",
+            "confidence": "How sure we are of the rate",
+            "source": "Where the rate was read",
+            "cap_note": "Cap (optional)",
+        }
+
+
+class RuleParameterForm(NHSModelForm):
+    class Meta:
+        model = RuleParameter
+        fields = ["value", "confidence", "note"]
+        labels = {"confidence": "How sure we are of the value"}

@@ -12,7 +12,7 @@ from calculation.selectors import may_read_runs, may_run_calculations
 from engine.ruleset import MANUAL, PERCENTAGE
 
 from . import explain, exports, forecast, opportunities, selectors
-from .charts import forecast_svg, points_by_domain_svg, threshold_curve_svg
+from .charts import distribution_svg, forecast_svg, points_by_domain_svg, threshold_curve_svg, trend_svgs
 from .filters import ProviderFilter
 from .forms import OpportunityFilterForm, WhatIfForm
 from .tables import ForecastTable, OpportunityTable, ProviderTable
@@ -25,13 +25,15 @@ def practice_summary(request, code):
     publications = selectors.publications_for(practice)
     publication = selectors.chosen_publication(publications, request.GET.get("publication"))
     summary = selectors.practice_summary(practice, publication) if publication else None
+    shows_money = may(request.user, Permission.VIEW_FINANCE, practice)
     context = {
         "practice": practice,
         "publications": publications,
         "publication": publication,
         "summary": summary,
         "chart": points_by_domain_svg(summary.domains) if summary else "",
-        "shows_money": may(request.user, Permission.VIEW_FINANCE, practice),
+        "trend_charts": trend_svgs(summary.trend, shows_money=shows_money) if summary else [],
+        "shows_money": shows_money,
         "may_recalculate": may_run_calculations(request.user),
         "query": f"?publication={publication.pk}" if publication else "",
     }
@@ -54,7 +56,10 @@ def provider_report(request, code):
         )
         if response := download(request, table, name):
             return response
+    bands = selectors.achievement_distribution(provider_filter.qs, publication) if publication else []
     context = {
+        "bands": bands,
+        "distribution": distribution_svg(bands),
         "organisation": organisation,
         "publications": publications,
         "publication": publication,

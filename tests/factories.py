@@ -86,10 +86,13 @@ def user_with_roles(organisation: Organisation, *roles: str, **fields) -> User:
 
 # Offers and participation, made through the participation actions.
 
+
 def date_fields(**dates) -> dict:
-    """What a browser sends for NHS.UK date inputs (accounts/dates.py): three boxes per date."""
+    """What a browser sends for NHS.UK date inputs (accounts/nhsuk_forms.py): three boxes per date."""
     return {
-        f"{name}-{part}": str(getattr(value, part)) for name, value in dates.items() for part in ("day", "month", "year")
+        f"{name}-{part}": str(getattr(value, part))
+        for name, value in dates.items()
+        for part in ("day", "month", "year")
     }
 
 

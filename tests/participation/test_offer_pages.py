@@ -13,7 +13,14 @@ from accounts.organisation_import import parse_mapping
 from participation import actions
 from participation.models import Offer
 from tests.downloads import column, csv_rows, xlsx_sheet
-from tests.factories import QOF2324_OFFER_DATES, date_fields, mapping_csv, offers_to, service_year, user_with_roles
+from tests.factories import (
+    QOF2324_OFFER_DATES,
+    date_fields,
+    mapping_csv,
+    offers_to,
+    service_year,
+    user_with_roles,
+)
 
 LIST = reverse("participation:participation_list")
 CREATE = reverse("participation:offer_create")
@@ -67,7 +74,9 @@ def test_commissioner_offers_to_chosen_practices_and_finds_them_by_name(client, 
 
 def test_offer_form_shows_what_is_wrong_and_makes_nothing(client, tree, year, commissioner):
     client.force_login(commissioner)
-    response = client.post(CREATE, offer_form(**date_fields(end_date=date(2024, 4, 30)), practices=[tree["A00001"].pk]))
+    response = client.post(
+        CREATE, offer_form(**date_fields(end_date=date(2024, 4, 30)), practices=[tree["A00001"].pk])
+    )
     assert response.status_code == 200
     assert "Must be between 1 April 2023 and 31 March 2024" in response.text
     assert "There is a problem" in response.text
@@ -300,7 +309,9 @@ def test_practices_already_offered_the_year_are_left_out_and_old_years_are_not_l
         ({"day": "", "month": "", "year": ""}, "Enter the response date"),
     ],
 )
-def test_a_date_is_three_boxes_with_the_nhsuk_error_messages(client, tree, year, commissioner, boxes, message):
+def test_a_date_is_three_boxes_with_the_nhsuk_error_messages(
+    client, tree, year, commissioner, boxes, message
+):
     client.force_login(commissioner)
     data = offer_form(all_practices="on") | {f"response_date-{part}": value for part, value in boxes.items()}
     page = client.post(CREATE, data)

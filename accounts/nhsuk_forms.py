@@ -1,6 +1,7 @@
-"""The NHS.UK date input: three boxes (day, month, year) and the design system's error wording. Every date
-field in the portal's forms is a `DateField` from here, so a person types a date the same way everywhere
-and is told the same thing when part of it is missing ("Start date must include a month")."""
+"""NHS.UK form patterns for every app's forms. The date input: three boxes (day, month, year) and the design
+system's error wording; every date field in the portal's forms is a `DateField` from here, so a person types
+a date the same way everywhere and is told the same thing when part of it is missing ("Start date must
+include a month"). `NHSModelForm`: the design system's classes and no "---------" empty choice."""
 
 from datetime import date
 
@@ -18,9 +19,7 @@ class DateParts(forms.MultiWidget):
     use_fieldset = True
 
     def __init__(self, attrs=None):
-        boxes = {
-            f"-{part}": forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}) for part in PARTS
-        }
+        boxes = {part: forms.TextInput(attrs={"inputmode": "numeric"}) for part in PARTS}
         super().__init__(boxes, attrs)
         self.parts_in_error: set[str] = set()
 
@@ -44,6 +43,7 @@ class DateParts(forms.MultiWidget):
             subwidget["part"] = part
             subwidget["label"] = part.capitalize()
             subwidget["attrs"]["id"] = f"{attrs.get('id', name)}-{part}"
+            subwidget["name"] = f"{name}-{part}"
             subwidget["in_error"] = part in self.parts_in_error or "all" in self.parts_in_error
         return context
 
@@ -88,3 +88,32 @@ class DateField(forms.Field):
         if value is None and self.required:
             self.widget.parts_in_error = {"all"}
             raise ValidationError(f"Enter the {self.label[0].lower()}{self.label[1:]}", code="required")
+
+
+class NHSModelForm(forms.ModelForm):
+    """A model form in NHS.UK dress: the design system's classes on every widget, dates as the three-box
+    input, and an empty choice that says what it means rather than Django's "---------"."""
+
+    empty_choice = "Not applicable"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in list(self.fields.items()):
+            if isinstance(field, forms.DateField):
+                field = self.fields[name] = DateField(
+                    label=field.label, required=field.required, help_text=field.help_text
+                )
+            widget = field.widget
+            if isinstance(widget, forms.CheckboxInput):
+                widget.attrs["class"] = "nhsuk-checkboxes__input"
+            elif isinstance(widget, forms.Select):
+                widget.attrs["class"] = "nhsuk-select"
+                field.choices = [
+                    (value, label if value != "" else self.empty_choice) for value, label in field.choices
+                ]
+            elif isinstance(widget, forms.Textarea):
+                widget.attrs.update({"class": "nhsuk-textarea", "rows": 3})
+            elif isinstance(widget, forms.NumberInput):
+                widget.attrs["class"] = "nhsuk-input nhsuk-input--width-10"
+            elif isinstance(widget, forms.TextInput):
+                widget.attrs["class"] = "nhsuk-input"
