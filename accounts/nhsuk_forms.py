@@ -5,6 +5,7 @@ include a month"). `NHSModelForm`: the design system's classes and no "---------
 
 from datetime import date
 
+import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -117,3 +118,14 @@ class NHSModelForm(forms.ModelForm):
                 widget.attrs["class"] = "nhsuk-input nhsuk-input--width-10"
             elif isinstance(widget, forms.TextInput):
                 widget.attrs["class"] = "nhsuk-input"
+
+
+class NamedModelChoiceField(forms.ModelChoiceField):
+    """Choices by name, never by code: "Quality and Outcomes Framework 2023/24", not "QOF2324"."""
+
+    def label_from_instance(self, obj):
+        return obj.name
+
+
+class NamedModelChoiceFilter(django_filters.ModelChoiceFilter):
+    field_class = NamedModelChoiceField

@@ -1,7 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from accounts.nhsuk_forms import DateField, NHSModelForm
+from accounts.nhsuk_forms import DateField, NamedModelChoiceField, NHSModelForm
 
 from .models import Indicator, Milestone, RuleParameter, ServiceRate, ServiceYear, validate_offer_dates
 
@@ -62,7 +62,7 @@ class EndParticipationForm(forms.Form):
 
 
 class RulesetUploadForm(forms.Form):
-    service_year = forms.ModelChoiceField(
+    service_year = NamedModelChoiceField(
         queryset=None,
         to_field_name="code",
         label="Service year",

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from accounts.models import AuditEvent
+from accounts.models import AuditEvent, Organisation
 from participation.models import Milestone, Provenance, RuleParameter, ServiceRate, ServiceYear
 from tests.factories import date_fields, user_with_roles
 from tests.walk_routes import as_sent_unchanged
@@ -151,3 +151,23 @@ def test_the_pages_are_not_found_for_anyone_else_or_for_another_years_value(rule
     client.force_login(user_with_roles(tree["ENG"], "support"))
     assert client.get(reverse("participation:service_years")).status_code == 404
     assert "Services" not in [item["text"] for item in client.get("/").context["navigation"]]
+
+
+def test_every_service_year_choice_is_offered_by_name_never_by_code(rulesets):
+    from calculation.forms import YearEndRunForm
+    from declarations.filters import DeclarationFilter
+    from extracts.filters import ExtractFilter
+    from participation.forms import RulesetUploadForm
+
+    fields = [
+        YearEndRunForm().fields["service_year"],
+        ExtractFilter().form.fields["service_year"],
+        RulesetUploadForm(years=ServiceYear.objects.all()).fields["service_year"],
+        DeclarationFilter(sub_icbs=Organisation.objects.none()).form.fields["service_year"],
+    ]
+    names = set(ServiceYear.objects.values_list("name", flat=True))
+    for field in fields:
+        labels = [label for value, label in field.choices if value != ""]
+        assert all(label in names for label in labels), labels[:3]
+        assert "---------" not in [label for _, label in field.choices]
+    assert "Quality and Outcomes Framework 2023/24" in [label for _, label in fields[0].choices]
