@@ -21,10 +21,11 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cqrs_portal
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 endif
 
-.PHONY: help demo test serve worker beat lint format bench install
+.PHONY: help demo demo-run test serve worker beat lint format bench install
 
 help:
 	@echo "make demo    run the portal with demo data on http://$(HOST):$(PORT) (SQLite, tasks in-process)"
+	@echo "make demo-run  beside make demo: a calculation run whose progress bar can be watched"
 	@echo "make test    run every test (with CI=true: PostgreSQL, Redis, a real worker and Chromium)"
 	@echo "make serve   run the portal for real (gunicorn, production settings: see docs/deployment.md)"
 	@echo "make worker  run a Celery worker against REDIS_URL"
@@ -48,7 +49,12 @@ demo: install
 	$(DEV) $(PYTHON) manage.py migrate --no-input --verbosity 0
 	$(DEV) $(PYTHON) manage.py load_demo
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl+C to stop)"
+	@echo "To watch a calculation run's progress bar move: sign in as support@nhs.net and type make demo-run in another terminal."
 	$(DEV) $(PYTHON) manage.py runserver $(HOST):$(PORT)
+
+# A run of the demo year taken through its stages slowly, for its page to be watched beside `make demo`.
+demo-run:
+	$(DEV) $(PYTHON) manage.py demo_run
 
 test: install
 	$(DEV) ./scripts/run-tests

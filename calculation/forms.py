@@ -2,11 +2,12 @@ import datetime as dt
 
 from django import forms
 
+from accounts.nhsuk_forms import NamedModelChoiceField
 from participation.models import ServiceYear
 
 
 class YearEndRunForm(forms.Form):
-    service_year = forms.ModelChoiceField(
+    service_year = NamedModelChoiceField(
         queryset=ServiceYear.objects.order_by("-financial_year", "code"),
         to_field_name="code",
         label="Service year",

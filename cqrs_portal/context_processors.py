@@ -134,6 +134,8 @@ def _navigation(request, held: set[Held]) -> list[dict]:
     if holds(Permission.SUPPORT, NATIONAL) or holds(Permission.MANAGE_SERVICES, NATIONAL):
         items.append(("Calculation runs", reverse("calculation:run_list")))
         items.append(("Freezes", reverse("declarations:freezes")))
+    if holds(Permission.MANAGE_SERVICES, NATIONAL):
+        items.append(("Services", reverse("participation:service_years")))
     paying = sorted(
         (
             h

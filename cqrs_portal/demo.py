@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import io
 import tempfile
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -621,3 +622,45 @@ def _demo_network_inputs(year: ServiceYear, practices: list[Organisation], journ
             continue
         payee = next((p for p in in_pcn if p.code == journey_practice), in_pcn[0])
         participation_actions.nominate_payee(pcn=pcn, payee=payee, start_date=DEMO_SERVICES_START, by=None)
+
+
+# --- A run to watch (docs/adr/0017-service-management-and-charts.md) -------------------------------------
+
+
+def watchable_run(service_year: ServiceYear, achievement_date: dt.date, *, pause: float, step=None):
+    """Start a run and take it through its stages here, pausing between them, so that a person watching the
+    run's page in `make demo` (which runs tasks in-process, where a run otherwise finishes inside the
+    request that starts it) sees the stage change and the progress bar fill. `step(run)` is told each
+    stage as the run reaches it."""
+    run = calculation_actions.start_run(
+        service_year=service_year, achievement_date=achievement_date, by=None, reason="Demo: a run to watch"
+    )
+
+    def reached(run):
+        run.refresh_from_db()
+        if step is not None:
+            step(run)
+        time.sleep(pause)
+
+    reached(run)
+    for commissioner_id in calculation_actions.begin_run(run_id=run.pk, attempt=run.attempt) or []:
+        reached(run)
+        calculation_actions.calculate_commissioner(
+            run_id=run.pk, attempt=run.attempt, commissioner_id=commissioner_id
+        )
+    reached(run)
+    calculation_actions.publish_run(run_id=run.pk, attempt=run.attempt)
+    run.refresh_from_db()
+    if step is not None:
+        step(run)
+    return run
+
+
+def demo_run_date(service_year: ServiceYear) -> dt.date | None:
+    """The latest in-year date with data: re-running it touches no declaration, unlike the year end."""
+    return (
+        Extract.objects.filter(service_year=service_year, achievement_date__lt=service_year.end_date)
+        .order_by("-achievement_date")
+        .values_list("achievement_date", flat=True)
+        .first()
+    )

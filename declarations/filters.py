@@ -2,6 +2,7 @@ import django_filters
 from django.db.models import Exists, OuterRef, Q
 
 from accounts.models import Organisation, OrganisationType
+from accounts.nhsuk_forms import NamedModelChoiceFilter
 from participation.models import ServiceYear
 
 from .models import Declaration
@@ -9,7 +10,7 @@ from .selectors import open_flags
 
 
 class DeclarationFilter(django_filters.FilterSet):
-    service_year = django_filters.ModelChoiceFilter(
+    service_year = NamedModelChoiceFilter(
         queryset=ServiceYear.objects.none(), to_field_name="code", label="Service", empty_label="Any"
     )
     state = django_filters.ChoiceFilter(choices=Declaration.State.choices, label="Status", empty_label="Any")

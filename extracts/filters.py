@@ -1,12 +1,13 @@
 import django_filters
 
+from accounts.nhsuk_forms import NamedModelChoiceFilter
 from participation.models import ServiceYear
 
 from .models import Extract
 
 
 class ExtractFilter(django_filters.FilterSet):
-    service_year = django_filters.ModelChoiceFilter(
+    service_year = NamedModelChoiceFilter(
         queryset=ServiceYear.objects.order_by("-financial_year", "service__code"),
         to_field_name="code",
         label="Service year",

@@ -371,6 +371,18 @@ def update_milestone(*, milestone: Milestone, changes: dict, by) -> Milestone:
     return _update(milestone, changes=changes, by=by, action="milestone.updated")
 
 
+@guarded(MANAGES_SERVICES)
+@transaction.atomic
+def set_milestone(*, service_year: ServiceYear, kind: str, changes: dict, by) -> Milestone:
+    """Set one step of a year's timetable from its page: the year's milestone of that kind is changed, or
+    added when the year has none yet, so the page need not know which."""
+    existing = Milestone.objects.select_for_update().filter(service_year=service_year, kind=kind).first()
+    if existing is None:
+        values = {"service_year": service_year, "kind": kind, **changes}
+        return _create(Milestone, values=values, by=by, action="milestone.created")
+    return _update(existing, changes=changes, by=by, action="milestone.updated")
+
+
 # Offers and participation (DOMAIN.md §7; docs/adr/0004-offers-and-participation.md).
 
 State = Offer.State

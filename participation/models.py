@@ -394,6 +394,10 @@ class Milestone(models.Model):
     """One step of a service year's year-end timetable (DOMAIN.md §8), a single day or a window."""
 
     class Kind(models.TextChoices):
+        # The windows people work in, so the timetable a service manager keeps says when each opens.
+        OFFER_WINDOW = "offer_window", "Offers made and answered"
+        DECLARATION_WINDOW = "declaration_window", "Practices declare achievement"
+        APPROVAL_WINDOW = "approval_window", "Commissioners approve declarations"
         PARTICIPATION_EXTRACTION = "participation_extraction", "Participation extracted"
         EXTRACTION_WINDOW = "extraction_window", "GP system extraction window"
         PREVALENCE_CALCULATION = "prevalence_calculation", "Prevalence calculation and checks"

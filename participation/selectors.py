@@ -16,6 +16,7 @@ from engine.item_of_service import fee_pence
 from .models import (
     TRANSITIONS,
     Indicator,
+    Milestone,
     Offer,
     Participation,
     Provenance,
@@ -379,3 +380,20 @@ def capitation_rates_frame(service_year: ServiceYear) -> tuple[pd.DataFrame, lis
         columns=["component", "rate", "unit", "population", "paid_to"],
     )
     return frame, [rate for rate in rates if not rate.confirmed]
+
+
+def service_years_to_manage() -> QuerySet[ServiceYear]:
+    """Every service year, newest first, for Service Management (one query)."""
+    return ServiceYear.objects.select_related("service").order_by("-financial_year", "service__code")
+
+
+def timetable_to_manage(service_year: ServiceYear) -> list[tuple[str, str, Milestone | None]]:
+    """Every kind of timetable step, in the order the kinds are declared, with the year's milestone of that
+    kind or None: a service manager sees what is missing as well as what is set."""
+    held = {milestone.kind: milestone for milestone in service_year.milestones.all()}
+    return [(kind.value, kind.label, held.get(kind.value)) for kind in Milestone.Kind]
+
+
+def year_value(service_year: ServiceYear, model, pk: int):
+    """One indicator, rate or rule constant of the year, or 404 (a value of another year is not found)."""
+    return get_object_or_404(model.objects.filter(service_year=service_year), pk=pk)

@@ -19,8 +19,18 @@ from accounts.tabular import download
 
 from . import actions
 from .filters import ParticipationFilter
-from .forms import DeclineForm, EndParticipationForm, OfferForm, RulesetUploadForm
-from .models import TRANSITIONS, Offer, ServiceYear
+from .forms import (
+    DeclineForm,
+    EndParticipationForm,
+    IndicatorForm,
+    MilestoneForm,
+    OfferForm,
+    RuleParameterForm,
+    RulesetUploadForm,
+    ServiceRateForm,
+    ServiceYearForm,
+)
+from .models import TRANSITIONS, Indicator, Milestone, Offer, RuleParameter, ServiceRate, ServiceYear
 from .selectors import (
     current_service_year,
     default_offer_dates,
@@ -36,9 +46,12 @@ from .selectors import (
     rates_and_rules_of,
     recent_offerable_service_years,
     ruleset_of,
+    service_years_to_manage,
     service_years_with_timetables,
     timetable_for,
+    timetable_to_manage,
     transitions_open_to,
+    year_value,
     years_without_a_ruleset,
 )
 from .tables import ParticipationTable
@@ -306,3 +319,130 @@ def ruleset_upload(request):
     status = 400 if problems else 200
     context = {"form": form, "problems": problems, "file_name": request.FILES.get("file")}
     return render(request, "participation/ruleset_upload.html", context, status=status)
+
+
+# Service management (docs/adr/0017-service-management-and-charts.md): a service manager keeps the years,
+# their timetables and rulesets here rather than in the Django admin. The pages are for national service
+# managers (404 to anyone else); a POST goes to the action, which refuses anyone else itself.
+
+
+def _manages_services(request) -> None:
+    if request.method == "GET" and not may_nationally(request.user, Permission.MANAGE_SERVICES):
+        raise Http404
+
+
+def _saved(request, form, save) -> bool:
+    """Hand the form's values to the action; the model's own checks come back as the form's errors."""
+    if request.method != "POST" or not form.is_valid():
+        return False
+    try:
+        save({name: form.cleaned_data[name] for name in form.Meta.fields})
+    except ValidationError as error:
+        if hasattr(error, "error_dict"):
+            for name, messages_ in error.message_dict.items():
+                form.add_error(name if name in form.fields else None, messages_)
+        else:
+            form.add_error(None, error.messages)
+        return False
+    return True
+
+
+@login_required
+@require_safe
+def service_years(request):
+    """Every service year with how sure we are of its parameters, and where to change them."""
+    _manages_services(request)
+    return render(request, "participation/service_years.html", {"years": service_years_to_manage()})
+
+
+@login_required
+@require_safe
+def service_year(request, year):
+    """One year as a summary list: its parameters, its timetable and its ruleset, each with a change link."""
+    _manages_services(request)
+    chosen = get_object_or_404(service_years_to_manage(), code=year)
+    rates, rule_parameters = rates_and_rules_of(chosen)
+    context = {
+        "service_year": chosen,
+        "timetable": timetable_to_manage(chosen),
+        "indicator_count": chosen.indicators.count(),
+        "unconfirmed_rates": sum(1 for rate in rates if not rate.confirmed),
+        "unconfirmed_rules": sum(1 for parameter in rule_parameters if not parameter.confirmed),
+    }
+    return render(request, "participation/service_year.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def service_year_edit(request, year):
+    _manages_services(request)
+    chosen = get_object_or_404(ServiceYear.objects.all(), code=year)
+    form = ServiceYearForm(request.POST or None, instance=ServiceYear.objects.get(pk=chosen.pk))
+
+    def save(changes):
+        actions.update_service_year(service_year=chosen, changes=changes, by=request.user)
+
+    if _saved(request, form, save):
+        messages.success(request, f"{chosen.name} saved.")
+        return redirect("participation:service_year", year=chosen.code)
+    context = {"service_year": chosen, "form": form, "heading": "Change the year's parameters"}
+    return render(request, "participation/service_form.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def milestone_edit(request, year, kind):
+    """Set one step of the year's timetable: changes the year's milestone of that kind, or adds it."""
+    _manages_services(request)
+    chosen = get_object_or_404(ServiceYear.objects.all(), code=year)
+    if kind not in Milestone.Kind.values:
+        raise Http404
+    existing = chosen.milestones.filter(kind=kind).first()
+    instance = existing or Milestone(service_year=chosen, kind=kind)
+    form = MilestoneForm(request.POST or None, instance=instance)
+
+    def save(changes):
+        actions.set_milestone(service_year=chosen, kind=kind, changes=changes, by=request.user)
+
+    if _saved(request, form, save):
+        messages.success(request, f"{Milestone.Kind(kind).label} saved.")
+        return redirect("participation:service_year", year=chosen.code)
+    context = {"service_year": chosen, "form": form, "heading": Milestone.Kind(kind).label}
+    return render(request, "participation/service_form.html", context)
+
+
+# What of a year's ruleset a service manager may correct: the model, its form, and the guarded action.
+RULESET_VALUES = {
+    "indicator": (Indicator, IndicatorForm, lambda obj, changes, by: actions.update_indicator(
+        indicator=obj, changes=changes, by=by)),
+    "rate": (ServiceRate, ServiceRateForm, lambda obj, changes, by: actions.update_service_rate(
+        rate=obj, changes=changes, by=by)),
+    "rule": (RuleParameter, RuleParameterForm, lambda obj, changes, by: actions.update_rule_parameter(
+        parameter=obj, changes=changes, by=by)),
+}  # fmt: skip
+
+
+def _named(what: str, obj) -> str:
+    if what == "indicator":
+        return f"indicator {obj.code}"
+    if what == "rate":
+        return f"the rate for {obj.description[0].lower()}{obj.description[1:]}"
+    return f"{obj.get_rule_display()}: {obj.name}"
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def ruleset_value_edit(request, year, what, pk):
+    """Correct one indicator, rate or rule constant of a year, and say how sure we are of it."""
+    _manages_services(request)
+    if what not in RULESET_VALUES:
+        raise Http404
+    model, form_class, update = RULESET_VALUES[what]
+    chosen = get_object_or_404(ServiceYear.objects.all(), code=year)
+    obj = year_value(chosen, model, pk)
+    form = form_class(request.POST or None, instance=model.objects.get(pk=obj.pk))
+    if _saved(request, form, lambda changes: update(obj, changes, request.user)):
+        messages.success(request, f"{_named(what, obj)} saved.")
+        return redirect("participation:ruleset", year=chosen.code)
+    context = {"service_year": chosen, "form": form, "heading": f"Change {_named(what, obj)}"}
+    return render(request, "participation/service_form.html", context)

@@ -1,9 +1,12 @@
-"""The statement's chart: payments so far, cumulative, against the year's achievement payment. The page
-shows the same figures in its table, so the SVG is hidden from assistive technology."""
+"""The statement's chart (drawn with accounts/charts.py): payments so far, cumulative, against the year's
+achievement payment. The page shows the same figures in its table, so the SVG is hidden from assistive
+technology."""
 
 from decimal import Decimal
 
 from django.utils.html import format_html
+
+from accounts.charts import svg_document
 
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 640, 240, 70, 20, 20, 30
 
@@ -36,25 +39,11 @@ def cumulative_svg(running_totals: list[Decimal], achievement: Decimal | None) -
             float(y(achievement)) - 6,
             achievement,
         )
-    return format_html(
-        '<svg xmlns="http://www.w3.org/2000/svg" class="portal-chart" aria-hidden="true" focusable="false" '
-        'viewBox="0 0 {} {}" width="100%" font-family="Frutiger W01, Arial, sans-serif" font-size="13">'
+    body = format_html(
         '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#425563"/>'
         '<polyline points="{}" fill="none" stroke="#005eb8" stroke-width="3"/>{}'
-        '<text x="{}" y="{}" text-anchor="end">£{}</text><text x="{}" y="{}" text-anchor="end">£{}</text>'
-        "</svg>",
-        WIDTH,
-        HEIGHT,
-        LEFT,
-        WIDTH - RIGHT,
-        y(Decimal(0)),
-        y(Decimal(0)),
-        points,
-        target,
-        LEFT - 6,
-        TOP + 10,
-        top,
-        LEFT - 6,
-        HEIGHT - BOTTOM,
-        bottom,
-    )
+        '<text x="{}" y="{}" text-anchor="end">£{}</text><text x="{}" y="{}" text-anchor="end">£{}</text>',
+        LEFT, WIDTH - RIGHT, y(Decimal(0)), y(Decimal(0)), points, target,
+        LEFT - 6, TOP + 10, top, LEFT - 6, HEIGHT - BOTTOM, bottom,
+    )  # fmt: skip
+    return svg_document(WIDTH, HEIGHT, body, size=13)

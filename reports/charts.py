@@ -1,9 +1,14 @@
-"""Server-rendered inline SVG charts. The page shows the same numbers in a table; the SVG is decoration
-for sighted readers, so it is hidden from assistive technology rather than described twice."""
+"""The reports' charts, drawn with accounts/charts.py. The page shows the same numbers in a table; the
+older charts here are decoration for sighted readers, hidden from assistive technology rather than
+described twice; the trend and the distribution are images with a title and a description."""
 
 from decimal import Decimal
 
 from django.utils.html import format_html, format_html_join
+
+from accounts.charts import Datum, column_chart, line_chart, svg_document
+from accounts.tabular import points as points_text
+from accounts.tabular import pounds as pounds_text
 
 BAR_HEIGHT = 28
 GAP = 12
@@ -36,22 +41,11 @@ def points_by_domain_svg(domains) -> str:
         '<text x="{}" y="{}">{} of {}</text>',
         rows,
     )
-    return format_html(
-        '<svg xmlns="http://www.w3.org/2000/svg" class="portal-chart" aria-hidden="true" focusable="false" '
-        'viewBox="0 0 {} {}" width="100%" font-family="Frutiger W01, Arial, sans-serif" font-size="14">'
-        "{}</svg>",
-        LABEL_WIDTH + PLOT_WIDTH + 130,
-        height,
-        bars,
-    )
+    return svg_document(LABEL_WIDTH + PLOT_WIDTH + 130, height, bars)
 
 
 CURVE_WIDTH, CURVE_HEIGHT = 640, 300
 CURVE_LEFT, CURVE_RIGHT, CURVE_TOP, CURVE_BOTTOM = 56, 24, 28, 52
-SVG_OPEN = (
-    '<svg xmlns="http://www.w3.org/2000/svg" class="portal-chart" aria-hidden="true" focusable="false" '
-    'viewBox="0 0 {} {}" width="100%" font-family="Frutiger W01, Arial, sans-serif" font-size="14">{}</svg>'
-)
 
 
 def threshold_curve_svg(rule, explanation, what_if=None) -> str:
@@ -113,9 +107,7 @@ def threshold_curve_svg(rule, explanation, what_if=None) -> str:
                 text,
             )
         )
-    return format_html(
-        SVG_OPEN, CURVE_WIDTH, CURVE_HEIGHT, format_html_join("", "{}", ((part,) for part in parts))
-    )
+    return svg_document(CURVE_WIDTH, CURVE_HEIGHT, format_html_join("", "{}", ((part,) for part in parts)))
 
 
 def forecast_svg(item, service_year) -> str:
@@ -189,6 +181,46 @@ def forecast_svg(item, service_year) -> str:
     )  # fmt: skip
     if item.actual is not None:
         parts.append(format_html(dot, x(year_days), y(item.actual.points), 6, "#007f3b"))
-    return format_html(
-        SVG_OPEN, CURVE_WIDTH, CURVE_HEIGHT, format_html_join("", "{}", ((part,) for part in parts))
+    return svg_document(CURVE_WIDTH, CURVE_HEIGHT, format_html_join("", "{}", ((part,) for part in parts)))
+
+
+def trend_svgs(trend, *, shows_money: bool) -> list[str]:
+    """Points, and pounds for those who may see money, at each published achievement date of the year: two
+    charts with one scale each rather than one chart with two (a second axis invites a false comparison)."""
+    if len(trend) < 2:
+        return []
+    dates = [f"{result.run.achievement_date:%-d %b}" for result in trend]
+    points = [Datum(day, r.points, points_text(r.points)) for day, r in zip(dates, trend, strict=True)]
+    charts = [
+        line_chart(
+            points,
+            title="Points through the year",
+            desc=f"Published points at {len(trend)} achievement dates, from {points[0].text} to "
+            f"{points[-1].text}. The figures are in the table below.",
+        )
+    ]
+    if shows_money:
+        pounds = [Datum(day, r.payment, pounds_text(r.payment)) for day, r in zip(dates, trend, strict=True)]
+        charts.append(
+            line_chart(
+                pounds,
+                title="Achievement payment through the year",
+                desc=f"The payment the published points earn, from {pounds[0].text} to {pounds[-1].text}. "
+                "The figures are in the table below.",
+            )
+        )
+    return charts
+
+
+def distribution_svg(bands) -> str:
+    """How many practices achieved each tenth of the points available."""
+    if not bands or not sum(band.count for band in bands):
+        return ""
+    data = [Datum(band.label, Decimal(band.count), str(band.count)) for band in bands]
+    busiest = max(bands, key=lambda band: band.count)
+    return column_chart(
+        data,
+        title="Practices by share of points achieved",
+        desc=f"The number of practices in each tenth of the points available; most ({busiest.count}) "
+        f"achieved {busiest.label}. The figures are in the table below.",
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -221,3 +221,33 @@ def export_rows(organisation: Organisation, publication: Publication) -> QuerySe
         .filter(condition)
         .order_by("practice__code", "indicator_code")
     )
+
+
+@dataclass(frozen=True)
+class Band:
+    label: str
+    count: int
+
+
+def achievement_distribution(results: QuerySet[PracticeResult], publication: Publication) -> list[Band]:
+    """How many of `results`' practices achieved each tenth of the points the year makes available (the
+    ruleset's total): one query for the total, one for the ten counts. A year without points (an item of
+    service or capitation year) has no distribution."""
+    available = Indicator.objects.filter(service_year_id=publication.service_year_id).aggregate(
+        total=Sum("points")
+    )["total"]
+    if not available:
+        return []
+    edges = [available * tenth / 10 for tenth in range(11)]
+    counts = results.aggregate(
+        **{
+            f"band{tenth}": Count(
+                "pk",
+                filter=Q(points__gte=edges[tenth])
+                & (Q(points__lte=edges[10]) if tenth == 9 else Q(points__lt=edges[tenth + 1])),
+            )
+            for tenth in range(10)
+        }
+    )
+    labels = [f"{tenth * 10}–{tenth * 10 + 9}%" for tenth in range(9)] + ["90–100%"]
+    return [Band(label, counts[f"band{tenth}"]) for tenth, label in enumerate(labels)]

@@ -14,7 +14,7 @@ from engine.ruleset import MANUAL, PERCENTAGE
 from payments.selectors import payment_state_of, payment_states
 
 from . import explain, exports, forecast, opportunities, selectors
-from .charts import forecast_svg, points_by_domain_svg, threshold_curve_svg
+from .charts import distribution_svg, forecast_svg, points_by_domain_svg, threshold_curve_svg, trend_svgs
 from .filters import ProviderFilter
 from .forms import OpportunityFilterForm, WhatIfForm
 from .page_cache import cached_fragment, publications_key
@@ -42,8 +42,11 @@ def practice_summary(request, code):
 
     def body() -> str:
         summary = selectors.practice_summary(practice, publication) if publication else None
-        chart = points_by_domain_svg(summary.domains) if summary else ""
-        return render_to_string(SUMMARY_BODY, {**context, "summary": summary, "chart": chart}, request)
+        charts = {
+            "chart": points_by_domain_svg(summary.domains) if summary else "",
+            "trend_charts": trend_svgs(summary.trend, shows_money=shows_money) if summary else [],
+        }
+        return render_to_string(SUMMARY_BODY, {**context, "summary": summary, **charts}, request)
 
     # The trend lists the year's other publications: they are part of the key.
     key = (practice.pk, publication and publication.pk, publications_key(publications))
@@ -83,7 +86,10 @@ def provider_report(request, code):
         )
         if request.GET.get("_export") and (response := download(request, table(), name)):
             return response
+    bands = selectors.achievement_distribution(provider_filter.qs, publication) if publication else []
     context = {
+        "bands": bands,
+        "distribution": distribution_svg(bands),
         "organisation": organisation,
         "publications": publications,
         "publication": publication,

@@ -86,6 +86,16 @@ def user_with_roles(organisation: Organisation, *roles: str, **fields) -> User:
 
 # Offers and participation, made through the participation actions.
 
+
+def date_fields(**dates) -> dict:
+    """What a browser sends for NHS.UK date inputs (accounts/nhsuk_forms.py): three boxes per date."""
+    return {
+        f"{name}-{part}": str(getattr(value, part))
+        for name, value in dates.items()
+        for part in ("day", "month", "year")
+    }
+
+
 QOF2324_OFFER_DATES = {
     "start_date": date(2023, 4, 1),
     "end_date": date(2024, 3, 31),

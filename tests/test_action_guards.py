@@ -133,6 +133,10 @@ PROBES = {
     "participation.actions.update_milestone": lambda w, tmp: {
         "milestone": _milestone(w), "changes": {"note": "Moved"},
     },
+    "participation.actions.set_milestone": lambda w, tmp: {
+        "service_year": w.year, "kind": "declaration_window",
+        "changes": {"starts_on": w.year.end_date, "ends_on": w.year.end_date},
+    },
     "participation.actions.create_service_rate": lambda w, tmp: {
         "values": {
             "service_year": w.year, "component": "probe_dose", "description": "Probe", "rate": Decimal("1"),

@@ -22,7 +22,7 @@ from django.urls import reverse
 from accounts.models import Organisation, OrganisationType
 from accounts.roles import CATALOGUE, Permission, Role, roles_held_at
 from cqrs_portal.help import TOPICS as HELP_TOPICS
-from tests.factories import QOF2324_OFFER_DATES
+from tests.factories import QOF2324_OFFER_DATES, date_fields
 from tests.walk_world import MANUAL_INDICATOR, World, extract_file
 
 P = Permission
@@ -320,7 +320,7 @@ def invite_page(walker: Walker, target: Target) -> int:
 
 
 def offer_to_visible_practices(world: World, walker: Walker, target: Target) -> dict:
-    dates = {name: value.isoformat() for name, value in QOF2324_OFFER_DATES.items()}
+    dates = date_fields(**QOF2324_OFFER_DATES)
     practices = [str(p.pk) for p in world.practices if walker.sees(p)]
     return {"service_year": "QOF2324", "practices": practices, **dates}
 
@@ -354,6 +354,51 @@ def a_ruleset_file(world: World, walker: Walker, target: Target) -> dict:
         "QI001,QI,Quality improvement,QI,27,manual,0,TOTAL,,0,,,\n"
     )
     return {"service_year": "QOF2324", "file": SimpleUploadedFile("ruleset.csv", body.encode())}
+
+
+def as_sent_unchanged(form) -> dict:
+    """What a browser sends back for a form left as it was shown: a save that changes nothing, so that
+    every walker's POST finds the world as the first found it."""
+    from django import forms
+
+    from accounts.nhsuk_forms import DateParts
+
+    data = {}
+    for name, form_field in form.fields.items():
+        value = form[name].value()
+        if isinstance(form_field.widget, DateParts):
+            data |= date_fields(**{name: value}) if value else {}
+        elif isinstance(form_field.widget, forms.CheckboxInput):
+            data |= {name: "on"} if value else {}
+        elif value is not None:
+            data[name] = str(value)
+    return data
+
+
+def the_walk_year_unchanged(world: World, walker: Walker, target: Target) -> dict:
+    from participation.forms import ServiceYearForm
+
+    return as_sent_unchanged(ServiceYearForm(instance=type(world.year).objects.get(pk=world.year.pk)))
+
+
+def a_declaration_window(world: World, walker: Walker, target: Target) -> dict:
+    return date_fields(starts_on=world.year.end_date, ends_on=world.year.end_date) | {"note": "The walk"}
+
+
+def the_first_indicator_unchanged(world: World, walker: Walker, target: Target) -> dict:
+    from participation.forms import IndicatorForm
+
+    return as_sent_unchanged(IndicatorForm(instance=world.year.indicators.get(pk=target.obj.pk)))
+
+
+def the_walk_year(name: str, **kwargs) -> Callable[[World], list[Target]]:
+    return lambda world: [Target(reverse(name, kwargs={"year": world.year.code, **kwargs}))]
+
+
+def the_first_indicator(world: World) -> list[Target]:
+    indicator = world.year.indicators.order_by("code").first()
+    kwargs = {"year": world.year.code, "what": "indicator", "pk": indicator.pk}
+    return [Target(reverse("participation:ruleset_value_edit", kwargs=kwargs), obj=indicator)]
 
 
 def year_end_of_the_walk_year(world: World, walker: Walker, target: Target) -> dict:
@@ -504,6 +549,50 @@ ROUTES = [
         one("participation:ruleset_upload"),
         national_page(P.MANAGE_SERVICES),
         [Post(national_action(P.MANAGE_SERVICES), a_ruleset_file, "participation.actions.load_ruleset_file")],
+    ),
+    Route(
+        "participation:service_years", one("participation:service_years"), national_page(P.MANAGE_SERVICES)
+    ),
+    Route(
+        "participation:service_year",
+        the_walk_year("participation:service_year"),
+        national_page(P.MANAGE_SERVICES),
+    ),
+    Route(
+        "participation:service_year_edit",
+        the_walk_year("participation:service_year_edit"),
+        national_page(P.MANAGE_SERVICES),
+        [
+            Post(
+                national_action(P.MANAGE_SERVICES),
+                the_walk_year_unchanged,
+                "participation.actions.update_service_year",
+            )
+        ],
+    ),
+    Route(
+        "participation:milestone_edit",
+        the_walk_year("participation:milestone_edit", kind="declaration_window"),
+        national_page(P.MANAGE_SERVICES),
+        [
+            Post(
+                national_action(P.MANAGE_SERVICES),
+                a_declaration_window,
+                "participation.actions.set_milestone",
+            )
+        ],
+    ),
+    Route(
+        "participation:ruleset_value_edit",
+        the_first_indicator,
+        national_page(P.MANAGE_SERVICES),
+        [
+            Post(
+                national_action(P.MANAGE_SERVICES),
+                the_first_indicator_unchanged,
+                "participation.actions.update_indicator",
+            )
+        ],
     ),
     # extracts
     Route("extracts:extract_list", one("extracts:extract_list"), national_page(P.SUPPORT)),

@@ -27,10 +27,13 @@ def test_commissioner_offers_qof_a_practice_accepts_and_the_commissioner_approve
     # 2023/24 ended long ago, so it is not in the list of years to offer; it is still reachable by its code.
     page.goto("/participation/offers/new/?service_year=QOF2324")
     page.get_by_role("heading", name="Quality and Outcomes Framework 2023/24").wait_for()
-    assert page.get_by_label("Start date").input_value() == "2023-04-01"
+    start = page.get_by_role("group", name="Start date")
+    assert [start.get_by_label(part).input_value() for part in ("Day", "Month", "Year")] == ["1", "4", "2023"]
     assert page.get_by_label("Practice A00003 (A00003)").count() == 0
     assert_no_serious_accessibility_violations(page)
-    page.get_by_label("Response date").fill("2023-06-30")
+    response_date = page.get_by_role("group", name="Response date")
+    for part, value in (("Day", "30"), ("Month", "6"), ("Year", "2023")):
+        response_date.get_by_label(part).fill(value)
     page.get_by_label("All the practices I commission").check()
     page.get_by_role("button", name="Make offers").click()
     page.get_by_text("Quality and Outcomes Framework 2023/24 offered to 2 practices.").wait_for()

@@ -72,7 +72,12 @@ def test_home_page_shows_the_practice_checklist(client, tree, years):
     client.force_login(user_with_roles(tree["A00001"], "achievement_entry"))
     response = client.get(reverse("home:index"))
     assert response.status_code == 200
-    assert b"Year-end checklist" in response.content
+    html = response.content.decode()
+    assert "Year-end checklist" in html
+    # The NHS.UK task list: each step's status beside it, described to a screen reader with the link.
+    assert 'class="nhsuk-task-list portal-checklist"' in html
+    assert html.count('class="nhsuk-task-list__item') == 3
+    assert "Incomplete" in html and 'aria-describedby="task-A00001-' in html
 
 
 @pytest.mark.parametrize("practices", [4, 60])

@@ -13,7 +13,14 @@ from accounts.organisation_import import parse_mapping
 from participation import actions
 from participation.models import Offer
 from tests.downloads import column, csv_rows, xlsx_sheet
-from tests.factories import mapping_csv, offers_to, service_year, user_with_roles
+from tests.factories import (
+    QOF2324_OFFER_DATES,
+    date_fields,
+    mapping_csv,
+    offers_to,
+    service_year,
+    user_with_roles,
+)
 
 LIST = reverse("participation:participation_list")
 CREATE = reverse("participation:offer_create")
@@ -41,13 +48,7 @@ def practice_manager(tree):
 
 
 def offer_form(**changes) -> dict:
-    return {
-        "service_year": "QOF2324",
-        "start_date": "2023-04-01",
-        "end_date": "2024-03-31",
-        "response_date": "2023-06-30",
-        "target_date": "2023-09-30",
-    } | changes
+    return {"service_year": "QOF2324", **date_fields(**QOF2324_OFFER_DATES)} | changes
 
 
 def test_commissioner_offers_a_year_to_all_its_practices(client, tree, year, commissioner):
@@ -73,7 +74,9 @@ def test_commissioner_offers_to_chosen_practices_and_finds_them_by_name(client, 
 
 def test_offer_form_shows_what_is_wrong_and_makes_nothing(client, tree, year, commissioner):
     client.force_login(commissioner)
-    response = client.post(CREATE, offer_form(end_date="2024-04-30", practices=[tree["A00001"].pk]))
+    response = client.post(
+        CREATE, offer_form(**date_fields(end_date=date(2024, 4, 30)), practices=[tree["A00001"].pk])
+    )
     assert response.status_code == 200
     assert "Must be between 1 April 2023 and 31 March 2024" in response.text
     assert "There is a problem" in response.text
@@ -153,9 +156,9 @@ def test_commissioner_approves_withdraws_and_ends_from_the_offer_page(client, tr
 
     client.post(detail(first), {"transition": "approve"})
     client.post(detail(second), {"transition": "withdraw"})
-    refused = client.post(detail(first), {"transition": "end", "ended_on": "2024-04-01"})
+    refused = client.post(detail(first), {"transition": "end", **date_fields(ended_on=date(2024, 4, 1))})
     assert "The last day must be between" in refused.text
-    client.post(detail(first), {"transition": "end", "ended_on": "2023-12-31"})
+    client.post(detail(first), {"transition": "end", **date_fields(ended_on=date(2023, 12, 31))})
 
     first.refresh_from_db()
     second.refresh_from_db()
@@ -294,3 +297,25 @@ def test_practices_already_offered_the_year_are_left_out_and_old_years_are_not_l
     # The chosen (old) year stays reachable by its code; 2014/15 is not offered in the list.
     assert "QOF1415" not in codes and current.code in codes and codes[0] == "QOF2324"
     assert [y.code for y in client.get(CREATE).context["years"]] == [current.code]
+
+
+@pytest.mark.parametrize(
+    ("boxes", "message"),
+    [
+        ({"day": "30", "month": "", "year": "2023"}, "Response date must include a month"),
+        ({"day": "", "month": "", "year": "2023"}, "Response date must include a day and a month"),
+        ({"day": "31", "month": "6", "year": "2023"}, "Response date must be a real date"),
+        ({"day": "30", "month": "6", "year": "23"}, "Year must include 4 numbers"),
+        ({"day": "", "month": "", "year": ""}, "Enter the response date"),
+    ],
+)
+def test_a_date_is_three_boxes_with_the_nhsuk_error_messages(
+    client, tree, year, commissioner, boxes, message
+):
+    client.force_login(commissioner)
+    data = offer_form(all_practices="on") | {f"response_date-{part}": value for part, value in boxes.items()}
+    page = client.post(CREATE, data)
+    assert page.status_code == 200
+    assert message in page.text
+    assert 'href="#id_response_date-day"' in page.text  # the error summary leads to the first box
+    assert Offer.objects.count() == 0

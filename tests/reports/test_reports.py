@@ -173,7 +173,7 @@ def test_the_export_and_reports_show_where_the_payment_stands_and_when_it_is_exp
 # Session, user, roles and navigation, permission checks, then the page's own reads.
 PINNED_QUERIES = {
     "reports:practice_summary": 17,  # with the payment's state
-    "reports:provider_report": 12,  # and one for the totals row, one for the payments' states
+    "reports:provider_report": 14,  # the totals row, the payments' states, two for the distribution chart
     "reports:publication_export": 7,
     "reports:achieved_points_export": 8,  # and the declarations approved, for APPROVED; payments' states
 }
@@ -254,3 +254,46 @@ def test_no_choice_reads_as_dashes(client, published):
 
     assert "---------" not in str(YearEndRunForm())
     assert "---------" not in str(ParticipationFilter().form)
+
+
+def test_the_practice_page_charts_points_and_pounds_through_the_year_beside_the_table(
+    client, published, django_capture_on_commit_callbacks, tmp_path
+):
+    tree, run = published
+    load_in_year_extract(tmp_path, "20231231")
+    run_to_the_end(
+        django_capture_on_commit_callbacks,
+        service_year=run.service_year,
+        achievement_date=date(2023, 12, 31),
+        kind=CalculationRun.Kind.IN_YEAR,
+    )
+    url = reverse("reports:practice_summary", kwargs={"code": "Z10005"})
+    client.force_login(user_with_roles(tree["Z10005"], "view", "finance_view"))
+    html = client.get(url).content.decode()
+
+    trend = html.split("Progress through the year")[1].split("</table>")[0]
+    charts = trend.split("<table")[0]
+    assert charts.count('role="img"') == 2
+    assert "<title" in charts and "Points through the year" in charts and "<desc" in charts
+    assert "Achievement payment through the year" in charts
+    for figure in ("£41,358.95", "31 Mar", "31 Dec"):  # the year end's payment, both dates: as in the table
+        assert figure in charts, figure
+    client.force_login(user_with_roles(tree["Z10005"], "view"))
+    without_money = client.get(url).content.decode()
+    assert "Points through the year" in without_money
+    assert "Achievement payment through the year" not in without_money
+
+
+def test_the_provider_report_charts_how_achievement_is_spread_with_the_counts_in_a_table(client, published):
+    tree, _ = published
+    client.force_login(user_with_roles(tree["ENG"], "support"))
+    response = client.get(reverse("reports:provider_report", kwargs={"code": "ENG"}))
+
+    bands = response.context["bands"]
+    assert len(bands) == 10 and sum(band.count for band in bands) == 8
+    html = response.content.decode()
+    assert "Practices by share of points achieved" in html and 'role="img"' in html
+    for band in bands:
+        assert f'<td class="nhsuk-table__cell">{band.label}</td>' in html
+    filtered = client.get(reverse("reports:provider_report", kwargs={"code": "ENG"}), {"search": "Z92001"})
+    assert sum(band.count for band in filtered.context["bands"]) == 1
