@@ -36,6 +36,7 @@ urlpatterns = [
     path("", include("participation.urls")),
     path("", include("extracts.urls")),
     path("", include("manual_entry.urls")),
+    path("", include("notices.urls")),
     path("", include("calculation.urls")),
     path("", include("declarations.urls")),
     path("", include("payments.urls")),
