@@ -136,7 +136,7 @@ def _offers(scope: _Scope, practices, since) -> list[Deadline]:
                 row["response_date"],
                 href,
                 "The practice accepts or declines by this day; the commissioner then approves participation.",
-            )  # fmt: skip
+            )
         )
     if scope.holds(P.COMMISSION_SERVICES):
         accepted = (
@@ -149,11 +149,12 @@ def _offers(scope: _Scope, practices, since) -> list[Deadline]:
                 Deadline(
                     f"participation-approval-{row['service_year__code']}-{row['target_date']:%Y%m%d}",
                     Kind.PARTICIPATION_APPROVAL,
-                    f"Approve the participation of {_plural(row['n'], 'practice')} in {row['service_year__name']}",
+                    f"Approve the participation of {_plural(row['n'], 'practice')} in "
+                    f"{row['service_year__name']}",
                     row["target_date"],
                     reverse("participation:participation_list"),
                     "Only approved participation lets the practice's data in.",
-                )  # fmt: skip
+                )
             )
     return found
 
@@ -195,7 +196,7 @@ def _manual_entry(scope: _Scope, practices, since) -> list[Deadline]:
                 year.manual_entry_deadline,
                 href,
                 "Answer every manual indicator by this day; after it only the commissioner can enter them.",
-            )  # fmt: skip
+            )
         )
     return found
 
@@ -217,7 +218,7 @@ def _milestones(scope: _Scope, practices, since, today) -> list[Deadline]:
             reverse("participation:timetable") + f"?year={m.service_year.code}",
             m.note,
             starts=m.starts_on if m.starts_on != m.ends_on else None,
-        )  # fmt: skip
+        )
         for m in milestones
     ]
 
@@ -253,9 +254,9 @@ def _cutoffs_and_waiting(scope: _Scope, practices, since, today) -> list[Deadlin
                 f"Payment cut-off at {cutoff:%H:%M} for payment on {release.payment_date:%-d %B}",
                 cutoff.date(),
                 reverse("declarations:list"),
-                "Approved payments at the cut-off are released to the payment agency; later ones wait a month.",
+                "Payments approved by the cut-off go to the payment agency; later ones wait a month.",
                 at=cutoff,
-            )  # fmt: skip
+            )
         )
     next_cutoff = timezone.localtime(releases[0].cutoff).date()
     acting = [(state, kind, verb) for state, permission, kind, verb in WAITING if scope.holds(permission)]
@@ -272,10 +273,11 @@ def _cutoffs_and_waiting(scope: _Scope, practices, since, today) -> list[Deadlin
                     Deadline(
                         f"{kind}-{next_cutoff:%Y%m%d}",
                         kind,
-                        f"{verb.capitalize()} {_plural(waiting[state], 'declaration')} before the payment cut-off",
+                        f"{verb.capitalize()} {_plural(waiting[state], 'declaration')} "
+                        "before the payment cut-off",
                         next_cutoff,
                         reverse("declarations:list") + f"?state={state}",
                         "To be paid this month, the declaration must be approved by the cut-off.",
-                    )  # fmt: skip
+                    )
                 )
     return found

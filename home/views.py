@@ -8,8 +8,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST, require_safe
 from django.utils import timezone
+from django.views.decorators.http import require_POST, require_safe
 from django_tables2 import RequestConfig
 
 from accounts.selectors import active_memberships_of, practice_list_for, practices_held_by
@@ -20,8 +20,8 @@ from notices.selectors import notices_in_force_for
 from . import actions, selectors
 from .checklist import annotate_year_end_checklist, year_end_checklists
 from .deadlines import deadlines_for
-from .ical import calendar_of
 from .filters import PracticeFilter
+from .ical import calendar_of
 from .tables import PracticeTable
 
 

@@ -76,3 +76,6 @@ class Dismissal(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["notice", "user"], name="one_dismissal_per_reader")]
+
+    def __str__(self):
+        return f"{self.notice} dismissed by {self.user}"

@@ -40,7 +40,8 @@ def other_service_offered_to(practice):
     qof = service_year()
     year = participation_actions.create_service_year(
         values={
-            "service": service, "financial_year": qof.financial_year, "code": "LDHC2324", "name": "LDHC 2023/24",
+            "service": service, "financial_year": qof.financial_year, "code": "LDHC2324",
+            "name": "LDHC 2023/24",
             "start_date": qof.start_date, "end_date": qof.end_date, "payment_kind": "item_of_service",
             "aspiration_rate": 0, "manual_entry_deadline": qof.end_date,
         },
@@ -114,7 +115,9 @@ def test_an_expired_or_archived_notice_leaves_the_pages_for_the_archive(client, 
     archived = publish(manager, title="Old news")
     actions.archive_notice(notice=archived, by=manager)
     an_hour_ago = timezone.now() - dt.timedelta(hours=1)
-    Notice.objects.filter(pk=expiring.pk).update(published_at=an_hour_ago - dt.timedelta(days=1), expires_at=an_hour_ago)
+    Notice.objects.filter(pk=expiring.pk).update(
+        published_at=an_hour_ago - dt.timedelta(days=1), expires_at=an_hour_ago
+    )
     reader = user_with_roles(tree["A00001"], "view")
     page = banner(client, reader)
     assert "Extract late" not in page and "Old news" not in page
