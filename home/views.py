@@ -38,6 +38,8 @@ def index(request):
         "year_end": year_end,
         "work": work_list(request.user),
         "home_notices": notices_in_force_for(request.user),
+        # The home page lists every notice in force itself; the banner would show them twice.
+        "banner_notices": [],
         "home_deadlines": deadlines_for(request.user)[:HOME_DEADLINES],
     }
     return render(request, "home/home.html", context)
