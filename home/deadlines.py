@@ -159,13 +159,15 @@ def _offers(scope: _Scope, practices, since) -> list[Deadline]:
     return found
 
 
-def _years_taken_part_in(scope: _Scope, practices) -> QuerySet[ServiceYear]:
-    """Years the user's practices take part in or are offered; every recent year for commissioners and
+def _years_taken_part_in(scope: _Scope, practices, *, recent: bool = True) -> QuerySet[ServiceYear]:
+    """Years the user's practices take part in or are offered; every (recent) year for commissioners and
     national staff, who work on all of them."""
-    recent = ServiceYear.objects.filter(end_date__gte=timezone.localdate() - YEARS_BACK)
+    years = ServiceYear.objects.all()
+    if recent:
+        years = years.filter(end_date__gte=timezone.localdate() - YEARS_BACK)
     if scope.commissioner or scope.national:
-        return recent
-    return recent.filter(
+        return years
+    return years.filter(
         Q(participations__practice__in=practices)
         | Q(offers__practice__in=practices, offers__state__in=Offer.LIVE_STATES)
     ).distinct()
@@ -174,8 +176,9 @@ def _years_taken_part_in(scope: _Scope, practices) -> QuerySet[ServiceYear]:
 def _manual_entry(scope: _Scope, practices, since) -> list[Deadline]:
     if not scope.holds(P.ENTER_ACHIEVEMENT, P.VIEW_ACHIEVEMENT, P.MANAGE_SERVICES, P.SUPPORT):
         return []
+    # Any year whose deadline is still ahead, however old: a deadline can be moved after the year ends.
     years = (
-        _years_taken_part_in(scope, practices)
+        _years_taken_part_in(scope, practices, recent=False)
         .filter(manual_entry_deadline__gte=since, indicators__kind=Indicator.Kind.MANUAL)
         .distinct()
         .order_by("manual_entry_deadline")

@@ -138,3 +138,24 @@ def test_an_answered_offer_is_no_longer_a_deadline_for_the_practice(tree, offere
     participation_actions.accept_offer(offer=offered, by=user)
     assert Offer.objects.get(pk=offered.pk).state == Offer.State.ACCEPTED
     assert Kind.OFFER_RESPONSE not in {d.kind for d in deadlines_for(user)}
+
+
+def test_a_manual_entry_deadline_moved_past_an_old_years_end_is_still_a_deadline(tree):
+    old = service_year("QOF2324", automatic_participation=True)
+    participation_actions.create_indicator(
+        values={
+            "service_year": old, "code": "QI001", "group_code": "QI",
+            "group_description": "Quality improvement",
+            "domain_code": "QI", "points": Decimal("27"), "kind": "manual", "patient_list": "TOTAL",
+            "prevalence_adjusted": False,
+        },
+        by=None,
+    )  # fmt: skip
+    participation_actions.record_automatic_participation(service_year=old, by=None)
+    reopened = timezone.localdate() + dt.timedelta(days=3)
+    participation_actions.update_service_year(
+        service_year=old, changes={"manual_entry_deadline": reopened}, by=None
+    )
+    user = user_with_roles(tree["A00001"], "achievement_entry")
+    manual = [d for d in deadlines_for(user) if d.kind == Kind.MANUAL_ENTRY]
+    assert [(d.what, d.due) for d in manual] == [(f"Manual entry closes for {old.name}", reopened)]
