@@ -11,6 +11,7 @@ from accounts.models import OrganisationType
 from accounts.roles import CATALOGUE, Permission
 from declarations.models import Freeze
 from declarations.selectors import standing_freezes
+from notices.selectors import anything_to_show, banner_notices_for
 from notifications.selectors import unread_notifications
 
 COMMISSIONER_OR_NATIONAL = {OrganisationType.ICB, OrganisationType.SUB_ICB, OrganisationType.NATIONAL}
@@ -34,12 +35,14 @@ class Held:
 
 
 def portal(request):
-    held, unread, frozen = _permissions_held(request)
+    held, unread, frozen, noticed = _permissions_held(request)
     return {
         "service_name": settings.SERVICE_NAME,
         "navigation": _navigation(request, held),
         "unread_notifications": unread,
         "freezes": _freezes_affecting(held) if frozen else [],
+        # The audience is checked only when some notice is undismissed: most pages pay nothing for it.
+        "banner_notices": list(banner_notices_for(request.user)) if noticed else [],
     }
 
 
@@ -61,26 +64,28 @@ def _freezes_affecting(held: set[Held]) -> list:
     return standing_freezes(None)
 
 
-def _permissions_held(request) -> tuple[set[Held], int, bool]:
-    """The signed-in user's permissions from their current roles, their unread notifications and whether
-    anything is frozen (both ride along as subqueries, so every page costs one query here)."""
+def _permissions_held(request) -> tuple[set[Held], int, bool, bool]:
+    """The signed-in user's permissions from their current roles, their unread notifications, whether
+    anything is frozen and whether a service notice is undismissed (all ride along as subqueries, so every
+    page costs one query here)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return set(), 0, False
+        return set(), 0, False, False
     unread = unread_notifications(OuterRef("user")).values("user").annotate(count=Count("pk")).values("count")
     rows = (
         user.memberships.filter(ended_at__isnull=True)
         .annotate(
             unread=Subquery(unread, output_field=IntegerField()),
             frozen=Exists(Freeze.objects.filter(lifted_at__isnull=True)),
+            noticed=anything_to_show("user"),
         )
-        .values_list("organisation__type", "organisation__code", "role", "unread", "frozen")
+        .values_list("organisation__type", "organisation__code", "role", "unread", "frozen", "noticed")
     )
-    held, count, frozen = set(), 0, False
-    for organisation_type, code, role, unread_count, anything_frozen in rows:
-        count, frozen = unread_count or 0, anything_frozen
+    held, count, frozen, noticed = set(), 0, False, False
+    for organisation_type, code, role, unread_count, anything_frozen, anything_noticed in rows:
+        count, frozen, noticed = unread_count or 0, anything_frozen, anything_noticed
         held |= {Held(p, organisation_type, code) for p in CATALOGUE[role].all_permissions()}
-    return held, count, frozen
+    return held, count, frozen, noticed
 
 
 def _navigation(request, held: set[Held]) -> list[dict]:
@@ -136,6 +141,7 @@ def _navigation(request, held: set[Held]) -> list[dict]:
         items.append(("Freezes", reverse("declarations:freezes")))
     if holds(Permission.MANAGE_SERVICES, NATIONAL):
         items.append(("Services", reverse("participation:service_years")))
+        items.append(("Service notices", reverse("notices:list")))
     paying = sorted(
         (
             h

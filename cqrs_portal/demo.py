@@ -36,6 +36,8 @@ from extracts.actions import load_extract
 from extracts.models import Extract, SubmissionSupersession
 from manual_entry.actions import enter_manual_answers
 from manual_entry.selectors import manual_indicators
+from notices.actions import publish_notice
+from notices.models import Audience, Notice
 from participation import actions as participation_actions
 from participation.actions import load_rulesets
 from participation.models import NominatedPayee, Offer, ServiceYear
@@ -118,6 +120,8 @@ def demo_logins(icb: Organisation) -> list[DemoLogin]:
         login("role.national-finance", "Nat Finance", national, Role.FINANCE_MANAGEMENT),
         login("role.commissioner-view", "Val Viewer", icb, Role.VIEW, Role.FINANCE_VIEW),
         login("role.commissioner-user-admin", "Ulla Admin", sub_icb, Role.USER_ADMIN),
+        # At a practice taking part in the demo's in-year service, whose manual entry is open.
+        login("manual.entry", "Manny Entry", neighbour, Role.ACHIEVEMENT_ENTRY, Role.VIEW),
     ]  # fmt: skip
 
 
@@ -137,8 +141,10 @@ def load_demo(*, icb_code: str = DEFAULT_ICB) -> list[DemoLogin]:
     run_demo_calculations(icb)
     run_demo_declarations(icb, journey_practice=logins[0].organisation)
     run_demo_next_year(icb)
+    open_demo_manual_entry()
     run_demo_payments(icb)
     run_demo_services(icb, journey_practice=logins[0].organisation)
+    publish_demo_notice()
     return logins
 
 
@@ -397,6 +403,44 @@ def run_demo_next_year(icb: Organisation) -> None:
             service_year=year, achievement_date=achievement_date, by=None, reason="Demo data"
         )
         calculation_actions.calculate_in_process(run=run)
+
+
+# The demo's data are of 2024/25 in year, so that is its in-year service: its manual entry stays open this
+# many days from whenever the demo is loaded, so that it can be tried.
+DEMO_MANUAL_ENTRY_OPEN_DAYS = 28
+
+
+def open_demo_manual_entry() -> None:
+    """Move the in-year service's manual-entry deadline to four weeks from today (only ever later), so the
+    window is open whenever the demo runs (docs/adr/0016-notices-and-calendar.md)."""
+    year = ServiceYear.objects.filter(code=DEMO_NEXT_YEAR).first()
+    if year is None:
+        return
+    open_until = timezone.localdate() + dt.timedelta(days=DEMO_MANUAL_ENTRY_OPEN_DAYS)
+    if year.manual_entry_deadline < open_until - dt.timedelta(days=7):
+        participation_actions.update_service_year(
+            service_year=year, changes={"manual_entry_deadline": open_until}, by=None
+        )
+
+
+DEMO_NOTICE_TITLE = "Demo: QOF 2024/25 manual entry is open"
+
+
+def publish_demo_notice() -> None:
+    """One service notice in force, as Service Management would publish it (once)."""
+    year = ServiceYear.objects.filter(code=DEMO_NEXT_YEAR).first()
+    if year is None or Notice.objects.filter(title=DEMO_NOTICE_TITLE, archived_at__isnull=True).exists():
+        return
+    publish_notice(
+        values={
+            "title": DEMO_NOTICE_TITLE,
+            "body": f"Practices can enter their {year.name} manual indicators until "
+            f"{year.manual_entry_deadline:%-d %B %Y}. After that only the commissioner can enter them.",
+            "audience": Audience.PRACTICES,
+            "service": year.service,
+        },
+        by=None,
+    )
 
 
 # --- Payments (docs/adr/0013-payments.md) ---------------------------------------------------------------

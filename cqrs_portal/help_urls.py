@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import help
+from . import guidance, help
 
 app_name = "help"
 
@@ -9,4 +9,5 @@ urlpatterns = [
     path("help/<slug:topic>/", help.help_topic, name="topic"),
     path("contact/", help.contact, name="contact"),
     path("cookies/", help.cookies, name="cookies"),
+    path("guidance/<slug:page>/deadline/", guidance.guidance_deadline, name="guidance_deadline"),
 ]

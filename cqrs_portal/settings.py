@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "participation",
     "extracts",
     "manual_entry",
+    "notices",
     "calculation",
     "declarations",
     "payments",

@@ -217,8 +217,28 @@ PROBES = {
     "payments.actions.import_acknowledgement": lambda w, tmp: {"text": "LINE_REFERENCE,STATUS,REASON\r\n"},
     # Every signed-in user may mark their own notifications read; nobody signed out may.
     "notifications.actions.mark_notifications_read": lambda w, tmp: {},
+    "notices.actions.publish_notice": lambda w, tmp: {
+        "values": {"title": "Probe", "body": "Probe", "audience": "everyone"},
+    },
+    "notices.actions.edit_notice": lambda w, tmp: {"notice": w.notice, "values": {"title": "Probe"}},
+    "notices.actions.archive_notice": lambda w, tmp: {"notice": w.notice},
+    # A notice to commissioners: the practice's View user does not read it, so may not dismiss it.
+    "notices.actions.dismiss_notice": lambda w, tmp: {"notice": _notice_to_commissioners()},
+    # A user's own calendar link, made and stopped by them alone.
+    "home.actions.issue_calendar_feed": lambda w, tmp: {},
+    "home.actions.revoke_calendar_feed": lambda w, tmp: {},
 }  # fmt: skip
-SIGNED_OUT = {"notifications.actions.mark_notifications_read"}
+SIGNED_OUT = {
+    "notifications.actions.mark_notifications_read",
+    "home.actions.issue_calendar_feed",
+    "home.actions.revoke_calendar_feed",
+}
+
+
+def _notice_to_commissioners():
+    from notices.models import Notice
+
+    return Notice.objects.create(title="Probe", body="Probe", audience="commissioners")
 
 
 def _ruleset_file(tmp_path):

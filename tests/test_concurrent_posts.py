@@ -103,3 +103,27 @@ def test_every_post_fired_eight_times_at_once_gives_no_server_error(postgresql, 
         .filter(n__gt=1)
     )
     assert not duplicates.exists()
+
+
+def test_notice_and_calendar_posts_fired_eight_times_at_once_leave_one_of_each(postgresql, world):
+    """The POSTs the walk cannot race by action (their pages refuse the same people as their actions): a
+    double-clicked dismissal, archive or new calendar link ends in one row, never a server error."""
+    from django.urls import reverse
+
+    from home.models import CalendarFeed
+    from notices.models import Dismissal, Notice
+
+    reader = user_with_roles(world.tree["A00001"], "view")
+    manager = user_with_roles(world.tree["ENG"], "service_management")
+    posts = [
+        (reader, reverse("notices:dismiss", kwargs={"pk": world.notice.pk})),
+        (reader, reverse("home:calendar_feed")),
+        (manager, reverse("notices:archive_notice", kwargs={"pk": world.notice.pk})),
+    ]
+    for user, url in posts:
+        outcomes = fire(user, url, {})
+        assert all(isinstance(outcome, int) and outcome < 500 for outcome in outcomes), (url, outcomes)
+    assert Dismissal.objects.filter(notice=world.notice, user=reader).count() == 1
+    assert CalendarFeed.objects.filter(user=reader).count() == 1
+    archived = Notice.objects.get(pk=world.notice.pk)
+    assert archived.archived_at is not None and archived.archived_by == manager

@@ -21,6 +21,7 @@ from django.urls import reverse
 
 from accounts.models import Organisation, OrganisationType
 from accounts.roles import CATALOGUE, Permission, Role, roles_held_at
+from cqrs_portal.guidance import PAGES as GUIDANCE
 from cqrs_portal.help import TOPICS as HELP_TOPICS
 from tests.factories import QOF2324_OFFER_DATES, date_fields
 from tests.walk_world import MANUAL_INDICATOR, World, extract_file
@@ -271,6 +272,18 @@ def manages_freezes(walker: Walker, target: Target) -> int:
     return REDIRECT if walker.nationally(P.SUPPORT) or walker.nationally(P.MANAGE_SERVICES) else NOT_FOUND
 
 
+def manages_notices(walker: Walker, target: Target) -> int:
+    return REDIRECT if walker.nationally(P.MANAGE_SERVICES) else NOT_FOUND
+
+
+def the_notice(name: str) -> Callable[[World], list[Target]]:
+    return lambda world: [Target(reverse(name, kwargs={"pk": world.notice.pk}), obj=world.notice)]
+
+
+def notice_form(world: World, walker: Walker, target: Target) -> dict:
+    return {"title": "The walk's notice", "body": "Read me again.", "audience": "everyone", "service": ""}
+
+
 BULK_APPROVE = "declarations.actions.bulk_approve"
 
 
@@ -430,6 +443,39 @@ ROUTES = [
         anyone(),
     ),
     Route("home:practice_list", one("home:practice_list"), anyone()),
+    Route(
+        "help:guidance_deadline",
+        lambda world: [Target(reverse("help:guidance_deadline", kwargs={"page": page})) for page in GUIDANCE],
+        anyone(),
+    ),
+    # Each user's own calendar link: anyone signed in makes and stops their own (the feed itself is public).
+    Route("home:calendar", one("home:calendar"), anyone()),
+    Route("home:calendar_feed", one("home:calendar_feed"), post_only(), [Post(anyone(REDIRECT))]),
+    Route("home:calendar_feed_stop", one("home:calendar_feed_stop"), post_only(), [Post(anyone(REDIRECT))]),
+    # Service notices: readers see theirs (the walk's notice is to everyone, so anyone may dismiss it);
+    # only national Service Management reaches the pages that publish, change and archive, so the pages
+    # and the actions refuse the same people: tests/test_action_guards.py proves the actions' own checks.
+    Route("notices:list", one("notices:list"), anyone()),
+    Route("notices:archive", one("notices:archive"), anyone()),
+    Route(
+        "notices:create",
+        one("notices:create"),
+        national_page(P.MANAGE_SERVICES),
+        [Post(manages_notices, notice_form)],
+    ),
+    Route(
+        "notices:edit",
+        the_notice("notices:edit"),
+        national_page(P.MANAGE_SERVICES),
+        [Post(manages_notices, notice_form)],
+    ),
+    Route(
+        "notices:archive_notice",
+        the_notice("notices:archive_notice"),
+        national_page(P.MANAGE_SERVICES),
+        [Post(manages_notices)],
+    ),
+    Route("notices:dismiss", the_notice("notices:dismiss"), post_only(), [Post(anyone(REDIRECT))]),
     # accounts
     Route(
         "accounts:organisation_detail", each_organisation("accounts:organisation_detail"), organisation_page()

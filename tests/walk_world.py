@@ -21,6 +21,8 @@ from declarations import actions as declaration_actions
 from declarations.models import Declaration, DeclarationRevision, Freeze
 from extracts import actions as extract_actions
 from extracts.models import Extract, ExtractUpload
+from notices import actions as notice_actions
+from notices.models import Notice
 from participation import actions as participation_actions
 from participation.models import Offer, ServiceYear
 from tests.engine.engine_extract_helpers import HEADER, extract_row
@@ -64,6 +66,7 @@ class World:
     # A role that needs a second administrator, given to the member at each commissioner and national by
     # another administrator there and waiting for confirmation.
     grant_requests: dict[str, RoleGrantRequest]
+    notice: Notice | None = None  # in force, to everyone about every service
 
     @property
     def practices(self) -> list[Organisation]:
@@ -173,9 +176,12 @@ def build_world(upload_directory) -> World:
         grant_requests[code] = account_actions.grant_role(
             user=members[code], organisation=organisation, role=role, by=requester
         )
+    notice = notice_actions.publish_notice(
+        values={"title": "The walk's notice", "body": "Read me.", "audience": "everyone"}, by=None
+    )
     return World(
         tree, offers, year, extract, run, held_run, upload, members, memberships, loader, declarations,
-        revision, freeze, grant_requests,
+        revision, freeze, grant_requests, notice,
     )  # fmt: skip
 
 

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from cqrs_portal.demo import DEFAULT_ICB, DEMO_BACKUP_CODES, DEMO_PASSWORD, demo_totp_secret, load_demo
+from cqrs_portal.demo_jobs import DEMO_JOBS
 
 
 class Command(BaseCommand):
@@ -17,6 +18,10 @@ class Command(BaseCommand):
         self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD})\n")
         for login in logins:
             self.stdout.write(f"  {login.email:<{width}}  {login.organisation:<7} {', '.join(login.roles)}")
+        job_width = max(len(job) for job, _ in DEMO_JOBS)
+        self.stdout.write("\nWhich login to try first for each job:\n")
+        for job, email in DEMO_JOBS:
+            self.stdout.write(f"  {job:<{job_width}}  {email}")
         practice, commissioner, finance = logins[0], logins[1], logins[2]
         self.stdout.write(
             "\nThe declaration journey (QOF 2023/24, declarations in every state):\n"
