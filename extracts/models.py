@@ -95,7 +95,7 @@ class SubmissionSupersession(models.Model):
     practice = models.ForeignKey(
         Organisation, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
     )
-    indicator_code = models.CharField(max_length=20)
+    indicator_code = models.CharField(max_length=40)
     submitted_at = models.DateTimeField(null=True, blank=True)
     field_count = models.PositiveIntegerField()
     superseded_by = models.ForeignKey(

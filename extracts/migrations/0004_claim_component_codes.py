@@ -14,4 +14,9 @@ class Migration(migrations.Migration):
             name="indicator_code",
             field=models.CharField(max_length=40),
         ),
+        migrations.AlterField(
+            model_name="submissionsupersession",
+            name="indicator_code",
+            field=models.CharField(max_length=40),
+        ),
     ]

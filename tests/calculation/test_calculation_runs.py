@@ -234,8 +234,9 @@ def test_demo_publishes_in_year_runs_and_the_year_end_once(db):
     runs = CalculationRun.objects.count()
     load_demo()
     # 3 runs of 2023/24, 2 of 2024/25, the declarations demo's recalculation of a practice already sent for
-    # payment, and the payments demo's 2 practice recalculations after payment.
-    assert CalculationRun.objects.count() == runs == 8
+    # payment, the payments demo's 2 practice recalculations after payment; then the services demo's four
+    # LD health check quarters and three Network Contract DES months.
+    assert CalculationRun.objects.count() == runs == 8 + 4 + 3
 
 
 def test_run_calculation_command_prints_the_run_and_its_status(example, django_capture_on_commit_callbacks):

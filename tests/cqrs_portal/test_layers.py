@@ -4,16 +4,15 @@ Django import in the engine and a planted import up the layers."""
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
 
-PACKAGES = [
-    "engine", "accounts", "notifications", "participation", "extracts", "manual_entry", "calculation",
-    "reports", "declarations", "payments", "home", "cqrs_portal",
-]  # fmt: skip
+# The packages the layer contracts name, so that a new app is copied as soon as it is configured.
+PACKAGES = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["root_packages"]
 
 
 @pytest.fixture(scope="module")
