@@ -7,8 +7,6 @@ childhood immunisations for England is a few tens of thousands of lines, calcula
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pandas as pd
 
@@ -20,12 +18,12 @@ from engine.periods import month_of_year
 from engine.rounding import format_hundredths
 from extracts.models import Extract
 from extracts.store import current_field_rows
-from participation.models import NominatedPayee, ServiceYear
+from participation.models import ServiceYear
 from participation.selectors import capitation_rates_frame, fees_frame
 
 from .models import CalculationRun, PracticeListSize, PracticeResult, ServiceLine
 from .pipeline import CalculationInputError, cpi_list_date, insert_frame, latest_list_sizes
-from .services import memberships_frame
+from .services import memberships_frame, payees_frame
 
 Kind = ServiceYear.PaymentKind
 
@@ -99,17 +97,6 @@ def item_of_service_lines(run: CalculationRun) -> pd.DataFrame:
             "amount": format_hundredths(paid["amount_pence"].to_numpy(dtype=np.int64)),
             "amount_pence": paid["amount_pence"].to_numpy(dtype=np.int64),
         }
-    )
-
-
-def payees_frame(on_or_before: dt.date | None = None) -> pd.DataFrame:
-    """pcn_code, payee_code, start_date, end_date of every payee nomination, one query."""
-    rows = NominatedPayee.objects.all()
-    if on_or_before is not None:
-        rows = rows.filter(start_date__lte=on_or_before)
-    return pd.DataFrame.from_records(
-        list(rows.values_list("pcn__code", "payee__code", "start_date", "end_date")),
-        columns=["pcn_code", "payee_code", "start_date", "end_date"],
     )
 
 
