@@ -242,8 +242,13 @@ def run_demo_calculations(icb: Organisation) -> None:
     for following in ServiceYear.objects.filter(code=DEMO_NEXT_YEAR):
         _demo_list_sizes(following, codes)
     _demo_in_year_extracts(year, codes)
-    published = set(Publication.objects.filter(service_year=year).values_list("achievement_date", flat=True))
     dates = sorted(set(Extract.objects.filter(service_year=year).values_list("achievement_date", flat=True)))
+    _publish_unpublished(year, dates)
+
+
+def _publish_unpublished(year: ServiceYear, dates) -> None:
+    """Calculate and publish each date not yet published: loading the demo twice adds no run."""
+    published = set(Publication.objects.filter(service_year=year).values_list("achievement_date", flat=True))
     for achievement_date in dates:
         if achievement_date in published:
             continue
@@ -564,17 +569,8 @@ def run_demo_services(icb: Organisation, *, journey_practice: str) -> None:
     _demo_participate_all(ld_year, practices)
     _demo_ld_claims(ld_year, practices)
     _demo_network_inputs(network_year, practices, journey_practice)
-    for year, dates in ((ld_year, ld_year.achievement_dates), (network_year, DEMO_NETWORK_MONTHS)):
-        published = set(
-            Publication.objects.filter(service_year=year).values_list("achievement_date", flat=True)
-        )
-        for achievement_date in dates:
-            if achievement_date in published:
-                continue
-            run = calculation_actions.start_run(
-                service_year=year, achievement_date=achievement_date, by=None, reason="Demo data"
-            )
-            calculation_actions.calculate_in_process(run=run)
+    _publish_unpublished(ld_year, ld_year.achievement_dates)
+    _publish_unpublished(network_year, DEMO_NETWORK_MONTHS)
     for year, first_date in ((ld_year, ld_year.achievement_dates[0]), (network_year, DEMO_NETWORK_MONTHS[0])):
         waiting = Declaration.objects.filter(
             service_year=year, achievement_date=first_date, state=Declaration.State.AWAITING_PRACTICE
