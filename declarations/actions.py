@@ -490,12 +490,22 @@ def follow_publication(*, run: CalculationRun, replaced_run_id: int | None) -> C
             "practice_id", "points", "payment"
         )
     }
+    # Every live declaration is locked, but only the ones whose figures changed are built as objects: a
+    # national re-run that changes few practices then reads thousands of small tuples, not models.
+    live_figures = {
+        practice_id: (points, payment)
+        for practice_id, points, payment in Declaration.objects.select_for_update()
+        .filter(service_year=year, achievement_date=run.achievement_date, state__in=Declaration.LIVE_STATES)
+        .values_list("practice_id", "points", "payment")
+    }
+    changed = [practice_id for practice_id, held in live_figures.items() if figures.get(practice_id) != held]
     live = {
         declaration.practice_id: declaration
-        for declaration in Declaration.objects.select_for_update(of=("self",))
-        .filter(service_year=year, achievement_date=run.achievement_date, state__in=Declaration.LIVE_STATES)
-        .select_related("practice", "service_year")
-    }
+        for declaration in Declaration.objects.filter(
+            service_year=year, achievement_date=run.achievement_date, state__in=Declaration.LIVE_STATES,
+            practice_id__in=changed,
+        )
+    } if changed else {}  # fmt: skip
     first_state, skipped = past_unneeded_steps(year, State.AWAITING_PRACTICE)
     created = [
         Declaration(
@@ -503,10 +513,10 @@ def follow_publication(*, run: CalculationRun, replaced_run_id: int | None) -> C
             state=first_state, run=run, points=points, payment=payment, created_at=now, updated_at=now,
         )
         for practice_id, (points, payment) in figures.items()
-        if practice_id not in live
+        if practice_id not in live_figures
     ]  # fmt: skip
     Declaration.objects.bulk_create(created, batch_size=BULK_ROWS)
-    revisions, withdrawn, unchanged = [], [], 0
+    revisions, withdrawn, unchanged = [], [], len(live_figures) - len(live)
     for practice_id, declaration in live.items():
         if practice_id not in figures:
             if declaration.state == State.SENT:
@@ -515,9 +525,6 @@ def follow_publication(*, run: CalculationRun, replaced_run_id: int | None) -> C
                 withdrawn.append(declaration)
             continue
         points, payment = figures[practice_id]
-        if (points, payment) == (declaration.points, declaration.payment):
-            unchanged += 1
-            continue
         revisions.append(_revision(declaration, run, points, payment, now))
     DeclarationRevision.objects.bulk_create(revisions, batch_size=BULK_ROWS)
     reverted_ids = [r.declaration_id for r in revisions if r.outcome == DeclarationRevision.Outcome.REVERTED]
@@ -546,8 +553,8 @@ def follow_publication(*, run: CalculationRun, replaced_run_id: int | None) -> C
         Declaration.objects.filter(pk__in=[d.pk for d in withdrawn]).update(
             state=State.WITHDRAWN, updated_at=now
         )
-    _audit_publication(run, created, revisions, withdrawn, live, skipped, first_state)
-    _notify_publication(run, created, revisions, live)
+    _audit_publication(run, created, revisions, withdrawn, skipped, first_state)
+    _notify_publication(run, created, revisions)
     return Consequences(
         created=len(created), unchanged=unchanged, reverted=len(reverted_ids), flagged=len(flagged_ids),
         withdrawn=len(withdrawn),
@@ -566,7 +573,7 @@ def _revision(declaration: Declaration, run: CalculationRun, points, payment, no
     )  # fmt: skip
 
 
-def _audit_publication(run, created, revisions, withdrawn, live, skipped, first_state) -> None:
+def _audit_publication(run, created, revisions, withdrawn, skipped, first_state) -> None:
     changes = [
         (d, None, {**d.figures(), "settings": skipped}) for d in created
     ]  # created rows have their ids on PostgreSQL and SQLite alike (RETURNING)
@@ -582,7 +589,7 @@ def _audit_publication(run, created, revisions, withdrawn, live, skipped, first_
     audit.write_many(actor=None, action="declarations.follow_publication", changes=changes)
 
 
-def _notify_publication(run, created, revisions, live) -> None:
+def _notify_publication(run, created, revisions) -> None:
     """New declarations: whoever acts first. Changed ones: the practice and its commissioners, with the old
     and new figures and the run's reason. Unchanged ones: nobody."""
     practice_ids = {d.practice_id for d in created} | {r.declaration.practice_id for r in revisions}
