@@ -616,9 +616,11 @@ def reissue(*, line: PaymentLine, by) -> PaymentLine:
     if line.status != L.Status.REJECTED:
         raise ValidationError("Only a line the payment agency rejected can be reissued.")
     now = timezone.now()
-    root = line.reference.split("-RE")[0]  # a reissue of a reissue still counts from the original
+    # A line is reissued at most once (reissue_of is one-to-one and the line leaves REJECTED), so a reissue of
+    # a reissue counts on from the original: X, X-RE1, X-RE2. No prefix search over every reference ever sent.
+    root, _, number = line.reference.partition("-RE")
     copy = L.objects.create(
-        reference=f"{root}-RE{L.objects.filter(reference__startswith=f'{root}-RE').count() + 1}",
+        reference=f"{root}-RE{int(number or 0) + 1}",
         payee=line.payee,
         commissioner=line.commissioner,
         service_year=line.service_year,

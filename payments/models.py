@@ -148,9 +148,12 @@ class PaymentLine(models.Model):
         # A balance or adjustment of exactly £0.00: recorded so the ledger shows the year settled; never sent.
         SETTLED = "settled", "Nothing to pay"
 
-    reference = models.CharField(max_length=60, unique=True, help_text="Unique across every batch ever sent")
-    # Foreign keys the composite indexes below already serve, or that no page looks lines up by, get no index
-    # of their own: a national year's INSERT then maintains 8 indexes rather than 13.
+    # Unique through Meta.constraints rather than unique=True, which on PostgreSQL adds a second, pattern-ops
+    # index that no query needs.
+    reference = models.CharField(max_length=60, help_text="Unique across every batch ever sent")
+    # Every index is written for each of a national year's 76,920 lines, so a column gets one only if a
+    # query needs it and no composite index below serves it; a column that stays empty until the line is
+    # sent or declared is indexed only where it is set (docs/adr/0013-payments.md, Figures).
     payee = models.ForeignKey(
         Organisation, on_delete=models.PROTECT, related_name="payment_lines", db_index=False
     )
@@ -169,7 +172,7 @@ class PaymentLine(models.Model):
     component = models.CharField(max_length=24, choices=Component.choices)
     amount = models.DecimalField(**MONEY, help_text="Signed: a recovery is negative")
     due_date = models.DateField(help_text="The payment date it is expected on")
-    status = models.CharField(max_length=20, choices=Status.choices, db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices)
     description = models.CharField(max_length=300, blank=True)
     run = models.ForeignKey(
         CalculationRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
@@ -186,7 +189,7 @@ class PaymentLine(models.Model):
         db_index=False,
     )
     batch = models.ForeignKey(
-        PaymentBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="lines"
+        PaymentBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="lines", db_index=False
     )
     paid_at = models.DateTimeField(null=True, blank=True)
     rejection_reason = models.TextField(blank=True)
@@ -197,6 +200,7 @@ class PaymentLine(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="payment_lines",
+        db_index=False,
         help_text="The declaration whose financial approval this line pays or adjusts",
     )
     reissue_of = models.OneToOneField(
@@ -218,8 +222,15 @@ class PaymentLine(models.Model):
             models.Index(fields=["status", "batch", "due_date"]),
             models.Index(fields=["payee", "service_year"]),
             models.Index(fields=["commissioner", "service_year"]),
+            models.Index(fields=["batch"], condition=Q(batch__isnull=False), name="payment_line_batch"),
+            models.Index(
+                fields=["declaration"],
+                condition=Q(declaration__isnull=False),
+                name="payment_line_declaration",
+            ),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["reference"], name="payment_line_reference_unique"),
             # A line sent to the agency is in exactly one batch; a line not sent is in none.
             models.CheckConstraint(
                 condition=Q(status__in=SENT_STATUSES, batch__isnull=False)

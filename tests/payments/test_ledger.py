@@ -201,6 +201,11 @@ def test_the_acknowledgement_marks_lines_paid_or_rejected_and_a_reimport_changes
     assert selectors.ledger_totals(second.service_year)[big.pk] == Decimal("34201.80")
     later, _ = actions.release(cutoff=aware(FAR_CUTOFF) + dt.timedelta(days=31), by=None)
     assert list(later.lines.all()) == [reissued]
+    # Rejected again, its reissue counts on from the original line's reference.
+    actions.import_acknowledgement(
+        text=f"LINE_REFERENCE,STATUS,REASON\r\n{reissued.reference},REJECTED,Bank details closed\r\n", by=None
+    )
+    assert actions.reissue(line=reissued, by=finance).reference == f"{second.reference}-RE2"
 
 
 @pytest.mark.parametrize(
