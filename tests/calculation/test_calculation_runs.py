@@ -207,38 +207,6 @@ def test_in_year_runs_do_not_notify(example, django_capture_on_commit_callbacks)
     assert not Notification.objects.exists() and not mail.outbox
 
 
-def test_demo_publishes_in_year_runs_and_the_year_end_once(db):
-    from cqrs_portal.demo import load_demo
-
-    load_demo()
-    # The declarations and payments demos recalculate practices after payment, so the publication now points
-    # at the last of those recalculations, which carries the national year end's other practices forward.
-    publication = Publication.objects.get(service_year__code="QOF2324", achievement_date=YEAR_END)
-    assert publication.run.kind == CalculationRun.Kind.RECALCULATION
-    year_end = CalculationRun.objects.get(
-        service_year__code="QOF2324", achievement_date=YEAR_END, kind=CalculationRun.Kind.YEAR_END
-    )
-    assert year_end.status == Status.PUBLISHED
-    assert Publication.objects.filter(service_year__code="QOF2324").count() == 3
-    practice = PracticeResult.objects.filter(run=year_end).order_by("practice__code").first().practice
-    trend = [
-        row.points
-        for row in PracticeResult.objects.filter(practice=practice, run__kind__in=["in_year", "year_end"])
-        .filter(run__service_year__code="QOF2324")
-        .order_by("run__achievement_date")
-    ]
-    assert len(trend) == 3 and trend[0] <= trend[1] <= trend[2]
-    # 2024/25: published at 31 December, and held at 28 February for Support to confirm its prevalence.
-    following = CalculationRun.objects.filter(service_year__code="QOF2425").order_by("achievement_date")
-    assert [run.status for run in following] == [Status.PUBLISHED, Status.HELD]
-    runs = CalculationRun.objects.count()
-    load_demo()
-    # 3 runs of 2023/24, 2 of 2024/25, the declarations demo's recalculation of a practice already sent for
-    # payment, the payments demo's 2 practice recalculations after payment; then the services demo's four
-    # LD health check quarters and three Network Contract DES months.
-    assert CalculationRun.objects.count() == runs == 8 + 4 + 3
-
-
 def test_run_calculation_command_prints_the_run_and_its_status(example, django_capture_on_commit_callbacks):
     import io
 

@@ -1,0 +1,60 @@
+"""The whole demo, loaded once (it is the slowest fixture there is): what its calculations and payments leave
+behind, and that loading it again changes nothing."""
+
+from decimal import Decimal
+
+from calculation.models import CalculationRun, PracticeResult, Publication
+from payments import selectors
+from payments.models import PaymentBatch, PaymentLine
+from tests.calculation.helpers import YEAR_END
+
+L = PaymentLine
+Status = CalculationRun.Status
+
+
+def test_the_demo_loads_its_story_once_and_a_second_load_changes_nothing(db):
+    from cqrs_portal.demo import load_demo
+
+    load_demo()
+    # The declarations and payments demos recalculate practices after payment, so the publication now points
+    # at the last of those recalculations, which carries the national year end's other practices forward.
+    publication = Publication.objects.get(service_year__code="QOF2324", achievement_date=YEAR_END)
+    assert publication.run.kind == CalculationRun.Kind.RECALCULATION
+    year_end = CalculationRun.objects.get(
+        service_year__code="QOF2324", achievement_date=YEAR_END, kind=CalculationRun.Kind.YEAR_END
+    )
+    assert year_end.status == Status.PUBLISHED
+    assert Publication.objects.filter(service_year__code="QOF2324").count() == 3
+    practice = PracticeResult.objects.filter(run=year_end).order_by("practice__code").first().practice
+    trend = [
+        row.points
+        for row in PracticeResult.objects.filter(practice=practice, run__kind__in=["in_year", "year_end"])
+        .filter(run__service_year__code="QOF2324")
+        .order_by("run__achievement_date")
+    ]
+    assert len(trend) == 3 and trend[0] <= trend[1] <= trend[2]
+    # 2024/25: published at 31 December, and held at 28 February for Support to confirm its prevalence.
+    following = CalculationRun.objects.filter(service_year__code="QOF2425").order_by("achievement_date")
+    assert [run.status for run in following] == [Status.PUBLISHED, Status.HELD]
+    # Payments: aspiration and a year end paid, then an adjustment and a recovery after recalculation.
+    assert PaymentBatch.objects.count() == 1
+    assert L.objects.filter(component=L.Component.ASPIRATION, status=L.Status.PAID).exists()
+    assert L.objects.filter(component=L.Component.ACHIEVEMENT_BALANCE, status=L.Status.PAID).exists()
+    adjustments = sorted(L.objects.filter(component=L.Component.ADJUSTMENT).values_list("amount", flat=True))
+    assert len(adjustments) == 2 and adjustments[0] < 0 < adjustments[1]
+    assert set(L.objects.filter(component=L.Component.ADJUSTMENT).values_list("status", flat=True)) == {
+        "approved"
+    }
+    year = L.objects.filter(component=L.Component.ADJUSTMENT).first().service_year
+    latest = selectors.year_end_publication(year).run_id
+    payments = dict(PracticeResult.objects.filter(run_id=latest).values_list("practice_id", "payment"))
+    assert selectors.ledger_totals(year) == {
+        practice: Decimal(payment) for practice, payment in payments.items()
+    }
+
+    runs = CalculationRun.objects.count()
+    load_demo()
+    # 3 runs of 2023/24, 2 of 2024/25, the declarations demo's recalculation of a practice already sent for
+    # payment, the payments demo's 2 practice recalculations after payment; then the services demo's four
+    # LD health check quarters and three Network Contract DES months.
+    assert CalculationRun.objects.count() == runs == 8 + 4 + 3
