@@ -561,6 +561,70 @@ def adjust_for_recalculation(*, run, replaced_run_id) -> int:
     )
 
 
+@on_publication
+@system_step
+def adjust_services_for_recalculation(*, run, replaced_run_id) -> int:
+    """A date of a service paid per achievement date republished after its declarations were sent for
+    payment: each one whose figures changed gets a signed adjustment line (awaiting finance's approval,
+    as for QOF) of the new figures less what its lines already hold, to whoever its lines paid: the
+    practice, or a PCN's nominated payee (ADR 0018). A fixed number of queries however many changed."""
+    from calculation.models import PracticeResult
+    from declarations.models import Declaration
+
+    kind = run.service_year.payment_kind
+    if replaced_run_id is None or kind in (
+        ServiceYear.PaymentKind.POINTS,
+        ServiceYear.PaymentKind.PARTICIPATION_ONLY,
+    ):
+        return 0
+    sent = {
+        d.pk: d
+        for d in Declaration.objects.filter(
+            service_year=run.service_year, achievement_date=run.achievement_date, state=Declaration.State.SENT
+        ).select_related("practice")
+    }
+    if not sent:
+        return 0
+    held: dict[int, Decimal] = {}
+    payees: dict[int, int] = {}
+    for declaration_id, payee_id, amount in (
+        L.objects.filter(declaration_id__in=sent)
+        .exclude(status__in=NOT_IN_LEDGER)
+        .values_list("declaration_id", "payee_id", "amount")
+    ):
+        held[declaration_id] = held.get(declaration_id, Decimal(0)) + amount
+        payees.setdefault(declaration_id, payee_id)
+    totals = dict(
+        PracticeResult.objects.filter(
+            run=run, practice_id__in={d.practice_id for d in sent.values()}
+        ).values_list("practice_id", "payment")
+    )
+    organisations = Organisation.objects.in_bulk(set(payees.values()))
+    due, now = schedule.next_release(timezone.now()).payment_date, timezone.now()
+    lines = []
+    for pk, declaration in sorted(sent.items()):
+        if pk not in payees:
+            continue  # nothing was paid on it (a £0.00 date): nothing to adjust against
+        difference = totals.get(declaration.practice_id, Decimal(0)) - held[pk]
+        if not difference:
+            continue
+        payee, on, year = organisations[payees[pk]], run.achievement_date, run.service_year
+        whose = (
+            f": {declaration.practice.code}'s network payment" if payee.pk != declaration.practice_id else ""
+        )
+        why = f"{year.name} at {on:%-d %B %Y} recalculated (run {run.pk}) after it was paid{whose}"
+        lines.append(
+            L(
+                reference=f"ADJ-{year.code}-{on:%Y%m%d}-{declaration.practice.code}-R{run.pk}",
+                payee=payee, commissioner_id=payee.parent_id, service_year=year, achievement_date=on,
+                component=L.Component.ADJUSTMENT, amount=difference, due_date=due,
+                status=L.Status.AWAITING_APPROVAL, created_at=now, run=run, declaration=declaration,
+                description=why,
+            )
+        )  # fmt: skip
+    return len(L.objects.bulk_create(lines, ignore_conflicts=True))
+
+
 @guarded(at(P.MANAGE_FINANCE, "commissioner"))
 @transaction.atomic
 def approve_lines(*, commissioner: Organisation, lines: list[PaymentLine], by) -> int:

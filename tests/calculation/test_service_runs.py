@@ -581,3 +581,49 @@ def test_a_membership_change_mid_year_re_aggregates_and_reverts_the_pcns_declara
     assert Notification.objects.filter(
         user=payee_user, subject__contains="U00001 changed: declare and approve again"
     ).exists()
+
+
+def test_a_network_date_recalculated_after_payment_is_adjusted_by_a_signed_line_to_the_payee(
+    network, django_capture_on_commit_callbacks
+):
+    from calculation import tasks
+    from declarations.models import Declaration, DeclarationRevision
+    from payments import actions as payment_actions
+    from payments.models import PaymentLine
+
+    L = PaymentLine
+    year = ServiceYear.objects.get(code="NCD2425")
+    run_to_the_end(django_capture_on_commit_callbacks, service_year=year, achievement_date=OCTOBER)
+    paid = {
+        code: approve_through_finance(Declaration.objects.get(service_year=year, practice__code=code))
+        for code in ("U00001", "U00002")
+    }
+    payment_actions.release(cutoff=timezone.now(), by=None)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        change = actions.change_pcn_membership(
+            practice=network["A00002"], pcn=network["U00002"], start_date=dt.date(2024, 10, 1), by=None
+        )
+        for run in change.runs:
+            tasks.queue_run(run)
+
+    adjustments = {
+        line.declaration.practice.code: line
+        for line in L.objects.filter(component=L.Component.ADJUSTMENT).select_related("declaration__practice")
+    }
+    assert sorted(adjustments) == ["U00001", "U00002"]
+    for code, payee in (("U00001", "A00001"), ("U00002", "A00003")):
+        declaration = Declaration.objects.get(pk=paid[code].pk)
+        revision = DeclarationRevision.objects.get(declaration=declaration)
+        line = adjustments[code]
+        # Sent for payment, so flagged rather than reverted, and the difference is paid or recovered.
+        assert declaration.state == Declaration.State.SENT
+        assert revision.outcome == DeclarationRevision.Outcome.FLAGGED
+        assert (line.payee.code, line.amount, line.status) == (
+            payee, revision.difference, L.Status.AWAITING_APPROVAL,
+        )  # fmt: skip
+        # The ledger of the declaration now adds up to its new figures.
+        assert sum(L.objects.filter(declaration=declaration).values_list("amount", flat=True)) == (
+            declaration.payment
+        )
+    assert adjustments["U00001"].amount < 0 < adjustments["U00002"].amount
