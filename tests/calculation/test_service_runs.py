@@ -411,6 +411,18 @@ def test_the_achievement_summary_of_a_service_lists_its_payment_lines(
     total = PracticeResult.objects.get(run=run, practice__code="A00001").payment
     assert f"£{total:,}" in text
 
+    # The commissioner's provider report lists each PCN's aggregate beside its practices, with no link to
+    # the pages that are for practices only.
+    client.force_login(user_with_roles(network["01A"], Role.VIEW))
+    page = client.get(reverse("reports:provider_report", args=["01A"]), {"publication": publication.pk})
+    assert page.status_code == 200
+    rows = [row.record.practice.code for row in page.context["table"].rows]
+    assert rows == ["A00001", "A00002", "U00001"]
+    text = page.content.decode()
+    assert reverse("reports:practice_summary", args=["A00001"]) in text
+    assert reverse("reports:practice_summary", args=["U00001"]) not in text
+    assert reverse("payments:statement", args=["U00001"]) not in text
+
 
 # ---- Network declarations (docs/adr/0018-network-declarations.md) ----------------------------------------
 
