@@ -506,8 +506,9 @@ def test_a_network_declaration_waits_for_the_pcn_then_its_payee_declares_and_the
     assert response.status_code == 302
     pcn_declaration.refresh_from_db()
     assert pcn_declaration.state == S.AWAITING_COMMISSIONER and pcn_declaration.declared_by == payee_user
-    approved = declaration_actions.approve(declaration=pcn_declaration, by=approver)
-    declaration_actions.financially_approve(declaration=approved, by=finance)
+    # Approved from the commissioner's list, as a selection, then financially approved.
+    assert declaration_actions.bulk_approve(declarations=[pcn_declaration], by=approver).done == 1
+    declaration_actions.bulk_financially_approve(declarations=[pcn_declaration], by=finance)
 
     batch, _ = payment_actions.release(cutoff=timezone.now(), by=None)
 
