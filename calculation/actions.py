@@ -8,22 +8,23 @@ the stages, and whoever starts or retries a run queues it with `tasks.queue_run`
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts import audit
-from accounts.models import Organisation, OrganisationType
-from accounts.permissions import Permission, guarded, nationally, system_step
+from accounts.models import Organisation, OrganisationType, PcnMembership
+from accounts.permissions import Permission, at, either, guarded, nationally, system_step
 from accounts.roles import Role
 from accounts.selectors import current_holders
 from engine import national_prevalence
 from extracts.models import Extract, ExtractSubmission, SubmissionSupersession
 from notifications.actions import Recipient, notify_each
-from participation.models import ServiceYear
+from participation.models import NominatedPayee, ServiceYear
 
 from . import pipeline, prevalence_checks, service_runs
 from .models import (
@@ -679,3 +680,92 @@ def load_list_sizes(
         },
     )
     return len(rows)
+
+
+# ---- A practice joining or leaving a PCN (docs/adr/0018-network-declarations.md) -------------------------
+
+
+@dataclass(frozen=True)
+class MembershipChange:
+    membership: PcnMembership | None
+    # The recalculations started, one per published network date on or after the change, for the caller
+    # to queue (tasks.queue_run); and the dates whose run was already under way, so not started again.
+    runs: list[CalculationRun]
+    under_way: list[CalculationRun]
+
+
+def _day(on: dt.date) -> str:
+    return f"{on:%-d %B %Y}"
+
+
+@guarded(either(at(Permission.COMMISSION_SERVICES, "practice"), nationally(Permission.MANAGE_SERVICES)))
+@transaction.atomic
+def change_pcn_membership(
+    *, practice: Organisation, pcn: Organisation | None, start_date: dt.date, by
+) -> MembershipChange:
+    """The practice joins `pcn` (or leaves its PCN, with None) from `start_date`, as ODS records it: the
+    membership in force ends the day before. Every published date of a service aggregated to PCNs on or
+    after the change is recalculated nationally, so its PCNs' aggregates follow the new membership; the
+    publication then reverts (or, once sent for payment, flags) every declaration whose figures changed,
+    the PCNs' first among them, as any recalculation does."""
+    if practice.type != OrganisationType.PRACTICE:
+        raise ValidationError(f"{practice.code} is not a GP practice.")
+    if pcn is not None and pcn.type != OrganisationType.PCN:
+        raise ValidationError(f"{pcn.code} is not a primary care network.")
+    # One change at a time per practice: its memberships are read and rewritten under this lock.
+    Organisation.objects.select_for_update().filter(pk=practice.pk).first()
+    current = (
+        PcnMembership.objects.filter(practice=practice, end_date__isnull=True).select_related("pcn").first()
+    )
+    if current is None and pcn is None:
+        raise ValidationError(f"{practice.code} is in no PCN, so it cannot leave one.")
+    if current is not None and current.pcn_id == getattr(pcn, "pk", None):
+        raise ValidationError(f"{practice.code} is already in {pcn.code}.")
+    if current is not None and current.start_date >= start_date:
+        raise ValidationError(
+            f"{practice.code} joined {current.pcn.code} on {_day(current.start_date)}: a change must start "
+            "later (correct that membership instead)."
+        )
+    if current is not None:
+        nominated = NominatedPayee.objects.filter(pcn=current.pcn, payee=practice).filter(
+            Q(end_date__isnull=True) | Q(end_date__gte=start_date)
+        )
+        if nominated.exists():
+            raise ValidationError(
+                f"{practice.code} is {current.pcn.code}'s nominated payee on {_day(start_date)}: nominate "
+                "another member first, so that the PCN is still paid."
+            )
+    before = None
+    if current is not None:
+        before = {"pcn": current.pcn.code, "start_date": current.start_date.isoformat()}
+        current.end_date = start_date - dt.timedelta(days=1)
+        current.save(update_fields=["end_date"])
+    membership = None
+    if pcn is not None:
+        membership = PcnMembership.objects.create(practice=practice, pcn=pcn, start_date=start_date)
+    audit.record(
+        actor=by,
+        action="calculation.change_pcn_membership",
+        obj=practice,
+        before=before,
+        after={"pcn": pcn.code if pcn else None, "start_date": start_date.isoformat()},
+    )
+    moved = f"{practice.code} {'joined ' + pcn.code if pcn else 'left ' + current.pcn.code}"
+    reason = f"PCN membership change: {moved} from {_day(start_date)}"
+    runs, under_way = [], []
+    published = Publication.objects.filter(
+        service_year__payment_kind=ServiceYear.PaymentKind.CAPITATION, achievement_date__gte=start_date
+    ).select_related("service_year")
+    for publication in published.order_by("service_year__code", "achievement_date"):
+        try:
+            # Started by the system on the user's change (the audit above names them): a commissioner may
+            # change a membership without holding Support's right to start runs by hand.
+            runs.append(
+                start_run(
+                    service_year=publication.service_year, achievement_date=publication.achievement_date,
+                    by=None, reason=reason, kind=CalculationRun.Kind.RECALCULATION,
+                )
+            )  # fmt: skip
+        except RunUnderWay as error:
+            under_way.append(error.run)
+    return MembershipChange(membership=membership, runs=runs, under_way=under_way)

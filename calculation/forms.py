@@ -2,7 +2,7 @@ import datetime as dt
 
 from django import forms
 
-from accounts.nhsuk_forms import NamedModelChoiceField
+from accounts.nhsuk_forms import DateField, NamedModelChoiceField
 from participation.models import ServiceYear
 
 
@@ -71,3 +71,25 @@ class PrevalenceDecisionForm(forms.Form):
         help_text="Recorded with your decision: which practices closed, or what is missing and who fixes it.",
         widget=forms.Textarea(attrs={"class": "nhsuk-textarea", "rows": 3}),
     )
+
+
+class PcnMembershipForm(forms.Form):
+    """A practice joining a PCN, or leaving its own, from a day (as ODS records it)."""
+
+    pcn = forms.ChoiceField(
+        label="Primary care network",
+        help_text="The PCN the practice joins, or None if it leaves its PCN and joins no other.",
+        widget=forms.Select(attrs={"class": "nhsuk-select"}),
+    )
+    start_date = DateField(
+        label="From",
+        help_text="The first day in the new PCN (its ODS start date); the current one ends the day before.",
+    )
+
+    def __init__(self, *args, pcns: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["pcn"].choices = [
+            ("", "Choose a PCN"),
+            ("none", "None: the practice leaves its PCN"),
+            *pcns,
+        ]

@@ -9,8 +9,8 @@ from django.db.models import Count, Exists, OuterRef, QuerySet, Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from accounts.models import Organisation, OrganisationType
-from accounts.permissions import Permission, may_nationally
+from accounts.models import Organisation, OrganisationType, PcnMembership
+from accounts.permissions import Permission, may, may_nationally
 from extracts.models import Extract
 from participation.models import ServiceYear
 
@@ -163,3 +163,23 @@ def prevalence_review_page(run: CalculationRun) -> PrevalenceReviewPage:
     return PrevalenceReviewPage(
         run, review, outliers, groups, by_commissioner, list(missing_flags[:MISSING_LISTED]), missing_count
     )
+
+
+def may_change_pcn_membership(user, practice: Organisation) -> bool:
+    """The practice's commissioner, or national Service Management (the action checks again)."""
+    return may(user, Permission.COMMISSION_SERVICES, practice) or may_nationally(
+        user, Permission.MANAGE_SERVICES
+    )
+
+
+def pcn_memberships_of(practice: Organisation) -> QuerySet[PcnMembership]:
+    return PcnMembership.objects.filter(practice=practice).select_related("pcn").order_by("-start_date")
+
+
+def pcn_choices() -> list[tuple[str, str]]:
+    return [
+        (code, f"{name} ({code})")
+        for code, name in Organisation.objects.filter(type=OrganisationType.PCN)
+        .order_by("code")
+        .values_list("code", "name")
+    ]

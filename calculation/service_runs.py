@@ -45,7 +45,7 @@ def calculate_service_run(run: CalculationRun) -> int:
     ServiceLine.objects.filter(run=run).delete()
     PracticeResult.objects.filter(run=run).delete()
     insert_frame(ServiceLine, lines.drop(columns="amount_pence"))
-    insert_frame(PracticeResult, _payee_totals(run, lines))
+    insert_frame(PracticeResult, _declarer_totals(run, lines))
     return len(lines)
 
 
@@ -140,6 +140,7 @@ def capitation_lines(run: CalculationRun) -> pd.DataFrame:
             rates=rates,
             as_at=on,
             month=month_of_year(year.financial_year, on),
+            hold_without_payee=True,
         )
     except ValueError as error:
         raise CalculationInputError(str(error)) from error
@@ -162,9 +163,13 @@ def capitation_lines(run: CalculationRun) -> pd.DataFrame:
     )
 
 
-def _payee_totals(run: CalculationRun, lines: pd.DataFrame) -> pd.DataFrame:
-    """One PracticeResult per practice paid: no points, the sum of its lines, and its registered lists."""
-    pence = lines.groupby("payee_id")["amount_pence"].sum()
+def _declarer_totals(run: CalculationRun, lines: pd.DataFrame) -> pd.DataFrame:
+    """One PracticeResult per organisation that declares: each practice for its own lines, and each PCN for
+    its aggregate (the lines paid to its nominated payee), so that the PCN's declaration is its own and a
+    change to the aggregate reverts it without touching its members' (ADR 0018). No points, the sum of the
+    lines, and the registered lists where held (a PCN has none: 0)."""
+    declarer = lines["practice_id"].astype("Int64").fillna(lines["pcn_id"].astype("Int64"))
+    pence = lines.assign(declarer_id=declarer.astype(np.int64)).groupby("declarer_id")["amount_pence"].sum()
     codes = dict(Organisation.objects.filter(pk__in=pence.index.tolist()).values_list("pk", "code"))
     sizes = latest_list_sizes(
         {"cpi": cpi_list_date(run.service_year), "on": run.achievement_date}, list(codes.values())

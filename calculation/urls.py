@@ -16,4 +16,5 @@ urlpatterns = [
         views.recalculate_practice,
         name="recalculate_practice",
     ),
+    path("calculation/practices/<str:code>/pcn-membership/", views.pcn_membership, name="pcn_membership"),
 ]

@@ -5,11 +5,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 from django_tables2 import RequestConfig
 
+from accounts.models import Organisation, OrganisationType
 from accounts.permissions import Permission
 from accounts.selectors import practice_for
 
 from . import actions, selectors, tasks
-from .forms import PrevalenceDecisionForm, RecalculationForm, YearEndRunForm
+from .forms import PcnMembershipForm, PrevalenceDecisionForm, RecalculationForm, YearEndRunForm
 from .publication import rerun_consequences
 from .tables import RunTable
 
@@ -160,3 +161,44 @@ def prevalence_review(request, pk):
         "may_run": selectors.may_run_calculations(request.user),
     }
     return render(request, "calculation/prevalence_review.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def pcn_membership(request, code):
+    """A practice's PCN memberships over time, and for its commissioner the form recording a move: the
+    network dates already published after it are recalculated (docs/adr/0018-network-declarations.md)."""
+    practice = practice_for(request.user, code)
+    form = PcnMembershipForm(request.POST or None, pcns=selectors.pcn_choices())
+    if request.method == "POST" and form.is_valid():
+        chosen = form.cleaned_data["pcn"]
+        pcn = None if chosen == "none" else Organisation.objects.get(code=chosen, type=OrganisationType.PCN)
+        try:
+            change = actions.change_pcn_membership(
+                practice=practice, pcn=pcn, start_date=form.cleaned_data["start_date"], by=request.user
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            for run in change.runs:
+                tasks.queue_run(run)
+            recalculated = ", ".join(
+                f"{r.service_year.code} {r.achievement_date:%-d %B %Y}" for r in change.runs
+            )
+            messages.success(
+                request,
+                "Membership recorded."
+                + (
+                    f" Recalculating {recalculated}."
+                    if recalculated
+                    else " No published network date follows it."
+                ),
+            )
+            return redirect("calculation:pcn_membership", code=practice.code)
+    context = {
+        "practice": practice,
+        "memberships": selectors.pcn_memberships_of(practice),
+        "form": form,
+        "may_change": selectors.may_change_pcn_membership(request.user, practice),
+    }
+    return render(request, "calculation/pcn_membership.html", context)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -554,8 +555,9 @@ def run_demo_services(icb: Organisation, *, journey_practice: str) -> None:
     """The ICB's practices also take part in the Learning Disabilities health check (a year of quarterly
     claims, within each practice's LD register) and the Network Contract DES (three months, each PCN paid
     through its nominated payee: the practice manager's own practice for its PCN). Every date is published
-    and declared; the other practices' first declarations are declared and approved through to finance, so
-    their statements show each service's line; the practice manager's practice has several to declare.
+    and declared; the other practices' (and PCNs') first declarations are declared and approved through to
+    finance, so their statements show each service's line; the practice manager's practice has several to
+    declare, its PCN's network achievement among them.
     Idempotent."""
     from payments import actions as payment_actions
 
@@ -571,10 +573,15 @@ def run_demo_services(icb: Organisation, *, journey_practice: str) -> None:
     _demo_network_inputs(network_year, practices, journey_practice)
     _publish_unpublished(ld_year, ld_year.achievement_dates)
     _publish_unpublished(network_year, DEMO_NETWORK_MONTHS)
+    # The practice manager's practice declares its own achievement and, as its PCN's nominated payee, the
+    # PCN's network achievement (ADR 0018): those are left for them.
+    theirs = Q(practice__code=journey_practice) | Q(
+        practice__in=NominatedPayee.objects.filter(payee__code=journey_practice).values("pcn")
+    )
     for year, first_date in ((ld_year, ld_year.achievement_dates[0]), (network_year, DEMO_NETWORK_MONTHS[0])):
         waiting = Declaration.objects.filter(
             service_year=year, achievement_date=first_date, state=Declaration.State.AWAITING_PRACTICE
-        ).exclude(practice__code=journey_practice)
+        ).exclude(theirs)
         if Declaration.objects.filter(service_year=year, declared_at__isnull=False).exists():
             continue
         for declaration in waiting.select_related("practice", "service_year").order_by("practice__code"):

@@ -25,19 +25,19 @@ from accounts.models import Organisation
 from accounts.permissions import (
     Permission,
     at,
-    at_each,
     either,
     guarded,
     may,
     nationally,
+    organisations_reachable,
     system_step,
 )
 from accounts.roles import Role
 from accounts.selectors import current_holders
-from calculation.models import CalculationRun, PracticeResult
+from calculation.models import CalculationRun, PracticeResult, ServiceLine
 from calculation.publication import on_publication
 from notifications.actions import Recipient, notify_each
-from participation.models import ServiceYear
+from participation.models import NominatedPayee, ServiceYear
 
 from .models import (
     REJECTERS,
@@ -48,11 +48,17 @@ from .models import (
     past_unneeded_steps,
     pounds,
 )
-from .selectors import standing_freezes
+from .selectors import declaring_practice, standing_freezes
 
 State = Declaration.State
 # States a recalculation sends back to the practice; a declaration sent for payment is flagged instead.
-REVERTIBLE = (State.AWAITING_PRACTICE, State.AWAITING_COMMISSIONER, State.AWAITING_FINANCE, State.APPROVED)
+REVERTIBLE = (
+    State.AWAITING_NETWORK,
+    State.AWAITING_PRACTICE,
+    State.AWAITING_COMMISSIONER,
+    State.AWAITING_FINANCE,
+    State.APPROVED,
+)
 BULK_ROWS = 2000
 
 
@@ -136,7 +142,14 @@ class Audience:
 
     def __init__(self, practice_ids: Iterable[int], roles: Iterable[Role]):
         self.above = _commissioner_ids(practice_ids)
-        organisations = set(self.above) | {o for ids in self.above.values() for o in ids}
+        # A PCN's declaration is acted on at its nominated payee practice: every nomination of these PCNs.
+        self.nominations = defaultdict(list)
+        for pcn_id, payee_id, start, end in NominatedPayee.objects.filter(
+            pcn_id__in=set(self.above)
+        ).values_list("pcn_id", "payee_id", "start_date", "end_date"):
+            self.nominations[pcn_id].append((payee_id, start, end))
+        payees = {payee for rows in self.nominations.values() for payee, _, _ in rows}
+        organisations = set(self.above) | payees | {o for ids in self.above.values() for o in ids}
         self.by_organisation: dict[tuple[int, str], list[Recipient]] = defaultdict(list)
         rows = current_holders(roles=roles, organisations=organisations).values_list(
             "user_id", "organisation_id", "role"
@@ -144,7 +157,12 @@ class Audience:
         for user_id, organisation_id, role in rows:
             self.by_organisation[organisation_id, role].append(Recipient(user_id, organisation_id))
 
-    def at_practice(self, practice_id: int, role: Role) -> list[Recipient]:
+    def at_practice(self, practice_id: int, role: Role, on=None) -> list[Recipient]:
+        """The holders at the practice, or for a PCN at the payee it nominated for the date `on`."""
+        for payee_id, start, end in self.nominations.get(practice_id, []):
+            if on is not None and start <= on and (end is None or on <= end):
+                practice_id = payee_id
+                break
         return self.by_organisation.get((practice_id, role), [])
 
     def above_practice(self, practice_id: int, role: Role) -> list[Recipient]:
@@ -158,6 +176,7 @@ NEXT_ACTOR = {
     State.AWAITING_FINANCE: (Role.FINANCE_MANAGEMENT, True),
 }
 NEXT_STEP = {
+    State.AWAITING_NETWORK: "It can be declared once its PCN's achievement for the date is published.",
     State.AWAITING_PRACTICE: "Review and declare it.",
     State.AWAITING_COMMISSIONER: "It is awaiting your approval.",
     State.AWAITING_FINANCE: "It is awaiting your financial approval.",
@@ -189,11 +208,12 @@ def _tell_next_actors(
         message = (
             f"{_describe(declaration, practice.code, practice.name, year.name)} {event}. {NEXT_STEP[state]}"
         )
-        if state in NEXT_ACTOR:
-            role, above = NEXT_ACTOR[state]
-            people = (audience.above_practice if above else audience.at_practice)(practice.pk, role)
+        on = declaration.achievement_date
+        if state in NEXT_ACTOR and NEXT_ACTOR[state][1]:
+            people = audience.above_practice(practice.pk, NEXT_ACTOR[state][0])
         else:
-            people = audience.at_practice(practice.pk, Role.DECLARATION_MANAGEMENT)
+            role = NEXT_ACTOR[state][0] if state in NEXT_ACTOR else Role.DECLARATION_MANAGEMENT
+            people = audience.at_practice(practice.pk, role, on)
         rows.extend((person, subject, message, link(declaration.pk)) for person in people)
     return notify_each(notifications=rows)
 
@@ -238,12 +258,23 @@ def _audit_skips(declaration: Declaration, skipped: list[str], before: dict) -> 
         )
 
 
-@guarded(at(Permission.DECLARE_ACHIEVEMENT, "declaration.practice"))
+def _may_declare(by, kwargs) -> bool:
+    """A practice's users declare its achievement; a PCN's, its nominated payee's (ADR 0018)."""
+    declarer = declaring_practice(kwargs["declaration"])
+    return declarer is not None and may(by, Permission.DECLARE_ACHIEVEMENT, declarer)
+
+
+@guarded(_may_declare)
 @transaction.atomic
 def declare(*, declaration: Declaration, by, statement_accepted: bool, notes: str = "") -> Declaration:
     """The practice declares the achievement true and complete; commissioners are told to approve it."""
     declaration = _locked(declaration)
     _refuse_while_frozen([declaration.service_year_id])
+    if declaration.state == State.AWAITING_NETWORK:
+        raise ValidationError(
+            "This achievement is Awaiting Network Achievement: it can be declared once its PCN's network "
+            "achievement for the date is published."
+        )
     if declaration.state != State.AWAITING_PRACTICE:
         raise _already(declaration)
     if not statement_accepted:
@@ -333,6 +364,18 @@ def reject(*, declaration: Declaration, by, reason: str) -> Declaration:
     return declaration
 
 
+def _at_each_declarer(permission: Permission):
+    """`by` holds `permission` for every selected declaration's organisation, practice or PCN (one query
+    however many are selected; the accounts helper counts practices only)."""
+
+    def check(by, kwargs) -> bool:
+        ids = {declaration.practice_id for declaration in kwargs["declarations"]}
+        within = organisations_reachable(by, permission, Organisation.objects.filter(pk__in=ids))
+        return ids <= set(within.values_list("pk", flat=True))
+
+    return check
+
+
 @dataclass(frozen=True)
 class BulkOutcome:
     done: int
@@ -371,7 +414,7 @@ def _bulk(declarations, *, by, source: str, target: str, stamp: dict, action: st
     return BulkOutcome(done=len(ready), skipped=len(ids) - len(ready))
 
 
-@guarded(at_each(Permission.APPROVE_DECLARATIONS, "declarations"))
+@guarded(_at_each_declarer(Permission.APPROVE_DECLARATIONS))
 @transaction.atomic
 def bulk_approve(*, declarations: Iterable[Declaration], by) -> BulkOutcome:
     return _bulk(
@@ -381,7 +424,7 @@ def bulk_approve(*, declarations: Iterable[Declaration], by) -> BulkOutcome:
     )  # fmt: skip
 
 
-@guarded(at_each(Permission.MANAGE_FINANCE, "declarations"))
+@guarded(_at_each_declarer(Permission.MANAGE_FINANCE))
 @transaction.atomic
 def bulk_financially_approve(*, declarations: Iterable[Declaration], by) -> BulkOutcome:
     return _bulk(
@@ -490,33 +533,41 @@ def follow_publication(*, run: CalculationRun, replaced_run_id: int | None) -> C
             "practice_id", "points", "payment"
         )
     }
-    # Every live declaration is locked, but only the ones whose figures changed are built as objects: a
-    # national re-run that changes few practices then reads thousands of small tuples, not models.
-    live_figures = {
-        practice_id: (points, payment)
-        for practice_id, points, payment in Declaration.objects.select_for_update()
+    waiting = _awaiting_network(run, figures)
+    # Every live declaration is locked, but only the ones this run moves are built as objects (changed
+    # figures, or released from waiting for their network): a national re-run that changes few practices
+    # then reads thousands of small tuples, not models.
+    held = {
+        practice_id: (points, payment, state)
+        for practice_id, points, payment, state in Declaration.objects.select_for_update()
         .filter(service_year=year, achievement_date=run.achievement_date, state__in=Declaration.LIVE_STATES)
-        .values_list("practice_id", "points", "payment")
+        .values_list("practice_id", "points", "payment", "state")
     }
-    changed = [practice_id for practice_id, held in live_figures.items() if figures.get(practice_id) != held]
+    moved = [
+        practice_id
+        for practice_id, (points, payment, state) in held.items()
+        if figures.get(practice_id) != (points, payment)
+        or (state == State.AWAITING_NETWORK and practice_id not in waiting)
+    ]
     live = {
         declaration.practice_id: declaration
         for declaration in Declaration.objects.filter(
             service_year=year, achievement_date=run.achievement_date, state__in=Declaration.LIVE_STATES,
-            practice_id__in=changed,
-        )
-    } if changed else {}  # fmt: skip
+            practice_id__in=moved,
+        ).select_related("practice", "service_year")
+    } if moved else {}  # fmt: skip
     first_state, skipped = past_unneeded_steps(year, State.AWAITING_PRACTICE)
     created = [
         Declaration(
             practice_id=practice_id, service_year=year, achievement_date=run.achievement_date,
-            state=first_state, run=run, points=points, payment=payment, created_at=now, updated_at=now,
+            state=State.AWAITING_NETWORK if practice_id in waiting else first_state, run=run,
+            points=points, payment=payment, created_at=now, updated_at=now,
         )
         for practice_id, (points, payment) in figures.items()
-        if practice_id not in live_figures
+        if practice_id not in held
     ]  # fmt: skip
     Declaration.objects.bulk_create(created, batch_size=BULK_ROWS)
-    revisions, withdrawn, unchanged = [], [], len(live_figures) - len(live)
+    revisions, withdrawn, released, unchanged = [], [], [], len(held) - len(live)
     for practice_id, declaration in live.items():
         if practice_id not in figures:
             if declaration.state == State.SENT:
@@ -525,6 +576,9 @@ def follow_publication(*, run: CalculationRun, replaced_run_id: int | None) -> C
                 withdrawn.append(declaration)
             continue
         points, payment = figures[practice_id]
+        if (points, payment) == (declaration.points, declaration.payment):
+            released.append(declaration)
+            continue
         revisions.append(_revision(declaration, run, points, payment, now))
     DeclarationRevision.objects.bulk_create(revisions, batch_size=BULK_ROWS)
     reverted_ids = [r.declaration_id for r in revisions if r.outcome == DeclarationRevision.Outcome.REVERTED]
@@ -542,6 +596,13 @@ def follow_publication(*, run: CalculationRun, replaced_run_id: int | None) -> C
             financially_approved_at=None, financially_approved_by=None,
             rejection_reason="", rejected_at=None, rejected_by=None,
         )  # fmt: skip
+    if reverted_ids and waiting:
+        Declaration.objects.filter(pk__in=reverted_ids, practice_id__in=waiting).update(
+            state=State.AWAITING_NETWORK
+        )
+    if released:
+        released_ids = [d.pk for d in released]
+        Declaration.objects.filter(pk__in=released_ids).update(state=first_state, updated_at=now)
     if flagged_ids:
         # Paid on the old figures; the revision holds the difference, and the snapshot now follows the
         # new run so that a later recalculation is compared with what the adjustment brings it to.
@@ -553,12 +614,38 @@ def follow_publication(*, run: CalculationRun, replaced_run_id: int | None) -> C
         Declaration.objects.filter(pk__in=[d.pk for d in withdrawn]).update(
             state=State.WITHDRAWN, updated_at=now
         )
-    _audit_publication(run, created, revisions, withdrawn, skipped, first_state)
+    _audit_publication(run, created, revisions, withdrawn, skipped, first_state, waiting)
     _notify_publication(run, created, revisions)
+    _release_from_network_wait(run, released, first_state)
     return Consequences(
         created=len(created), unchanged=unchanged, reverted=len(reverted_ids), flagged=len(flagged_ids),
         withdrawn=len(withdrawn),
     )  # fmt: skip
+
+
+def _awaiting_network(run: CalculationRun, figures: dict) -> set[int]:
+    """The member practices of this run whose PCN has no aggregate in it (no payee nominated on the date,
+    so nobody can declare or be paid it): their declarations wait in Awaiting Network Achievement until a
+    run of the date publishes it (ADR 0018). Only capitation runs aggregate to PCNs."""
+    if run.service_year.payment_kind != ServiceYear.PaymentKind.CAPITATION:
+        return set()
+    members = ServiceLine.objects.filter(run=run, practice__isnull=False, pcn__isnull=False).values_list(
+        "practice_id", "pcn_id"
+    )
+    return {practice_id for practice_id, pcn_id in members.distinct() if pcn_id not in figures}
+
+
+def _release_from_network_wait(run: CalculationRun, released: list[Declaration], first_state: str) -> None:
+    """Their PCN's aggregate is published now: audited and the practices told they can declare."""
+    if not released:
+        return
+    changes = []
+    for declaration in released:
+        before = declaration.figures()
+        declaration.state = first_state
+        changes.append((declaration, before, {**declaration.figures(), "network_run": run.pk}))
+    audit.write_many(actor=None, action="declarations.network_achievement_published", changes=changes)
+    _tell_next_actors(released, event="has its PCN's network achievement published")
 
 
 def _revision(declaration: Declaration, run: CalculationRun, points, payment, now) -> DeclarationRevision:
@@ -573,14 +660,15 @@ def _revision(declaration: Declaration, run: CalculationRun, points, payment, no
     )  # fmt: skip
 
 
-def _audit_publication(run, created, revisions, withdrawn, skipped, first_state) -> None:
+def _audit_publication(run, created, revisions, withdrawn, skipped, first_state, waiting) -> None:
     changes = [
         (d, None, {**d.figures(), "settings": skipped}) for d in created
     ]  # created rows have their ids on PostgreSQL and SQLite alike (RETURNING)
     for revision in revisions:
         declaration = revision.declaration
+        reverted_to = State.AWAITING_NETWORK if declaration.practice_id in waiting else first_state
         after = {
-            "state": first_state if revision.outcome == DeclarationRevision.Outcome.REVERTED else State.SENT,
+            "state": reverted_to if revision.outcome == DeclarationRevision.Outcome.REVERTED else State.SENT,
             "run": run.pk, "points": str(revision.points), "payment": str(revision.payment),
             "outcome": revision.outcome, "difference": str(revision.difference),
         }  # fmt: skip
@@ -624,7 +712,7 @@ def _notify_publication(run, created, revisions) -> None:
                 "must declare it again and the commissioner approve it again."
             )
             people = [
-                *audience.at_practice(practice.pk, Role.DECLARATION_MANAGEMENT),
+                *audience.at_practice(practice.pk, Role.DECLARATION_MANAGEMENT, run.achievement_date),
                 *audience.above_practice(practice.pk, Role.APPROVAL_MANAGEMENT),
             ]
         else:
@@ -636,7 +724,7 @@ def _notify_publication(run, created, revisions) -> None:
                 "to act on."
             )
             people = [
-                *audience.at_practice(practice.pk, Role.DECLARATION_MANAGEMENT),
+                *audience.at_practice(practice.pk, Role.DECLARATION_MANAGEMENT, run.achievement_date),
                 *audience.above_practice(practice.pk, Role.APPROVAL_MANAGEMENT),
                 *audience.above_practice(practice.pk, Role.FINANCE_MANAGEMENT),
             ]

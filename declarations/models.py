@@ -24,6 +24,9 @@ from participation.models import ServiceYear
 class Declaration(models.Model):
     class State(models.TextChoices):
         # The labels CQRS users know (DOMAIN.md §7).
+        # A member practice's declaration of a network service until its PCN's aggregate for the date is
+        # published (ADR 0018): its figures are known, but it is declared beside the PCN's.
+        AWAITING_NETWORK = "awaiting_network", "Awaiting Network Achievement"
         AWAITING_PRACTICE = "awaiting_practice", "Awaiting Service Provider Approval"
         AWAITING_COMMISSIONER = "awaiting_commissioner", "Awaiting Commissioning Organisation Approval"
         AWAITING_FINANCE = "awaiting_finance", "Awaiting Financial Approval"
@@ -33,6 +36,7 @@ class Declaration(models.Model):
         WITHDRAWN = "withdrawn", "Withdrawn"
 
     LIVE_STATES = (
+        State.AWAITING_NETWORK,
         State.AWAITING_PRACTICE,
         State.AWAITING_COMMISSIONER,
         State.AWAITING_FINANCE,
@@ -40,6 +44,8 @@ class Declaration(models.Model):
         State.SENT,
     )
 
+    # The organisation whose achievement it is: a practice, or a PCN for its aggregate of a network
+    # service (declared by a user of its nominated payee practice; ADR 0018).
     practice = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="declarations")
     service_year = models.ForeignKey(ServiceYear, on_delete=models.PROTECT, related_name="declarations")
     achievement_date = models.DateField()

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from accounts.models import OrganisationType
+from accounts.models import Organisation, OrganisationType
 from accounts.permissions import (
     Permission,
     may,
@@ -22,6 +22,7 @@ from accounts.permissions import (
 )
 from calculation.models import CalculationRun, IndicatorResult, PracticeResult
 from calculation.publication import describes_rerun_consequences
+from participation.models import NominatedPayee
 
 from .models import REJECTERS, STEPS, Declaration, DeclarationRevision, Freeze, pounds
 
@@ -30,11 +31,38 @@ State = Declaration.State
 READERS = (Permission.VIEW_ACHIEVEMENT, Permission.VIEW_FINANCE)
 
 
+def declared_by_payee_in(practices: QuerySet) -> Exists:
+    """A PCN's declaration whose payee nominated on its achievement date is one of these practices: its
+    users declare it and see it as their own (ADR 0018)."""
+    return Exists(
+        NominatedPayee.objects.filter(
+            pcn_id=OuterRef("practice_id"),
+            payee__in=practices.values("pk"),
+            start_date__lte=OuterRef("achievement_date"),
+        ).filter(Q(end_date__isnull=True) | Q(end_date__gte=OuterRef("achievement_date")))
+    )
+
+
+def declaring_practice(declaration: Declaration) -> Organisation | None:
+    """Whose users declare it: the practice itself, or for a PCN its payee nominated on the achievement
+    date (None while the PCN has none, when nobody can)."""
+    if declaration.practice.type != OrganisationType.PCN:
+        return declaration.practice
+    on = declaration.achievement_date
+    nomination = (
+        NominatedPayee.objects.filter(pcn_id=declaration.practice_id, start_date__lte=on)
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=on))
+        .select_related("payee")
+        .first()
+    )
+    return nomination.payee if nomination else None
+
+
 def declarations_visible_to(user) -> QuerySet[Declaration]:
     practices = organisations_reading(user)
-    return Declaration.objects.filter(practice__in=practices.values("pk")).select_related(
-        "practice", "service_year", "run"
-    )
+    return Declaration.objects.filter(
+        Q(practice__in=practices.values("pk")) | declared_by_payee_in(practices)
+    ).select_related("practice", "service_year", "run")
 
 
 def declaration_for(user, pk: int) -> Declaration:
@@ -53,10 +81,16 @@ def revision_for(user, pk: int) -> DeclarationRevision:
 
 def steps_open_to(user, declaration: Declaration) -> set[str]:
     """The transitions the page offers this user now (the actions check again for themselves)."""
+    declarer = declaring_practice(declaration)
     steps = {
         name
         for name, (state, permission) in STEPS.items()
-        if declaration.state == state and may(user, permission, declaration.practice)
+        if declaration.state == state
+        and (
+            may(user, permission, declaration.practice)
+            if name != "declare"
+            else declarer is not None and may(user, permission, declarer)
+        )
     }
     permission = REJECTERS.get(declaration.state)
     if permission is not None and may(user, permission, declaration.practice):
@@ -108,10 +142,11 @@ def work_list(user) -> list[WorkItem]:
     """What waits for this user, with counts and links, for the home page: declarations to make, approve
     or pay, payments flagged by a recalculation, and for Support failed runs and freezes."""
     items = []
+    declaring = organisations_reachable(user, Permission.DECLARE_ACHIEVEMENT)
     to_declare = (
         Declaration.objects.filter(
+            Q(practice__in=declaring.values("pk")) | declared_by_payee_in(declaring),
             state=State.AWAITING_PRACTICE,
-            practice__in=organisations_reachable(user, Permission.DECLARE_ACHIEVEMENT).values("pk"),
         )
         .select_related("service_year", "practice")
         .order_by("service_year__code", "practice__code")

@@ -20,6 +20,7 @@ from .models import STEPS, Declaration
 from .selectors import (
     declaration_for,
     declarations_visible_to,
+    declaring_practice,
     freezes_for,
     indicator_changes,
     may_confirm_adjustment,
@@ -39,6 +40,7 @@ def _detail(request, declaration, *, declare_form=None, reject_form=None, status
         "declare_form": declare_form or DeclareForm(),
         "reject_form": reject_form or RejectForm(),
         "revisions": revisions_of(declaration),
+        "declarer": declaring_practice(declaration),
     }
     return render(request, "declarations/detail.html", context, status=status)
 

@@ -104,6 +104,7 @@ def network_contract_month(
     as_at: date,
     month: int,
     care_home_beds: pd.DataFrame | None = None,
+    hold_without_payee: bool = False,
 ) -> pd.DataFrame:
     """One month of the Network Contract DES: every capitation line, to practices and nominated payees.
 
@@ -112,8 +113,10 @@ def network_contract_month(
     end_date. rates: component, rate, unit, population (registered|weighted|adjusted|beds), paid_to
     (practice|nominated_payee). care_home_beds: pcn_code, beds (this month's CQC count).
     Practice components are paid to each practice in a PCN on ``as_at``; PCN components on the sum of the
-    members' lists as at ``as_at``, to the payee nominated on that date (a PCN without one is refused by
-    name). Returns payee_code, pcn_code, practice_code (blank on PCN lines), component, population_e4,
+    members' lists as at ``as_at``, to the payee nominated on that date. A PCN without one is refused by
+    name, or with ``hold_without_payee`` its aggregate is left out (its members' own lines stay): nobody
+    can declare or be paid it until a payee is nominated (Awaiting Network Achievement, ADR 0018).
+    Returns payee_code, pcn_code, practice_code (blank on PCN lines), component, population_e4,
     annual_pence, amount_pence.
     """
     members = members_as_at(memberships, as_at)
@@ -142,7 +145,9 @@ def network_contract_month(
         nominated = payees_as_at(payees, as_at).set_index("pcn_code")["payee_code"]
         lines.loc[pcn_lines, "payee_code"] = lines.loc[pcn_lines, "pcn_code"].map(nominated)
         missing = lines.loc[pcn_lines & lines["payee_code"].isna().to_numpy(), "pcn_code"]
-        if not missing.empty:
+        if not missing.empty and hold_without_payee:
+            lines = lines[~(pcn_lines & lines["payee_code"].isna().to_numpy())]
+        elif not missing.empty:
             raise ValueError(f"no nominated payee on {as_at} for {', '.join(sorted(set(missing)))}")
     paid = _pay(
         lines[["payee_code", "pcn_code", "practice_code", "component", "population_e4"]], rates, month=month

@@ -16,7 +16,7 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, OuterRef, Subquery, Value
+from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -461,8 +461,9 @@ SERVICE_LINE_PREFIXES = {
 
 def _pay_service_declarations() -> int:
     """Approved declarations of services paid per achievement date (item of service, capitation) that have
-    no line yet: one line per component kind from the declared run's payment lines, to the practice paid
-    (for a PCN's money, its nominated payee), approved when the declaration was (ADR 0015). A reference per
+    no line yet: one line per component kind from the declared run's payment lines, approved when the
+    declaration was (ADR 0015). A practice's declaration pays its own lines to it; a PCN's pays its
+    aggregate to the payee nominated on the date, the payee the run's lines name (ADR 0018). A reference per
     declaration and kind, so a second look adds nothing."""
     from calculation.models import ServiceLine
     from declarations.models import Declaration
@@ -475,11 +476,14 @@ def _pay_service_declarations() -> int:
     if not approved:
         return 0
     runs = {(d.run_id, d.practice_id): d for d in approved}
+    declarers = {d.practice_id for d in approved}
     sums: dict[tuple, Decimal] = {}
-    for run_id, payee_id, practice_id, count, amount in ServiceLine.objects.filter(
-        run_id__in={d.run_id for d in approved}, payee_id__in={d.practice_id for d in approved}
-    ).values_list("run_id", "payee_id", "practice_id", "count", "amount"):
-        declaration = runs.get((run_id, payee_id))
+    rows = ServiceLine.objects.filter(
+        Q(practice_id__in=declarers) | Q(practice__isnull=True, pcn_id__in=declarers),
+        run_id__in={d.run_id for d in approved},
+    ).values_list("run_id", "payee_id", "practice_id", "pcn_id", "count", "amount")
+    for run_id, payee_id, practice_id, pcn_id, count, amount in rows:
+        declaration = runs.get((run_id, practice_id if practice_id is not None else pcn_id))
         if declaration is None:
             continue
         if count is not None:
@@ -488,20 +492,23 @@ def _pay_service_declarations() -> int:
             component = L.Component.CAPITATION
         else:
             component = L.Component.NETWORK_PAYMENT
-        sums[(declaration.pk, component)] = sums.get((declaration.pk, component), Decimal(0)) + amount
+        key = (declaration.pk, component, payee_id)
+        sums[key] = sums.get(key, Decimal(0)) + amount
     by_pk = {d.pk: d for d in approved}
+    payees = Organisation.objects.in_bulk({payee_id for _, _, payee_id in sums})
     due = schedule.next_release(timezone.now()).payment_date
     lines = []
-    for (declaration_pk, component), amount in sorted(sums.items()):
-        declaration = by_pk[declaration_pk]
+    for (declaration_pk, component, payee_id), amount in sorted(sums.items()):
+        declaration, payee = by_pk[declaration_pk], payees[payee_id]
         year, on = declaration.service_year, declaration.achievement_date
         lines.append(
             L(
                 reference=f"{SERVICE_LINE_PREFIXES[component]}-{year.code}-{on:%Y%m%d}-{declaration.practice.code}",
-                payee=declaration.practice, commissioner_id=declaration.practice.parent_id, service_year=year,
+                payee=payee, commissioner_id=payee.parent_id, service_year=year,
                 achievement_date=on, component=component, amount=amount, due_date=due,
                 status=L.Status.APPROVED if amount else L.Status.SETTLED,
-                description=f"{year.name} at {on:%-d %B %Y}: {L.Component(component).label.lower()}",
+                description=f"{year.name} at {on:%-d %B %Y}: {L.Component(component).label.lower()}"
+                + (f" for {declaration.practice.code}" if payee_id != declaration.practice_id else ""),
                 run_id=declaration.run_id, approved_at=declaration.financially_approved_at,
                 approved_by_id=declaration.financially_approved_by_id, declaration=declaration,
             )
@@ -552,6 +559,70 @@ def adjust_for_recalculation(*, run, replaced_run_id) -> int:
         only_with_balance=True,
         by=None,
     )
+
+
+@on_publication
+@system_step
+def adjust_services_for_recalculation(*, run, replaced_run_id) -> int:
+    """A date of a service paid per achievement date republished after its declarations were sent for
+    payment: each one whose figures changed gets a signed adjustment line (awaiting finance's approval,
+    as for QOF) of the new figures less what its lines already hold, to whoever its lines paid: the
+    practice, or a PCN's nominated payee (ADR 0018). A fixed number of queries however many changed."""
+    from calculation.models import PracticeResult
+    from declarations.models import Declaration
+
+    kind = run.service_year.payment_kind
+    if replaced_run_id is None or kind in (
+        ServiceYear.PaymentKind.POINTS,
+        ServiceYear.PaymentKind.PARTICIPATION_ONLY,
+    ):
+        return 0
+    sent = {
+        d.pk: d
+        for d in Declaration.objects.filter(
+            service_year=run.service_year, achievement_date=run.achievement_date, state=Declaration.State.SENT
+        ).select_related("practice")
+    }
+    if not sent:
+        return 0
+    held: dict[int, Decimal] = {}
+    payees: dict[int, int] = {}
+    for declaration_id, payee_id, amount in (
+        L.objects.filter(declaration_id__in=sent)
+        .exclude(status__in=NOT_IN_LEDGER)
+        .values_list("declaration_id", "payee_id", "amount")
+    ):
+        held[declaration_id] = held.get(declaration_id, Decimal(0)) + amount
+        payees.setdefault(declaration_id, payee_id)
+    totals = dict(
+        PracticeResult.objects.filter(
+            run=run, practice_id__in={d.practice_id for d in sent.values()}
+        ).values_list("practice_id", "payment")
+    )
+    organisations = Organisation.objects.in_bulk(set(payees.values()))
+    due, now = schedule.next_release(timezone.now()).payment_date, timezone.now()
+    lines = []
+    for pk, declaration in sorted(sent.items()):
+        if pk not in payees:
+            continue  # nothing was paid on it (a £0.00 date): nothing to adjust against
+        difference = totals.get(declaration.practice_id, Decimal(0)) - held[pk]
+        if not difference:
+            continue
+        payee, on, year = organisations[payees[pk]], run.achievement_date, run.service_year
+        whose = (
+            f": {declaration.practice.code}'s network payment" if payee.pk != declaration.practice_id else ""
+        )
+        why = f"{year.name} at {on:%-d %B %Y} recalculated (run {run.pk}) after it was paid{whose}"
+        lines.append(
+            L(
+                reference=f"ADJ-{year.code}-{on:%Y%m%d}-{declaration.practice.code}-R{run.pk}",
+                payee=payee, commissioner_id=payee.parent_id, service_year=year, achievement_date=on,
+                component=L.Component.ADJUSTMENT, amount=difference, due_date=due,
+                status=L.Status.AWAITING_APPROVAL, created_at=now, run=run, declaration=declaration,
+                description=why,
+            )
+        )  # fmt: skip
+    return len(L.objects.bulk_create(lines, ignore_conflicts=True))
 
 
 @guarded(at(P.MANAGE_FINANCE, "commissioner"))

@@ -3,6 +3,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django_tables2.data import TableListData
 
+from accounts.models import OrganisationType
 from accounts.tabular import CountColumn, PointsColumn, PoundsColumn
 from accounts.tabular import points as shown_points
 from accounts.tabular import pounds as shown_pounds
@@ -51,6 +52,9 @@ class ProviderTable(tables.Table):
         return payment_state(self.payment_states, practice_id, year_end)
 
     def render_payment_status(self, record):
+        if record.practice.type == OrganisationType.PCN:
+            # A PCN's network achievement is paid on its nominated payee's statement (ADR 0018).
+            return str(self._payment_state(record.practice_id))
         url = reverse("payments:statement", kwargs={"code": record.practice.code})
         if self.publication is not None:
             url += f"?year={self.publication.service_year.code}"
@@ -61,6 +65,8 @@ class ProviderTable(tables.Table):
         return f"{state.code} {state.on:%Y-%m-%d}" if state.on else state.code
 
     def render_code(self, record, value):
+        if record.practice.type == OrganisationType.PCN:
+            return value  # the practice pages are for practices; its declaration is reached from the list
         url = reverse("reports:practice_summary", kwargs={"code": value})
         if self.publication is not None:
             url += f"?publication={self.publication.pk}"
@@ -70,6 +76,8 @@ class ProviderTable(tables.Table):
         return value
 
     def _explained(self, record, text):
+        if record.practice.type == OrganisationType.PCN:
+            return text
         url = reverse("reports:explain_practice", kwargs={"code": record.practice.code})
         if self.publication is not None:
             url += f"?publication={self.publication.pk}"

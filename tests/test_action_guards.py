@@ -97,6 +97,10 @@ PROBES = {
     "participation.actions.nominate_payee": lambda w, tmp: {
         "pcn": w.tree["U00001"], "payee": w.tree["A00001"], "start_date": timezone.localdate(),
     },
+    "calculation.actions.change_pcn_membership": lambda w, tmp: {
+        "practice": w.tree["A00002"], "pcn": w.tree["U00002"],
+        "start_date": timezone.localdate() + dt.timedelta(days=1),
+    },
     "participation.actions.create_quality_service": lambda w, tmp: {
         "values": {"code": "PROBE", "name": "Probe", "kind": "enhanced_service"},
     },

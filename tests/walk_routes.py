@@ -12,6 +12,7 @@ action refuses it itself); a method a URL does not take is a 405.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -427,6 +428,28 @@ def recalculation(world: World, walker: Walker, target: Target) -> dict:
     }
 
 
+def membership_change_expect(walker: Walker, target: Target) -> int:
+    """Anyone who sees the practice sees its PCN memberships; its commissioner or national Service
+    Management records a change, and the action refuses everyone else."""
+    practice = target.organisation
+    if practice.type != T.PRACTICE or not walker.may(P.VIEW_ORGANISATION, practice):
+        return NOT_FOUND
+    allowed = walker.may(P.COMMISSION_SERVICES, practice) or walker.nationally(P.MANAGE_SERVICES)
+    return REDIRECT if allowed else DENIED
+
+
+def membership_change(world: World, walker: Walker, target: Target) -> dict:
+    """Into another PCN than the practice's own, from tomorrow (after the membership the import began)."""
+    from django.utils import timezone
+
+    from accounts.models import PcnMembership
+
+    current = PcnMembership.objects.filter(practice=target.organisation, end_date__isnull=True).first()
+    other = Organisation.objects.filter(type=T.PCN).exclude(pk=getattr(current, "pcn_id", None)).first()
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+    return {"pcn": other.code, **date_fields(start_date=tomorrow)}
+
+
 def prevalence_decision_expect(walker: Walker, target: Target) -> int:
     if not (walker.nationally(P.SUPPORT) or walker.nationally(P.MANAGE_SERVICES)):
         return NOT_FOUND
@@ -742,6 +765,12 @@ ROUTES = [
                 "calculation.actions.start_run",
             )
         ],
+    ),
+    Route(
+        "calculation:pcn_membership",
+        each_organisation("calculation:pcn_membership"),
+        organisation_page(P.VIEW_ORGANISATION, {T.PRACTICE}),
+        [Post(membership_change_expect, membership_change, "calculation.actions.change_pcn_membership")],
     ),
     # reports
     # payments

@@ -7,6 +7,7 @@ register = template.Library()
 State = Declaration.State
 
 COLOURS = {
+    State.AWAITING_NETWORK: "nhsuk-tag--purple",
     State.AWAITING_PRACTICE: "nhsuk-tag--orange",
     State.AWAITING_COMMISSIONER: "nhsuk-tag--yellow",
     State.AWAITING_FINANCE: "nhsuk-tag--blue",

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import PcnMembership
@@ -228,11 +229,14 @@ def test_a_network_contract_month_is_published_to_practices_and_nominated_payees
     )
     core = ServiceLine.objects.get(run=run, component="core_pcn_funding_registered", pcn__code="U00001")
     assert core.practice is None and core.payee.code == "A00001" and core.population == Decimal("15000")
-    # Each payee's total is the sum of its lines, its own and its PCN's.
-    for result in PracticeResult.objects.filter(run=run):
-        paid = sum(
-            ServiceLine.objects.filter(run=run, payee=result.practice).values_list("amount", flat=True)
-        )
+    # Each practice's total is the sum of its own lines, and each PCN's the sum of its aggregate's lines
+    # (paid to its payee): each declares its own (ADR 0018).
+    results = PracticeResult.objects.filter(run=run).select_related("practice")
+    assert {r.practice.code for r in results} == {"A00001", "A00002", "A00003", "B00001", "U00001",
+                                                  "U00002", "U00003"}  # fmt: skip
+    for result in results:
+        own = Q(practice=result.practice) | Q(practice__isnull=True, pcn=result.practice)
+        paid = sum(ServiceLine.objects.filter(own, run=run).values_list("amount", flat=True))
         assert result.payment == paid and result.points == 0
 
 
@@ -282,7 +286,7 @@ def test_a_capitation_run_without_a_practices_population_fails_and_publishes_not
     )
 
 
-def test_a_pcn_without_a_nominated_payee_on_the_date_fails_the_run_by_name(
+def test_a_pcn_without_a_nominated_payee_on_the_date_is_published_without_its_aggregate(
     network, django_capture_on_commit_callbacks
 ):
     NominatedPayee.objects.filter(pcn__code="U00002").update(end_date=dt.date(2024, 8, 31))
@@ -290,53 +294,14 @@ def test_a_pcn_without_a_nominated_payee_on_the_date_fails_the_run_by_name(
 
     run = run_to_the_end(django_capture_on_commit_callbacks, service_year=year, achievement_date=SEPTEMBER)
 
-    assert (
-        run.status == CalculationRun.Status.FAILED
-        and "no nominated payee on 2024-09-30 for U00002" in run.error
-    )
+    # Its member's own NPP is paid; the PCN's aggregate waits for a payee (ADR 0018).
+    assert run.status == CalculationRun.Status.PUBLISHED, run.error
+    assert ServiceLine.objects.filter(run=run, practice__code="A00003").exists()
+    assert not ServiceLine.objects.filter(run=run, pcn__code="U00002", practice__isnull=True).exists()
+    assert not PracticeResult.objects.filter(run=run, practice__code="U00002").exists()
 
 
 # ---- Declaring services paid per achievement date -------------------------------------------------------
-
-
-def test_the_pcn_declares_through_its_payee_and_a_membership_change_reverts_the_declaration(
-    network, django_capture_on_commit_callbacks
-):
-    from accounts.roles import Role
-    from declarations import actions as declaration_actions
-    from declarations.models import Declaration, DeclarationRevision
-    from tests.factories import user_with_roles
-
-    year = ServiceYear.objects.get(code="NCD2425")
-    payee = user_with_roles(network["A00001"], Role.DECLARATION_MANAGEMENT)
-    approver = user_with_roles(network["QAA"], Role.APPROVAL_MANAGEMENT)
-    first = run_to_the_end(django_capture_on_commit_callbacks, service_year=year, achievement_date=OCTOBER)
-    # A monthly capitation run is in-year, yet what it publishes is paid: every payee declares it.
-    assert first.kind == CalculationRun.Kind.IN_YEAR
-    declarations = {d.practice.code: d for d in Declaration.objects.filter(service_year=year)}
-    assert sorted(declarations) == ["A00001", "A00002", "A00003", "B00001"]
-    own_and_pcn = sum(
-        ServiceLine.objects.filter(run=first, payee__code="A00001").values_list("amount", flat=True)
-    )
-    assert declarations["A00001"].payment == own_and_pcn
-
-    declared = declaration_actions.declare(
-        declaration=declarations["A00001"], by=payee, statement_accepted=True
-    )
-    declaration_actions.approve(declaration=declared, by=approver)
-
-    move_a00002(network)
-    second = run_to_the_end(django_capture_on_commit_callbacks, service_year=year, achievement_date=OCTOBER)
-
-    declared.refresh_from_db()
-    revision = DeclarationRevision.objects.get(declaration=declared)
-    assert declared.state == Declaration.State.AWAITING_PRACTICE and declared.run == second
-    assert revision.outcome == DeclarationRevision.Outcome.REVERTED
-    # U00001 lost A00002's 5,000 patients: its payee's figures fell by their share of the PCN's money.
-    assert declared.payment < own_and_pcn
-    assert declared.payment == sum(
-        ServiceLine.objects.filter(run=second, payee__code="A00001").values_list("amount", flat=True)
-    )
 
 
 def test_a_new_nomination_ends_the_last_and_each_month_pays_the_payee_nominated_then(
@@ -383,7 +348,8 @@ def test_approved_service_declarations_are_paid_by_component_to_the_practice_or_
     run_to_the_end(django_capture_on_commit_callbacks, service_year=ld_year, achievement_date=Q1)
     network_year = ServiceYear.objects.get(code="NCD2425")
     run_to_the_end(django_capture_on_commit_callbacks, service_year=network_year, achievement_date=SEPTEMBER)
-    for declaration in Declaration.objects.filter(practice__code="A00001"):
+    # A00001's own declarations and its PCN's, which it declares as the PCN's nominated payee.
+    for declaration in Declaration.objects.filter(practice__code__in=["A00001", "U00001"]):
         approve_through_finance(declaration)
     waiting = Declaration.objects.get(practice__code="A00002", service_year=network_year)
 
@@ -407,9 +373,10 @@ def test_approved_service_declarations_are_paid_by_component_to_the_practice_or_
         line.amount for line in network_lines
     )
     assert all(line.batch == batch and line.status == L.Status.RELEASED for line in lines.values())
-    assert set(Declaration.objects.filter(practice__code="A00001").values_list("state", flat=True)) == {
-        "sent"
-    }
+    assert set(
+        Declaration.objects.filter(practice__code__in=["A00001", "U00001"]).values_list("state", flat=True)
+    ) == {"sent"}
+    assert lines[("NCD2425", L.Component.NETWORK_PAYMENT)].declaration.practice.code == "U00001"
     assert not L.objects.filter(declaration=waiting).exists(), "a declaration not approved was paid"
     # The practice's statement for each year shows what was released.
     statement = payment_selectors.statement(network["A00001"], network_year)
@@ -443,3 +410,233 @@ def test_the_achievement_summary_of_a_service_lists_its_payment_lines(
     assert "£1,501.91" in text  # the practice's own NPP instalment
     total = PracticeResult.objects.get(run=run, practice__code="A00001").payment
     assert f"£{total:,}" in text
+
+    # The commissioner's provider report lists each PCN's aggregate beside its practices, with no link to
+    # the pages that are for practices only.
+    client.force_login(user_with_roles(network["01A"], Role.VIEW))
+    page = client.get(reverse("reports:provider_report", args=["01A"]), {"publication": publication.pk})
+    assert page.status_code == 200
+    rows = [row.record.practice.code for row in page.context["table"].rows]
+    assert rows == ["A00001", "A00002", "U00001"]
+    text = page.content.decode()
+    assert reverse("reports:practice_summary", args=["A00001"]) in text
+    assert reverse("reports:practice_summary", args=["U00001"]) not in text
+    assert reverse("payments:statement", args=["U00001"]) not in text
+
+
+# ---- Network declarations (docs/adr/0018-network-declarations.md) ----------------------------------------
+
+
+def test_a_network_declaration_waits_for_the_pcn_then_its_payee_declares_and_the_payee_is_paid(
+    network, client, django_capture_on_commit_callbacks
+):
+    from django.core.exceptions import PermissionDenied
+    from django.http import Http404
+    from django.urls import reverse
+
+    from accounts.models import AuditEvent
+    from accounts.roles import Role
+    from declarations import actions as declaration_actions
+    from declarations.models import Declaration
+    from declarations.selectors import declaration_for
+    from notifications.models import Notification
+    from participation.actions import nominate_payee
+    from payments import actions as payment_actions
+    from payments import selectors as payment_selectors
+    from payments.models import PaymentLine
+    from tests.factories import user_with_roles
+
+    S = Declaration.State
+    year = ServiceYear.objects.get(code="NCD2425")
+    payee_user = user_with_roles(network["A00001"], Role.DECLARATION_MANAGEMENT, Role.VIEW, Role.FINANCE_VIEW)
+    member_user = user_with_roles(network["A00002"], Role.DECLARATION_MANAGEMENT, Role.VIEW)
+    approver = user_with_roles(network["QAA"], Role.APPROVAL_MANAGEMENT)
+    finance = user_with_roles(network["QAA"], Role.FINANCE_MANAGEMENT)
+    # U00001 has not nominated its payee for September yet.
+    NominatedPayee.objects.filter(pcn__code="U00001").delete()
+
+    first = run_to_the_end(django_capture_on_commit_callbacks, service_year=year, achievement_date=SEPTEMBER)
+
+    states = dict(Declaration.objects.filter(service_year=year).values_list("practice__code", "state"))
+    assert states == {
+        "A00001": S.AWAITING_NETWORK, "A00002": S.AWAITING_NETWORK,  # U00001's aggregate does not exist
+        "A00003": S.AWAITING_PRACTICE, "U00002": S.AWAITING_PRACTICE,
+        "B00001": S.AWAITING_PRACTICE, "U00003": S.AWAITING_PRACTICE,
+    }  # fmt: skip
+    waiting = Declaration.objects.get(service_year=year, practice__code="A00002")
+    with pytest.raises(ValidationError, match="Awaiting Network Achievement"):
+        declaration_actions.declare(declaration=waiting, by=member_user, statement_accepted=True)
+    client.force_login(member_user)
+    page = client.get(reverse("declarations:detail", args=[waiting.pk]))
+    assert "Awaiting Network Achievement" in page.content.decode()
+    assert 'data-testid="awaiting-network"' in page.content.decode()
+
+    # The PCN nominates A00001 from 1 September; the month is run again and the aggregate is published.
+    nominate_payee(pcn=network["U00001"], payee=network["A00001"], start_date=dt.date(2024, 9, 1), by=None)
+    second = run_to_the_end(
+        django_capture_on_commit_callbacks, service_year=year, achievement_date=SEPTEMBER,
+        kind=CalculationRun.Kind.RECALCULATION, reason="U00001 nominated its payee",
+    )  # fmt: skip
+
+    assert second.status == CalculationRun.Status.PUBLISHED, second.error
+    states = dict(Declaration.objects.filter(service_year=year).values_list("practice__code", "state"))
+    assert states["A00001"] == states["A00002"] == states["U00001"] == S.AWAITING_PRACTICE
+    assert AuditEvent.objects.filter(action="declarations.network_achievement_published").count() == 2
+    pcn_declaration = Declaration.objects.get(service_year=year, practice__code="U00001")
+    aggregate = ServiceLine.objects.filter(run=second, pcn__code="U00001", practice__isnull=True)
+    assert pcn_declaration.payment == sum(line.amount for line in aggregate) > 0
+    # The payee's declaration managers are told the PCN's achievement is theirs to declare.
+    assert Notification.objects.filter(user=payee_user, link__endswith=f"/{pcn_declaration.pk}/").exists()
+
+    # A member that is not the payee neither sees nor declares the PCN's declaration.
+    with pytest.raises(Http404):
+        declaration_for(member_user, pcn_declaration.pk)
+    assert client.get(reverse("declarations:detail", args=[pcn_declaration.pk])).status_code == 404
+    assert client.post(reverse("declarations:declare", args=[pcn_declaration.pk])).status_code == 404
+    with pytest.raises(PermissionDenied):
+        declaration_actions.declare(declaration=pcn_declaration, by=member_user, statement_accepted=True)
+
+    # The payee declares it through the page, the commissioner approves and financially approves it.
+    client.force_login(payee_user)
+    page = client.get(reverse("declarations:detail", args=[pcn_declaration.pk]))
+    assert 'data-testid="network-payee"' in page.content.decode() and "Declare this achievement" in (
+        page.content.decode()
+    )
+    response = client.post(reverse("declarations:declare", args=[pcn_declaration.pk]), {"statement": "on"})
+    assert response.status_code == 302
+    pcn_declaration.refresh_from_db()
+    assert pcn_declaration.state == S.AWAITING_COMMISSIONER and pcn_declaration.declared_by == payee_user
+    # Approved from the commissioner's list, as a selection, then financially approved.
+    assert declaration_actions.bulk_approve(declarations=[pcn_declaration], by=approver).done == 1
+    declaration_actions.bulk_financially_approve(declarations=[pcn_declaration], by=finance)
+
+    batch, _ = payment_actions.release(cutoff=timezone.now(), by=None)
+
+    line = PaymentLine.objects.get(declaration=pcn_declaration)
+    assert (line.payee.code, line.component, line.amount) == (
+        "A00001", PaymentLine.Component.NETWORK_PAYMENT, pcn_declaration.payment,
+    )  # fmt: skip
+    assert line.batch == batch and line.commissioner == network["A00001"].parent
+    pcn_declaration.refresh_from_db()
+    assert pcn_declaration.state == S.SENT
+    statement = payment_selectors.statement(network["A00001"], year)
+    assert [row.line.component for row in statement["rows"]] == ["NETWORK_PAYMENT"]
+    assert first.pk != second.pk
+
+
+def test_a_membership_change_mid_year_re_aggregates_and_reverts_the_pcns_declarations(
+    network, django_capture_on_commit_callbacks
+):
+    from django.core.exceptions import PermissionDenied
+
+    from accounts.models import AuditEvent
+    from accounts.roles import Role
+    from calculation import tasks
+    from declarations import actions as declaration_actions
+    from declarations.models import Declaration, DeclarationRevision
+    from notifications.models import Notification
+    from tests.factories import user_with_roles
+
+    S = Declaration.State
+    year = ServiceYear.objects.get(code="NCD2425")
+    payee_user = user_with_roles(network["A00001"], Role.DECLARATION_MANAGEMENT)
+    commissioner = user_with_roles(network["QAA"], Role.COMMISSIONING_MANAGEMENT)
+    for on in (SEPTEMBER, OCTOBER):
+        run_to_the_end(django_capture_on_commit_callbacks, service_year=year, achievement_date=on)
+    declared = {}
+    for on in (SEPTEMBER, OCTOBER):
+        for code in ("U00001", "U00002", "A00002"):
+            declaration = Declaration.objects.get(service_year=year, achievement_date=on, practice__code=code)
+            made = declaration_actions.declare(declaration=declaration, by=None, statement_accepted=True)
+            declared[on, code] = declaration_actions.approve(declaration=made, by=None)
+
+    with pytest.raises(PermissionDenied):
+        actions.change_pcn_membership(
+            practice=network["A00002"], pcn=network["U00002"], start_date=dt.date(2024, 10, 1), by=payee_user
+        )
+    with pytest.raises(ValidationError, match="A00001 is U00001's nominated payee"):
+        actions.change_pcn_membership(
+            practice=network["A00001"], pcn=None, start_date=dt.date(2024, 10, 1), by=commissioner
+        )
+    # A00002 moves from U00001 to U00002 on 1 October (ODS dates): October is re-aggregated, not September.
+    with django_capture_on_commit_callbacks(execute=True):
+        change = actions.change_pcn_membership(
+            practice=network["A00002"], pcn=network["U00002"], start_date=dt.date(2024, 10, 1),
+            by=commissioner,
+        )  # fmt: skip
+        assert [(r.achievement_date, r.kind) for r in change.runs] == [(OCTOBER, "recalculation")]
+        for run in change.runs:
+            tasks.queue_run(run)
+
+    moved = PcnMembership.objects.filter(practice__code="A00002")
+    assert list(moved.values_list("pcn__code", "start_date", "end_date")) == [
+        ("U00001", dt.date(2019, 7, 1), dt.date(2024, 9, 30)),
+        ("U00002", dt.date(2024, 10, 1), None),
+    ]
+    assert AuditEvent.objects.filter(action="calculation.change_pcn_membership", actor=commissioner).exists()
+    rerun = CalculationRun.objects.get(pk=change.runs[0].pk)
+    assert rerun.status == CalculationRun.Status.PUBLISHED, rerun.error
+    assert pcn_populations(rerun, "core_pcn_funding_registered") == {
+        "U00001": Decimal("10000"), "U00002": Decimal("8000"), "U00003": Decimal("2000"),
+    }  # fmt: skip
+    after = {key: Declaration.objects.get(pk=declaration.pk) for key, declaration in declared.items()}
+    # Both PCNs' October aggregates changed: back to their payees to declare again, with a revision each.
+    for code in ("U00001", "U00002"):
+        assert after[OCTOBER, code].state == S.AWAITING_PRACTICE and after[OCTOBER, code].run == rerun
+        revision = DeclarationRevision.objects.get(declaration=after[OCTOBER, code])
+        assert revision.outcome == DeclarationRevision.Outcome.REVERTED
+    assert after[OCTOBER, "U00001"].payment < declared[OCTOBER, "U00001"].payment
+    assert after[OCTOBER, "U00002"].payment > declared[OCTOBER, "U00002"].payment
+    # A00002's own NPP does not depend on its PCN: left as approved. September is untouched.
+    assert after[OCTOBER, "A00002"].state == S.AWAITING_FINANCE
+    assert all(after[SEPTEMBER, code].state == S.AWAITING_FINANCE for code in ("U00001", "U00002", "A00002"))
+    # U00001's payee is told to declare again.
+    assert Notification.objects.filter(
+        user=payee_user, subject__contains="U00001 changed: declare and approve again"
+    ).exists()
+
+
+def test_a_network_date_recalculated_after_payment_is_adjusted_by_a_signed_line_to_the_payee(
+    network, django_capture_on_commit_callbacks
+):
+    from calculation import tasks
+    from declarations.models import Declaration, DeclarationRevision
+    from payments import actions as payment_actions
+    from payments.models import PaymentLine
+
+    L = PaymentLine
+    year = ServiceYear.objects.get(code="NCD2425")
+    run_to_the_end(django_capture_on_commit_callbacks, service_year=year, achievement_date=OCTOBER)
+    paid = {
+        code: approve_through_finance(Declaration.objects.get(service_year=year, practice__code=code))
+        for code in ("U00001", "U00002")
+    }
+    payment_actions.release(cutoff=timezone.now(), by=None)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        change = actions.change_pcn_membership(
+            practice=network["A00002"], pcn=network["U00002"], start_date=dt.date(2024, 10, 1), by=None
+        )
+        for run in change.runs:
+            tasks.queue_run(run)
+
+    adjustments = {
+        line.declaration.practice.code: line
+        for line in L.objects.filter(component=L.Component.ADJUSTMENT).select_related("declaration__practice")
+    }
+    assert sorted(adjustments) == ["U00001", "U00002"]
+    for code, payee in (("U00001", "A00001"), ("U00002", "A00003")):
+        declaration = Declaration.objects.get(pk=paid[code].pk)
+        revision = DeclarationRevision.objects.get(declaration=declaration)
+        line = adjustments[code]
+        # Sent for payment, so flagged rather than reverted, and the difference is paid or recovered.
+        assert declaration.state == Declaration.State.SENT
+        assert revision.outcome == DeclarationRevision.Outcome.FLAGGED
+        assert (line.payee.code, line.amount, line.status) == (
+            payee, revision.difference, L.Status.AWAITING_APPROVAL,
+        )  # fmt: skip
+        # The ledger of the declaration now adds up to its new figures.
+        assert sum(L.objects.filter(declaration=declaration).values_list("amount", flat=True)) == (
+            declaration.payment
+        )
+    assert adjustments["U00001"].amount < 0 < adjustments["U00002"].amount

@@ -4,6 +4,9 @@ behind, and that loading it again changes nothing."""
 from decimal import Decimal
 
 from calculation.models import CalculationRun, PracticeResult, Publication
+from cqrs_portal.demo import DEMO_NETWORK_MONTHS, DEMO_NETWORK_YEAR, load_demo
+from declarations.models import Declaration
+from participation.models import NominatedPayee
 from payments import selectors
 from payments.models import PaymentBatch, PaymentLine
 from tests.calculation.helpers import YEAR_END
@@ -13,7 +16,6 @@ Status = CalculationRun.Status
 
 
 def test_the_demo_loads_its_story_once_and_a_second_load_changes_nothing(db):
-    from cqrs_portal.demo import load_demo
 
     load_demo()
     # The declarations and payments demos recalculate practices after payment, so the publication now points
@@ -51,6 +53,23 @@ def test_the_demo_loads_its_story_once_and_a_second_load_changes_nothing(db):
     assert selectors.ledger_totals(year) == {
         practice: Decimal(payment) for practice, payment in payments.items()
     }
+
+    # Network Contract DES: every PCN's month paid to its nominated payee, but the practice manager's PCN,
+    # left for their practice to declare as its payee (ADR 0018).
+    first = Declaration.objects.filter(
+        service_year__code=DEMO_NETWORK_YEAR, achievement_date=DEMO_NETWORK_MONTHS[0], practice__type="pcn"
+    )
+    waiting = first.filter(state=Declaration.State.AWAITING_PRACTICE)
+    assert waiting.count() == 1
+    assert NominatedPayee.objects.filter(pcn=waiting.get().practice, end_date__isnull=True).exists()
+    approved = first.exclude(pk=waiting.get().pk)
+    assert approved and set(approved.values_list("state", flat=True)) == {Declaration.State.APPROVED}
+    for declaration in approved:
+        line = L.objects.get(declaration=declaration)
+        payee = NominatedPayee.objects.get(pcn=declaration.practice).payee
+        assert (line.component, line.payee, line.amount) == (
+            L.Component.NETWORK_PAYMENT, payee, declaration.payment,
+        )  # fmt: skip
 
     runs = CalculationRun.objects.count()
     load_demo()
