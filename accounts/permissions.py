@@ -108,9 +108,9 @@ def organisations_below(granted: Iterable[int], queryset: QuerySet | None = None
     """The organisations `granted` and everything below them, as one query.
 
     Walked down a level at a time (children, their children, …), each level an indexed lookup on `parent`.
-    Filtering on each organisation's ancestors instead joins the organisation table to itself four times:
-    the same rows, but PostgreSQL spends 4 ms planning every query the scope is part of (most queries of
-    the declarations pages), against under 0.5 ms for this."""
+    Filtering on each organisation's ancestors instead joins the organisation table to itself four times
+    for every row the scope filters: the same rows, but counting a sub-ICB's live declarations at national
+    scale took 40–70 ms that way against 5–12 ms this way."""
     queryset = Organisation.objects.all() if queryset is None else queryset
     granted = set(granted)
     if not granted:
