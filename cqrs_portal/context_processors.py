@@ -35,6 +35,17 @@ class Held:
 
 
 def portal(request):
+    # Tables, filters and cached report fragments render templates of their own with the request, and each
+    # such rendering asks again: within one request the answer is the same (for the same user: signing in
+    # or out changes it), so it is read once.
+    user = getattr(request, "user", None)
+    found = getattr(request, "_portal_context", None)
+    if found is None or found[0] is not user:
+        found = request._portal_context = (user, _portal(request))
+    return found[1]
+
+
+def _portal(request):
     held, unread, frozen, noticed = _permissions_held(request)
     return {
         "service_name": settings.SERVICE_NAME,

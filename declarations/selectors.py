@@ -17,6 +17,7 @@ from accounts.permissions import (
     Permission,
     may,
     may_nationally,
+    organisations_below,
     organisations_granting,
     organisations_reachable,
 )
@@ -126,7 +127,8 @@ def reads_declarations(user) -> bool:
 
 
 def organisations_reading(user) -> QuerySet:
-    return organisations_reachable(user, READERS[0]) | organisations_reachable(user, READERS[1])
+    granted = organisations_granting(user, READERS[0]) | organisations_granting(user, READERS[1])
+    return organisations_below(granted)
 
 
 @dataclass(frozen=True)

@@ -86,10 +86,7 @@ def provider_report(request, code):
         )
         if request.GET.get("_export") and (response := download(request, table(), name)):
             return response
-    bands = selectors.achievement_distribution(provider_filter.qs, publication) if publication else []
     context = {
-        "bands": bands,
-        "distribution": distribution_svg(bands),
         "organisation": organisation,
         "publications": publications,
         "publication": publication,
@@ -99,9 +96,15 @@ def provider_report(request, code):
     # The filters, sorting and page are all in the query string.
     key = (organisation.pk, publication and publications_key([publication]), sorted(request.GET.lists()))
     key += (sorted(states.items()),)  # payment statuses move with releases, not with publications
-    context["table_html"] = cached_fragment(
-        PROVIDER_TABLE, key, lambda: render_to_string(PROVIDER_TABLE, {**context, "table": table()}, request)
-    )
+
+    def fragment() -> str:
+        # The distribution chart counts the practices the filters list, from the same published figures: it
+        # is kept with the table, under the same key.
+        bands = selectors.achievement_distribution(provider_filter.qs, publication) if publication else []
+        charts = {"bands": bands, "distribution": distribution_svg(bands)}
+        return render_to_string(PROVIDER_TABLE, {**context, **charts, "table": table()}, request)
+
+    context["table_html"] = cached_fragment(PROVIDER_TABLE, key, fragment)
     return render(request, "reports/provider_report.html", context)
 
 

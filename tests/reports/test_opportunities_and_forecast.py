@@ -117,7 +117,8 @@ def _queries(client, url) -> int:
 
 
 # The money-base aspiration reads no list sizes, so the forecast needs no query for them.
-PINNED = {"reports:commissioner_opportunities": 15, "reports:commissioner_forecast": 17}
+# The navigation is read once per request, though the table renders a template of its own.
+PINNED = {"reports:commissioner_opportunities": 14, "reports:commissioner_forecast": 16}
 
 
 @pytest.mark.parametrize("name", sorted(PINNED))

@@ -170,10 +170,11 @@ def test_the_export_and_reports_show_where_the_payment_stands_and_when_it_is_exp
     assert reverse("payments:statement", kwargs={"code": "Z10005"}) in summary
 
 
-# Session, user, roles and navigation, permission checks, then the page's own reads.
+# Session, user, roles and navigation (once, however many templates the page renders), permission checks,
+# then the page's own reads.
 PINNED_QUERIES = {
-    "reports:practice_summary": 17,  # with the payment's state
-    "reports:provider_report": 14,  # the totals row, the payments' states, two for the distribution chart
+    "reports:practice_summary": 16,  # with the payment's state
+    "reports:provider_report": 12,  # the totals row, the payments' states, two for the distribution chart
     "reports:publication_export": 7,
     "reports:achieved_points_export": 8,  # and the declarations approved, for APPROVED; payments' states
 }
