@@ -8,9 +8,9 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_tables2 import RequestConfig
-from django_tables2.export import TableExport
 
 from accounts.permissions import Permission, holds_anywhere, organisations_reachable
+from accounts.tabular import download
 from participation.models import ServiceYear
 
 from . import actions
@@ -160,9 +160,8 @@ def declaration_list(request):
         return _bulk_step(request, found.qs, query)
     table = DeclarationTable(found.qs.order_by("service_year__code", "practice__code"))
     RequestConfig(request, paginate={"per_page": 100}).configure(table)
-    export_format = request.GET.get("_export")
-    if TableExport.is_valid_format(export_format):
-        return TableExport(export_format, table).response(f"declarations.{export_format}")
+    if exported := download(request, table, "declarations"):
+        return exported
     counts = dict(found.qs.values_list("state").annotate(n=Count("pk")).order_by())
     context = {
         "filter": found,

@@ -166,6 +166,9 @@ class OpportunityRows:
 
 
 def _made(frame: pd.DataFrame) -> list[Opportunity]:
+    if frame.empty:
+        # A commissioner whose practices have only manual indicators left has a frame with no columns.
+        return []
     columns = [frame[name].tolist() for name in PATIENT_COLUMNS]
     return [
         Opportunity(PATIENTS, code, name, sub_icb, indicator, description, int(now), available, int(value),

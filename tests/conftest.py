@@ -335,6 +335,23 @@ def chromium():
         browser.close()
 
 
+@pytest.fixture(scope="session")
+def live_server(request):
+    """pytest-django's live server, serving the static files from the apps and node_modules as `runserver`
+    does. pytest-django looks for "django.contrib.staticfiles" by that name in INSTALLED_APPS; the portal
+    installs it through its own config (cqrs_portal.apps), so without this the server looked in STATIC_ROOT,
+    which only `collectstatic` fills, and every browser test ran without the NHS.UK stylesheet and script."""
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from pytest_django.live_server_helper import LiveServer
+
+    address = request.config.getvalue("liveserver") or os.environ.get("DJANGO_LIVE_TEST_SERVER_ADDRESS")
+    server = LiveServer(address or "localhost", start=False)
+    server.thread.static_handler = StaticFilesHandler
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def page(chromium, live_server):
     # axe-core is injected as a script of the test's own; the portal's Content-Security-Policy (no inline

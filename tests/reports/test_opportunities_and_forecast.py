@@ -213,3 +213,16 @@ def test_commissioners_see_forecast_totals_for_their_practices(client, next_in_y
     assert result.totals["payment"]["central"] == sum(item.payment["central"] for item in result.practices)
     assert 'data-testid="forecast-totals"' in response.content.decode()
     assert client.get(reverse("reports:commissioner_forecast", kwargs={"code": "01A"})).status_code == 404
+
+
+def test_opportunities_with_only_manual_lines_list_and_download():
+    """A commissioner whose practices have nothing left but manual answers has an empty frame of patient
+    lines (no columns): its page and its download list the manual lines alone (the every-page walk met a
+    500 here)."""
+    import pandas as pd
+
+    manual = ["the manual line"]
+    rows = opportunities.OpportunityRows(manual, pd.DataFrame())
+    assert list(rows) == manual
+    assert rows[0:50] == manual
+    assert len(rows) == 1
