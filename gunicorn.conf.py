@@ -12,6 +12,10 @@ workers = int(os.environ.get("WEB_CONCURRENCY", str(multiprocessing.cpu_count() 
 threads = int(os.environ.get("WEB_THREADS", "2"))
 # A national upload streams ~450 MB; the load itself runs in a worker, so this is ample.
 timeout = int(os.environ.get("WEB_TIMEOUT", "120"))
+# Idle connections are kept longer than the proxy's own upstream keep-alive (nginx: 60 s), so that the proxy,
+# not gunicorn, closes them: a request sent on a connection the server is closing at that moment is reset and
+# never answered (gunicorn's 2 s default dropped 1 of 4,661 requests in bench/load.py).
+keepalive = int(os.environ.get("WEB_KEEPALIVE", "75"))
 # Behind the TLS proxy; the proxy's address is trusted for X-Forwarded-Proto only.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-"
