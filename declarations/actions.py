@@ -537,11 +537,14 @@ def follow_publication(*, run: CalculationRun, replaced_run_id: int | None) -> C
     # Every live declaration is locked, but only the ones this run moves are built as objects (changed
     # figures, or released from waiting for their network): a national re-run that changes few practices
     # then reads thousands of small tuples, not models.
+    live_here = Declaration.objects.filter(
+        service_year=year, achievement_date=run.achievement_date, state__in=Declaration.LIVE_STATES
+    )
     held = {
         practice_id: (points, payment, state)
-        for practice_id, points, payment, state in Declaration.objects.select_for_update()
-        .filter(service_year=year, achievement_date=run.achievement_date, state__in=Declaration.LIVE_STATES)
-        .values_list("practice_id", "points", "payment", "state")
+        for practice_id, points, payment, state in live_here.select_for_update().values_list(
+            "practice_id", "points", "payment", "state"
+        )
     }
     moved = [
         practice_id
@@ -551,10 +554,7 @@ def follow_publication(*, run: CalculationRun, replaced_run_id: int | None) -> C
     ]
     live = {
         declaration.practice_id: declaration
-        for declaration in Declaration.objects.filter(
-            service_year=year, achievement_date=run.achievement_date, state__in=Declaration.LIVE_STATES,
-            practice_id__in=moved,
-        ).select_related("practice", "service_year")
+        for declaration in live_here.filter(practice_id__in=moved).select_related("practice", "service_year")
     } if moved else {}  # fmt: skip
     first_state, skipped = past_unneeded_steps(year, State.AWAITING_PRACTICE)
     created = [

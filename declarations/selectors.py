@@ -32,15 +32,20 @@ State = Declaration.State
 READERS = (Permission.VIEW_ACHIEVEMENT, Permission.VIEW_FINANCE)
 
 
+def _nominated_on(on) -> Q:
+    """A nomination in force on `on` (a date, or a reference to the declaration's achievement date)."""
+    return Q(start_date__lte=on) & (Q(end_date__isnull=True) | Q(end_date__gte=on))
+
+
 def declared_by_payee_in(practices: QuerySet) -> Exists:
     """A PCN's declaration whose payee nominated on its achievement date is one of these practices: its
     users declare it and see it as their own (ADR 0018)."""
     return Exists(
         NominatedPayee.objects.filter(
+            _nominated_on(OuterRef("achievement_date")),
             pcn_id=OuterRef("practice_id"),
             payee__in=practices.values("pk"),
-            start_date__lte=OuterRef("achievement_date"),
-        ).filter(Q(end_date__isnull=True) | Q(end_date__gte=OuterRef("achievement_date")))
+        )
     )
 
 
@@ -49,10 +54,10 @@ def declaring_practice(declaration: Declaration) -> Organisation | None:
     date (None while the PCN has none, when nobody can)."""
     if declaration.practice.type != OrganisationType.PCN:
         return declaration.practice
-    on = declaration.achievement_date
     nomination = (
-        NominatedPayee.objects.filter(pcn_id=declaration.practice_id, start_date__lte=on)
-        .filter(Q(end_date__isnull=True) | Q(end_date__gte=on))
+        NominatedPayee.objects.filter(
+            _nominated_on(declaration.achievement_date), pcn_id=declaration.practice_id
+        )
         .select_related("payee")
         .first()
     )
