@@ -317,8 +317,19 @@ class PrevalenceResult(models.Model):
 class IndicatorResult(models.Model):
     """One practice × indicator of a run. Income-protected rows carry the base-year figures instead."""
 
-    run = models.ForeignKey(CalculationRun, on_delete=models.CASCADE, related_name="indicator_results")
-    practice = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    # Half a million rows a national run, written by COPY from the run and practice ids it has just read: the
+    # run × practice index below serves every read, and a deferred foreign-key check per row cost more at
+    # each chunk's commit than the COPY (docs/adr/0010). The ORM still cascades and protects.
+    run = models.ForeignKey(
+        CalculationRun,
+        on_delete=models.CASCADE,
+        related_name="indicator_results",
+        db_index=False,
+        db_constraint=False,
+    )
+    practice = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     indicator_code = models.CharField(max_length=20)
     register = models.BigIntegerField(null=True)
     numerator = models.BigIntegerField(null=True)
