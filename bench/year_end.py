@@ -96,7 +96,7 @@ from calculation.models import CalculationRun, FrozenPrevalence, IndicatorResult
 from cqrs_portal.celery import app  # noqa: E402
 from extracts import actions as extract_actions  # noqa: E402
 from extracts import tasks as extract_tasks  # noqa: E402
-from extracts.models import Extract, ExtractSubmission, ExtractUpload, SubmissionSupersession  # noqa: E402
+from extracts.models import CurrentSubmission, Extract, ExtractSubmission, ExtractUpload  # noqa: E402
 from participation.models import ServiceYear  # noqa: E402
 
 MAPPING = REPO / "fixtures" / "organisations" / "qof_manual_mappings_2023_24.csv"
@@ -133,7 +133,7 @@ def prepare(practices_csv: Path) -> tuple[ServiceYear, User]:
     tables = [
         model._meta.db_table
         for model in (
-            SubmissionSupersession,
+            CurrentSubmission,
             ExtractSubmission,
             ExtractUpload,
             Extract,

@@ -30,9 +30,9 @@ from engine import (
 )
 from engine.rounding import format_hundredths
 from engine.ruleset import register_source_indicators
-from extracts.models import SubmissionSupersession
+from extracts.models import CurrentSubmission
 from extracts.selectors import current_extract_values
-from extracts.store import current_field_rows
+from extracts.store import copy_frame, current_field_rows
 from manual_entry.selectors import manual_answers_frame
 from participation.models import Indicator, ServiceYear
 from participation.selectors import engine_ruleset
@@ -152,8 +152,8 @@ def national_prevalence_inputs(run: CalculationRun) -> tuple[pd.DataFrame, pd.Da
 
 
 def _register_fields(run: CalculationRun, sources: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
-    current = SubmissionSupersession.objects.filter(
-        service_year_id=run.service_year_id, achievement_date=run.achievement_date, superseded_by__isnull=True
+    current = CurrentSubmission.objects.filter(
+        service_year_id=run.service_year_id, achievement_date=run.achievement_date
     )
     codes = sorted(
         Organisation.objects.filter(
@@ -705,14 +705,8 @@ def insert_frame(model, frame: pd.DataFrame) -> None:
     if frame.empty:
         return
     if connection.vendor == "postgresql":
-        buffer = io.StringIO()
-        frame.to_csv(buffer, header=False, index=False, na_rep="")
-        buffer.seek(0)
         with connection.cursor() as cursor:
-            cursor.cursor.copy_expert(
-                f"COPY {model._meta.db_table} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv)",
-                buffer,
-            )
+            copy_frame(cursor, model._meta.db_table, frame)
         return
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
     model.objects.bulk_create((model(**record) for record in records), batch_size=INSERT_BATCH_ROWS)

@@ -34,7 +34,7 @@ from declarations.models import Declaration
 from engine.extract import EXTRACT_COLUMNS
 from engine.synthetic import list_sizes, write_extract, year_end_extract
 from extracts.actions import load_extract
-from extracts.models import Extract, SubmissionSupersession
+from extracts.models import CurrentSubmission, Extract
 from manual_entry.actions import enter_manual_answers
 from manual_entry.selectors import manual_indicators
 from notices.actions import publish_notice
@@ -261,9 +261,7 @@ def _publish_unpublished(year: ServiceYear, dates) -> None:
 
 def _demo_year_end_practices(year) -> list[str]:
     return sorted(
-        SubmissionSupersession.objects.filter(
-            service_year=year, achievement_date=year.end_date, superseded_by__isnull=True
-        )
+        CurrentSubmission.objects.filter(service_year=year, achievement_date=year.end_date)
         .values_list("practice__code", flat=True)
         .distinct()
     )

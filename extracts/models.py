@@ -1,6 +1,5 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Organisation
@@ -42,14 +41,18 @@ class ExtractSubmission(models.Model):
 
     A national extract is 3.5 million field rows but under half a million submissions, and supersession
     (docs/adr/0005, 0010) works on whole submissions, so the submission is the row. It is written once and
-    never updated: whether it is current lives in its narrow `SubmissionSupersession` row, so that a reload
+    never updated: which submission is current lives in the narrow `CurrentSubmission` rows, so that a reload
     does not rewrite half a million rows of JSON. Superseded submissions stay for audit.
     """
 
-    # Reads go through the extract (audit) or the supersession table's index of current submissions, so the
-    # other keys have no index; the loader takes practice and service year ids from the database itself
-    # (store.store_fields), so only the extract keeps a database-checked constraint.
-    extract = models.ForeignKey(Extract, on_delete=models.PROTECT, related_name="submissions")
+    # Reads go through the extract (audit) or the current submissions' key, so the other keys have no index.
+    # No key has a database-checked constraint: the loader writes half a million rows in one transaction
+    # with the extract it has just created and ids it read from the database itself (store.store_fields),
+    # and a deferred check per row cost more at commit than the COPY (docs/adr/0010). Deletion is refused
+    # by the ORM (PROTECT); extracts are never deleted.
+    extract = models.ForeignKey(
+        Extract, on_delete=models.PROTECT, related_name="submissions", db_constraint=False
+    )
     service_year = models.ForeignKey(
         ServiceYear, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
     )
@@ -69,25 +72,19 @@ class ExtractSubmission(models.Model):
         return f"{self.indicator_code}: {self.field_count} field(s)"
 
 
-class SubmissionSupersession(models.Model):
-    """Whether a submission is current, and if not which extract superseded it: one narrow row per
-    submission, the only row a reload rewrites (docs/adr/0010-year-end-speed.md).
+class CurrentSubmission(models.Model):
+    """The submission in force for a service year, achievement date, practice and indicator: one narrow row
+    per key, pointed at the incoming submission when a later extract replaces it (docs/adr/0010).
 
-    The key, time, size and extract of the submission are repeated here, written from the submission in the
-    same statement, so that finding what an incoming extract supersedes, and reading the current submissions
-    of a year and date, never reads the wide rows' JSON.
+    A reload changes only these rows, in place: no column a reload changes is indexed (the key is the
+    primary key, and the key never changes), so PostgreSQL rewrites each on its own page without touching
+    an index (a HOT update), which costs no more than inserting it did. A submission with no row here is
+    superseded, or was marked LAST_SUBMISSION = N, or was older than the one held when it came in; it stays
+    for audit. The submission's extract, time and size are repeated here, written from the submission in
+    the same statement, so that deciding what an incoming extract replaces never reads the wide rows.
     """
 
-    submission = models.OneToOneField(
-        ExtractSubmission,
-        primary_key=True,
-        on_delete=models.PROTECT,
-        related_name="supersession",
-        db_constraint=False,  # written by the loader from the submissions themselves, in one statement
-    )
-    extract = models.ForeignKey(
-        Extract, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
-    )
+    pk = models.CompositePrimaryKey("service_year_id", "achievement_date", "practice_id", "indicator_code")
     service_year = models.ForeignKey(
         ServiceYear, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
     )
@@ -96,30 +93,22 @@ class SubmissionSupersession(models.Model):
         Organisation, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
     )
     indicator_code = models.CharField(max_length=40)
-    submitted_at = models.DateTimeField(null=True, blank=True)
-    field_count = models.PositiveIntegerField()
-    superseded_by = models.ForeignKey(
-        Extract,
-        null=True,
-        blank=True,
+    # Written by the loader from the submissions themselves, in one statement: no constraint to check per row.
+    submission = models.ForeignKey(
+        ExtractSubmission,
         on_delete=models.PROTECT,
-        related_name="superseded_submissions",
+        related_name="current",
         db_index=False,
         db_constraint=False,
     )
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["service_year", "achievement_date", "practice", "indicator_code"],
-                condition=Q(superseded_by__isnull=True),
-                name="one_current_submission_per_indicator",
-            ),
-        ]
+    extract = models.ForeignKey(
+        Extract, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    field_count = models.PositiveIntegerField()
 
     def __str__(self):
-        state = f"superseded by extract {self.superseded_by_id}" if self.superseded_by_id else "current"
-        return f"Submission {self.submission_id}: {state}"
+        return f"{self.indicator_code} on {self.achievement_date}: submission {self.submission_id}"
 
 
 class ExtractUpload(models.Model):

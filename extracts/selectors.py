@@ -70,12 +70,11 @@ def upload_for(user, pk: int) -> ExtractUpload:
 
 
 def values_superseded_later(extract: Extract) -> int:
-    """How many of this extract's values a later extract has replaced (its own N rows not counted)."""
-    superseded = (
-        ExtractSubmission.objects.filter(extract=extract, supersession__superseded_by__isnull=False)
-        .exclude(supersession__superseded_by=extract)
-        .aggregate(values=Sum("field_count"))
-    )
+    """How many of this extract's current (Y) values are no longer current: replaced by a later extract, or
+    older than the values held when it came in. Its own N rows are not counted."""
+    superseded = ExtractSubmission.objects.filter(
+        extract=extract, last_submission=True, current__isnull=True
+    ).aggregate(values=Sum("field_count"))
     return superseded["values"] or 0
 
 
@@ -104,11 +103,10 @@ def source_rows(
     for load speed).
     """
     submissions = ExtractSubmission.objects.filter(
-        supersession__service_year_id=service_year.pk,
-        supersession__achievement_date=achievement_date,
-        supersession__practice_id=practice.pk,
-        supersession__indicator_code=indicator_code,
-        supersession__superseded_by__isnull=True,
+        current__service_year_id=service_year.pk,
+        current__achievement_date=achievement_date,
+        current__practice_id=practice.pk,
+        current__indicator_code=indicator_code,
     ).values_list("extract_id", "extract__file_name", "fields", "submitted_at", "extract__uploaded_at")
     rows = [
         SourceRow(extract_id, file_name, line, field_name, value, submitted_at, loaded_at, True)

@@ -3,15 +3,15 @@
 A submission row holds every field row of one practice × indicator submission ([line, FIELD_NAME, VALUE],
 JSON), so a national extract is under half a million rows rather than 3.5 million (docs/adr/0010). The rows
 are built in one pass over the sorted field rows and written by `COPY` on PostgreSQL, by batched inserts on
-SQLite (the embedded demo), and never updated. Whether a submission is current lives in its narrow
-`SubmissionSupersession` row; supersession is a fixed handful of set-based statements joining the incoming
-submissions to the narrow rows of the current ones, so the number of queries never depends on the number of
-rows, and a reload rewrites only narrow rows.
+SQLite (the embedded demo), and never updated. Which submission is current lives in the narrow
+`CurrentSubmission` row of its key; supersession is one upsert of those rows from the incoming current
+submissions, so the number of queries never depends on the number of rows, and a reload rewrites only
+narrow rows, in place.
 
 Supersession (docs/adr/0005-extracts-and-manual-entry.md): a practice × indicator submission in the new file
 replaces the current submission held for that practice, indicator and achievement date, unless the held one
-was submitted later (by SUBMIT_DATE/SUBMIT_TIME); then the incoming one is stored already superseded by the
-held extract. Submissions marked LAST_SUBMISSION = N are stored superseded by their own extract.
+was submitted later (by SUBMIT_DATE/SUBMIT_TIME); then the incoming one is stored but never current.
+Submissions marked LAST_SUBMISSION = N are stored and never current.
 """
 
 from __future__ import annotations
@@ -26,11 +26,10 @@ import pandas as pd
 from django.conf import settings
 from django.db import connection
 
-from .models import Extract, ExtractSubmission, SubmissionSupersession
+from .models import CurrentSubmission, Extract, ExtractSubmission
 
-# Table names below are these constants and Django's own db_table, never input: hence the S608 waivers.
-OUTCOME = "extract_submission_outcome"
-COPY_CHUNK_ROWS = 100_000
+# Table names below are Django's own db_table, never input: hence the S608 waivers.
+COPY_SLICE_ROWS = 5_000
 INSERT_BATCH_ROWS = 5_000
 SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 POSTGRES_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S+00"
@@ -44,16 +43,6 @@ _STORED_COLUMNS = (
     "submitted_at",
     "last_submission",
     "fields",
-    "field_count",
-)
-# Copied from each submission into its narrow supersession row.
-_REPEATED_COLUMNS = (
-    "extract_id",
-    "service_year_id",
-    "achievement_date",
-    "practice_id",
-    "indicator_code",
-    "submitted_at",
     "field_count",
 )
 
@@ -75,17 +64,17 @@ def store_fields(*, extract: Extract, fields: pd.DataFrame, practice_ids: dict[s
     """
     postgres = connection.vendor == "postgresql"
     submissions = submissions_frame(fields, practice_ids)
+    incoming_current = int(submissions["last_submission"].sum())
     with connection.cursor() as cursor:
         if postgres:
-            # Memory for the hash joins over half a million keys; and no wait for the WAL flush at commit: a
-            # load lost to a crash in that instant is simply loaded again (same checksum).
-            cursor.execute("SET LOCAL work_mem = '256MB'")
+            # No wait for the WAL flush at commit: a load lost to a crash in that instant is simply loaded
+            # again (same checksum).
             cursor.execute("SET LOCAL synchronous_commit = off")
             _copy_submissions(cursor, extract, submissions)
         else:
             _insert_submissions(cursor, extract, submissions)
         del submissions
-        return _supersede(cursor, extract=extract, postgres=postgres)
+        return _make_current(cursor, extract=extract, incoming_current=incoming_current)
 
 
 def submissions_frame(fields: pd.DataFrame, practice_ids: dict[str, int]) -> pd.DataFrame:
@@ -165,76 +154,41 @@ def _formatted_once(times, format: str) -> np.ndarray:
     return text[codes]
 
 
-def _supersede(cursor, *, extract: Extract, postgres: bool) -> StoreOutcome:
-    """Give each of the extract's (just written) submissions its supersession row, marking the held current
-    submissions that its current ones replace. Set-based: the incoming submissions are joined to the narrow
-    rows of the held current ones through the partial unique index; no wide row is read back for its JSON
-    or rewritten."""
-    supersessions = SubmissionSupersession._meta.db_table
+def _make_current(cursor, *, extract: Extract, incoming_current: int) -> StoreOutcome:
+    """Point each key of the extract's (just written) current submissions at it, unless the submission held
+    for the key was submitted later. One upsert whatever the number of rows: a key seen for the first time
+    is inserted, a held one is rewritten in place (docs/adr/0010). Its counts come from totals over the
+    year and date's narrow rows before and after, not from a join."""
+    current = CurrentSubmission._meta.db_table
     submissions = ExtractSubmission._meta.db_table
-    date = connection.ops.adapt_datefield_value(extract.achievement_date)
-    year = extract.service_year_id
-    columns = ", ".join(_REPEATED_COLUMNS)
-    selected = ", ".join(f"incoming.{name}" for name in _REPEATED_COLUMNS)
-    # A submission marked LAST_SUBMISSION = N is superseded by its own extract.
-    own = "CASE WHEN incoming.last_submission THEN NULL ELSE incoming.extract_id END"
-    if postgres:
-        # The rows just copied are not in the planner's statistics yet: without them it would take half a
-        # million incoming submissions for a handful.
-        cursor.execute(f"ANALYZE {submissions} (extract_id, last_submission)")
-    # A first load of a year and date has nothing to supersede: its rows go straight in.
-    cursor.execute(
-        f"SELECT 1 FROM {supersessions} WHERE service_year_id = %s AND achievement_date = %s "  # noqa: S608
-        "AND superseded_by_id IS NULL LIMIT 1",
-        [year, date],
-    )
-    if cursor.fetchone() is None:
-        cursor.execute(
-            f"INSERT INTO {supersessions} (submission_id, {columns}, superseded_by_id) "  # noqa: S608
-            f"SELECT incoming.id, {selected}, {own} FROM {submissions} AS incoming "
-            "WHERE incoming.extract_id = %s",
-            [extract.pk],
-        )
-        return StoreOutcome(superseded_row_count=0, older_submission_count=0)
-    if postgres:
-        cursor.execute(f"ANALYZE {supersessions}")
-    cursor.execute(f"DROP TABLE IF EXISTS {OUTCOME}")
-    # Per incoming current submission meeting a held current one: the held one, and its extract again when it
-    # was submitted later than the incoming one (so it stays current and the incoming one is superseded).
+    key = [extract.service_year_id, connection.ops.adapt_datefield_value(extract.achievement_date)]
+    in_scope = f"FROM {current} WHERE service_year_id = %s AND achievement_date = %s"
+    cursor.execute(f"SELECT COALESCE(SUM(field_count), 0) {in_scope}", key)
+    (held_fields,) = cursor.fetchone()
     cursor.execute(
         f"""
-        CREATE TEMPORARY TABLE {OUTCOME} AS
-        SELECT incoming.id AS incoming_id, held.submission_id AS held_id, held.field_count,
-               CASE WHEN held.submitted_at > incoming.submitted_at THEN held.extract_id END AS kept_extract_id
-        FROM {submissions} AS incoming
-        JOIN {supersessions} AS held
-          ON held.service_year_id = %s AND held.achievement_date = %s AND held.superseded_by_id IS NULL
-         AND held.practice_id = incoming.practice_id AND held.indicator_code = incoming.indicator_code
-        WHERE incoming.extract_id = %s AND incoming.last_submission
-        """,  # noqa: S608
-        [year, date, extract.pk],
-    )
-    cursor.execute(
-        f"SELECT COUNT(kept_extract_id), "  # noqa: S608
-        f"COALESCE(SUM(CASE WHEN kept_extract_id IS NULL THEN field_count END), 0) FROM {OUTCOME}"
-    )
-    older, superseded = (int(value) for value in cursor.fetchone())
-    cursor.execute(
-        f"""
-        UPDATE {supersessions} SET superseded_by_id = %s
-        WHERE submission_id IN (SELECT held_id FROM {OUTCOME} WHERE kept_extract_id IS NULL)
+        INSERT INTO {current} AS held (service_year_id, achievement_date, practice_id, indicator_code,
+                                       submission_id, extract_id, submitted_at, field_count)
+        SELECT service_year_id, achievement_date, practice_id, indicator_code, id, extract_id, submitted_at,
+               field_count
+        FROM {submissions} WHERE extract_id = %s AND last_submission
+        ON CONFLICT (service_year_id, achievement_date, practice_id, indicator_code) DO UPDATE
+        SET submission_id = excluded.submission_id, extract_id = excluded.extract_id,
+            submitted_at = excluded.submitted_at, field_count = excluded.field_count
+        WHERE NOT COALESCE(held.submitted_at > excluded.submitted_at, FALSE)
         """,  # noqa: S608
         [extract.pk],
     )
     cursor.execute(
-        f"INSERT INTO {supersessions} (submission_id, {columns}, superseded_by_id) "  # noqa: S608
-        f"SELECT incoming.id, {selected}, COALESCE(outcome.kept_extract_id, {own}) "
-        f"FROM {submissions} AS incoming LEFT JOIN {OUTCOME} AS outcome ON outcome.incoming_id = incoming.id "
-        "WHERE incoming.extract_id = %s",
-        [extract.pk],
+        "SELECT COALESCE(SUM(CASE WHEN extract_id = %s THEN 1 ELSE 0 END), 0), "
+        f"COALESCE(SUM(CASE WHEN extract_id = %s THEN 0 ELSE field_count END), 0) {in_scope}",
+        [extract.pk, extract.pk, *key],
     )
-    cursor.execute(f"DROP TABLE {OUTCOME}")
-    return StoreOutcome(superseded_row_count=superseded, older_submission_count=older)
+    made_current, fields_of_others = (int(value) for value in cursor.fetchone())
+    return StoreOutcome(
+        superseded_row_count=int(held_fields) - fields_of_others,
+        older_submission_count=incoming_current - made_current,
+    )
 
 
 def _stored_frame(extract: Extract, submissions: pd.DataFrame, datetime_format: str) -> pd.DataFrame:
@@ -255,28 +209,53 @@ def _stored_frame(extract: Extract, submissions: pd.DataFrame, datetime_format: 
 
 
 def _copy_submissions(cursor, extract: Extract, submissions: pd.DataFrame) -> None:
-    """COPY in PostgreSQL's text format, the lines joined directly: the JSON is full of quotes, which CSV
-    would double and pandas' writer would check field by field."""
-    stored = _stored_frame(extract, submissions, POSTGRES_DATETIME_FORMAT)
-    escaped = {"indicator_code", "fields"}
-    text = {name: _copy_text(stored[name], escape=name in escaped) for name in _STORED_COLUMNS}
-    sql = f"COPY {ExtractSubmission._meta.db_table} ({', '.join(_STORED_COLUMNS)}) FROM STDIN"
-    rows = list(zip(*text.values(), strict=True))
-    for start in range(0, len(rows), COPY_CHUNK_ROWS):
-        buffer = io.StringIO("".join("\t".join(row) + "\n" for row in rows[start : start + COPY_CHUNK_ROWS]))
-        cursor.cursor.copy_expert(sql, buffer)  # Django's wrapper hides psycopg2's copy_expert
+    copy_frame(
+        cursor,
+        ExtractSubmission._meta.db_table,
+        _stored_frame(extract, submissions, POSTGRES_DATETIME_FORMAT),
+    )
 
 
-def _copy_text(column: pd.Series, *, escape: bool) -> list[str]:
-    """A column as COPY text values: \\N for null, t/f for booleans, backslashes doubled where text may hold
-    them (JSON escapes). No value holds a raw tab or line break: JSON escapes them, and indicator codes are
-    the ruleset's."""
-    if column.dtype == bool:
-        return np.where(column.to_numpy(), "t", "f").tolist()
-    values = column.astype(object).where(column.notna(), None).tolist()
-    if escape:
-        return ["\\N" if value is None else str(value).replace("\\", "\\\\") for value in values]
-    return ["\\N" if value is None else str(value) for value in values]
+def copy_frame(cursor, table: str, frame: pd.DataFrame) -> None:
+    """Write a frame whose columns are `table`'s column names with one `COPY … FROM STDIN` in PostgreSQL's
+    text format.
+
+    Each column becomes text in one vectorised step (pandas' CSV writer formats value by value, and took
+    most of a result chunk's write), and the lines are joined a slice at a time as the database reads them,
+    so that building the next slice overlaps the database storing the last (two processes, two cores)."""
+    columns = [_copy_text(frame[name]) for name in frame.columns]
+    rows = zip(*columns, strict=True)
+
+    class Slices:
+        def read(self, size=-1):  # psycopg2 sends whatever one read returns, and stops at ""
+            return "".join("\t".join(row) + "\n" for row in itertools.islice(rows, COPY_SLICE_ROWS))
+
+    sql = f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN"
+    cursor.cursor.copy_expert(sql, Slices())  # Django's wrapper hides psycopg2's copy_expert
+
+
+def _copy_text(column: pd.Series) -> list[str]:
+    """A column as COPY text values: \\N for missing, t/f for booleans, floats as Python writes them (exact),
+    text with its backslashes doubled (JSON escapes). No value holds a raw tab or line break: JSON escapes
+    them, and codes are the ruleset's."""
+    missing = column.isna().to_numpy()
+    kind = column.dtype.kind
+    if kind == "b":
+        text = np.where(column.to_numpy(dtype=bool, na_value=False), "t", "f").astype(object)
+    elif kind in "iu":
+        text = column.to_numpy(dtype=np.int64, na_value=0).astype(str).astype(object)
+    elif kind == "f":
+        text = np.array(list(map(repr, column.to_numpy(dtype=float, na_value=np.nan).tolist())), dtype=object)
+    else:
+        text = np.array([_object_text(value) for value in column.tolist()], dtype=object)
+    text[missing] = "\\N"
+    return text.tolist()
+
+
+def _object_text(value) -> str:
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    return str(value).replace("\\", "\\\\")
 
 
 def _insert_submissions(cursor, extract: Extract, submissions: pd.DataFrame) -> None:
@@ -304,9 +283,7 @@ def current_field_rows(
     in one query; on PostgreSQL the submissions are unnested by the database and streamed out with
     `COPY … TO STDOUT`."""
     rows = ExtractSubmission.objects.filter(
-        supersession__service_year_id=service_year_id,
-        supersession__achievement_date=achievement_date,
-        supersession__superseded_by__isnull=True,
+        current__service_year_id=service_year_id, current__achievement_date=achievement_date
     )
     if practice_codes is not None:
         rows = rows.filter(practice__code__in=list(practice_codes))

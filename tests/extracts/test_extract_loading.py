@@ -63,7 +63,7 @@ def test_good_extract_is_stored_whole_and_reads_back_as_the_parser_reduced_it(qo
     assert extract.superseded_row_count == 0
     assert extract.service_year == qof2324 and extract.achievement_date == YEAR_END
     assert len(extract.checksum) == 64
-    assert field_count(extract=extract, supersession__superseded_by__isnull=True) == 14
+    assert field_count(extract=extract, current__isnull=False) == 14
     # One submission per practice × indicator, every field with its file line.
     assert ExtractSubmission.objects.filter(extract=extract).count() == 6
     assert stored_field("Numerator", practice__code="A00001", indicator_code="AF006") == (4, 30)
@@ -159,9 +159,11 @@ def test_a_newer_submission_supersedes_the_older_which_stays_for_audit(qof2324, 
     assert values.loc[("A00002", "AF006"), "numerator"] == 30
     older = {"extract": first, "practice__code": "A00001", "indicator_code": "AF006"}
     assert stored_field("Numerator", **older)[1] == 30
-    assert ExtractSubmission.objects.get(**older).supersession.superseded_by == second
-    assert field_count(supersession__superseded_by=second) == 7
-    assert field_count(extract=first, supersession__superseded_by__isnull=True) == 7
+    assert not ExtractSubmission.objects.get(**older).current.exists()
+    newer = ExtractSubmission.objects.get(extract=second, practice__code="A00001", indicator_code="AF006")
+    assert newer.current.get().extract == second
+    assert field_count(current__isnull=True) == 7
+    assert field_count(extract=first, current__isnull=False) == 7
 
 
 def test_a_resubmission_replaces_every_field_of_the_indicator_not_only_those_it_repeats(qof2324, tmp_path):
@@ -182,7 +184,8 @@ def test_an_older_submission_loaded_later_is_stored_already_superseded(qof2324, 
 
     assert current(qof2324).loc[("A00001", "AF006"), "numerator"] == 33
     assert late.superseded_row_count == 0
-    assert field_count(extract=late, supersession__superseded_by=newer) == 7
+    assert field_count(extract=late, current__isnull=True) == 7
+    assert field_count(extract=newer, current__isnull=False) == 7
     assert "older than the values already held" in late.warnings[-1]
 
 
@@ -191,7 +194,7 @@ def test_rows_marked_not_last_submission_are_stored_superseded_by_their_own_extr
     extract = load(write_extract(tmp_path, rows)).extract
 
     assert extract.row_count == 14
-    assert field_count(extract=extract, supersession__superseded_by=extract) == 7
+    assert field_count(extract=extract, last_submission=False, current__isnull=True) == 7
     older = ExtractSubmission.objects.get(extract=extract, indicator_code="AF006", last_submission=False)
     assert stored_field("Numerator", pk=older.pk) == (4, 20)
     assert current(qof2324).loc[("A00001", "AF006"), "numerator"] == 30
@@ -200,12 +203,12 @@ def test_rows_marked_not_last_submission_are_stored_superseded_by_their_own_extr
 def test_the_same_file_again_is_recognised_and_changes_nothing(qof2324, tmp_path):
     path = write_extract(tmp_path, practice_rows("A00001"))
     first = load(path)
-    values_before = list(ExtractSubmission.objects.values_list("pk", "supersession__superseded_by"))
+    values_before = list(ExtractSubmission.objects.values_list("pk", "current__submission_id"))
 
     again = load(path)
 
     assert again.already_loaded and again.extract == first.extract
-    assert list(ExtractSubmission.objects.values_list("pk", "supersession__superseded_by")) == values_before
+    assert list(ExtractSubmission.objects.values_list("pk", "current__submission_id")) == values_before
     assert Extract.objects.count() == 1
     assert AuditEvent.objects.filter(action="extract.loaded").count() == 1
 
@@ -227,7 +230,6 @@ def test_current_values_read_in_one_query_and_filter_by_practice(
 
 
 def test_bulk_load_uses_a_fixed_number_of_queries(qof2324, tmp_path, django_assert_max_num_queries):
-    # A first load of a year and date skips the supersession statements, so compare like with like.
     load(write_extract(tmp_path, practice_rows("A00001") + practice_rows("A00002"), name="first.csv"))
     small = write_extract(tmp_path, practice_rows("A00001", submitted="03/04/2024"), name="small.csv")
     rows = practice_rows("A00001", numerator=31, submitted="04/04/2024")
@@ -247,7 +249,7 @@ def test_postgresql_loads_through_copy_and_supersedes(postgresql, qof2324, tmp_p
 
     values = current(qof2324)
     assert values.loc[("A00002", "AF006"), "numerator"] == 34
-    assert field_count(supersession__superseded_by__isnull=False) == 7
+    assert field_count(current__isnull=True) == 7
 
 
 def test_import_extract_command_reports_load_duplicate_and_rejection(qof2324, tmp_path, capsys):
@@ -277,6 +279,8 @@ def test_postgresql_supersedes_some_pairs_and_keeps_newer_held_ones_in_one_load(
     values = current(qof2324)
     assert values.loc[("A00001", "AF006"), "numerator"] == 33  # held, submitted later
     assert values.loc[("A00002", "AF006"), "numerator"] == 32
-    assert field_count(extract=second, supersession__superseded_by=first) == 7
-    assert field_count(extract=first, supersession__superseded_by=second) == 7
+    # A00001's from the first (submitted later) and A00002's from the second are current.
+    assert field_count(extract=second, current__isnull=True) == 7
+    assert field_count(extract=first, current__isnull=True) == 7
+    assert field_count(extract=first, current__isnull=False, practice__code="A00001") == 7
     assert second.superseded_row_count == 7 and "older than the values already held" in second.warnings[-1]
