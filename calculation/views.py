@@ -189,9 +189,7 @@ def pcn_membership(request, code):
         else:
             for run in change.runs:
                 tasks.queue_run(run)
-            recalculated = ", ".join(
-                f"{r.service_year.code} {r.achievement_date:%-d %B %Y}" for r in change.runs
-            )
+            recalculated = _recalculating(change.runs)
             messages.success(
                 request,
                 "Membership recorded."
