@@ -377,6 +377,8 @@ def _prepare_database(practices, memberships, payees, participate_everyone) -> p
             mapping=read_mapping(mapping), effective_date=MEMBERSHIP_START, by=None
         )
     call_command("load_rulesets", verbosity=0)
+    # A practice is paid the Network Contract DES only while it also takes part in the year (ADR 0018).
+    participate_everyone(ServiceYear.objects.get(code="NCD2425"))
     ids = dict(Organisation.objects.values_list("code", "pk"))
     known = practices[practices["practice_code"].isin(list(ids))].reset_index(drop=True)
     if not NominatedPayee.objects.exists():

@@ -24,7 +24,8 @@ from accounts.selectors import current_holders
 from engine import national_prevalence
 from extracts.models import CurrentSubmission, Extract, ExtractSubmission
 from notifications.actions import Recipient, notify_each
-from participation.models import NominatedPayee, ServiceYear
+from participation.actions import end_participation
+from participation.models import NominatedPayee, Participation, ServiceYear
 
 from . import pipeline, prevalence_checks, service_runs
 from .models import (
@@ -750,16 +751,42 @@ def change_pcn_membership(
         before=before,
         after={"pcn": pcn.code if pcn else None, "start_date": start_date.isoformat()},
     )
+    if pcn is None:
+        _end_network_participation(practice=practice, last_day=start_date - dt.timedelta(days=1), by=by)
     moved = f"{practice.code} {'joined ' + pcn.code if pcn else 'left ' + current.pcn.code}"
-    reason = f"PCN membership change: {moved} from {_day(start_date)}"
+    runs, under_way = _recalculate_network_dates(
+        since=start_date, reason=f"PCN membership change: {moved} from {_day(start_date)}"
+    )
+    return MembershipChange(membership=membership, runs=runs, under_way=under_way)
+
+
+def _end_network_participation(*, practice: Organisation, last_day: dt.date, by) -> None:
+    """A practice in no PCN cannot take part in the Network Contract DES: its participation in a network
+    year that runs past its last day in a PCN ends on that day (audited, and its offer ended, by the
+    participation action). Periods that start later are left: it is not paid for them while in no PCN,
+    and they apply again if it joins one in time (docs/adr/0018-network-declarations.md)."""
+    running = Participation.objects.filter(
+        practice=practice,
+        service_year__payment_kind=ServiceYear.PaymentKind.CAPITATION,
+        start_date__lte=last_day,
+        end_date__gt=last_day,
+        ended_at__isnull=True,
+    ).order_by("pk")
+    for participation in running:
+        end_participation(participation=participation, ended_on=last_day, by=by)
+
+
+def _recalculate_network_dates(*, since: dt.date, reason: str) -> tuple[list, list]:
+    """One national recalculation per date of a service aggregated to PCNs already published on or after
+    `since`, started by the system (the caller's audit event names the user: a commissioner may change
+    a membership or a nomination without holding Support's right to start runs by hand), for the caller
+    to queue; and the runs of dates already under way, not started again."""
     runs, under_way = [], []
     published = Publication.objects.filter(
-        service_year__payment_kind=ServiceYear.PaymentKind.CAPITATION, achievement_date__gte=start_date
+        service_year__payment_kind=ServiceYear.PaymentKind.CAPITATION, achievement_date__gte=since
     ).select_related("service_year")
     for publication in published.order_by("service_year__code", "achievement_date"):
         try:
-            # Started by the system on the user's change (the audit above names them): a commissioner may
-            # change a membership without holding Support's right to start runs by hand.
             runs.append(
                 start_run(
                     service_year=publication.service_year, achievement_date=publication.achievement_date,
@@ -768,4 +795,56 @@ def change_pcn_membership(
             )  # fmt: skip
         except RunUnderWay as error:
             under_way.append(error.run)
-    return MembershipChange(membership=membership, runs=runs, under_way=under_way)
+    return runs, under_way
+
+
+# ---- A PCN's nominated payee (docs/adr/0018-network-declarations.md) ------------------------------------
+
+
+@dataclass(frozen=True)
+class Nomination:
+    nomination: NominatedPayee
+    runs: list[CalculationRun]  # as MembershipChange: for the caller to queue
+    under_way: list[CalculationRun]
+
+
+@guarded(either(at(Permission.COMMISSION_SERVICES, "pcn"), nationally(Permission.MANAGE_SERVICES)))
+@transaction.atomic
+def nominate_payee(*, pcn: Organisation, payee: Organisation, start_date: dt.date, by) -> Nomination:
+    """Record the member practice a PCN nominated to be paid and to declare for it from `start_date`; the
+    nomination in force ends the day before. Dated, so runs of earlier dates still pay the earlier payee,
+    and a nomination back-dated behind one already made is refused (correct that one instead). It lives
+    here, beside the membership change, because it too starts the re-aggregation: every network date
+    already published on or after it is recalculated, so the PCN's aggregate is published to the new
+    payee and its members' declarations waiting for it move on (ADR 0018)."""
+    if pcn.type != OrganisationType.PCN:
+        raise ValidationError(f"{pcn.code} is not a primary care network.")
+    member = PcnMembership.objects.filter(pcn=pcn, practice=payee, start_date__lte=start_date).filter(
+        Q(end_date__isnull=True) | Q(end_date__gte=start_date)
+    )
+    if not member.exists():
+        raise ValidationError(f"{payee.code} is not a member of {pcn.code} on {_day(start_date)}.")
+    Organisation.objects.select_for_update().filter(pk=pcn.pk).first()  # one nomination at a time per PCN
+    current = NominatedPayee.objects.filter(pcn=pcn, end_date__isnull=True).select_related("payee").first()
+    if current is not None and current.start_date >= start_date:
+        raise ValidationError(
+            f"{pcn.code} already has a nomination from {_day(current.start_date)}: a new one must "
+            "start later."
+        )
+    before = None
+    if current is not None:
+        before = {"payee": current.payee.code, "start_date": current.start_date.isoformat()}
+        current.end_date = start_date - dt.timedelta(days=1)
+        current.save(update_fields=["end_date"])
+    nomination = NominatedPayee.objects.create(pcn=pcn, payee=payee, start_date=start_date)
+    audit.record(
+        actor=by,
+        action="calculation.nominate_payee",
+        obj=nomination,
+        before=before,
+        after={"pcn": pcn.code, "payee": payee.code, "start_date": start_date.isoformat()},
+    )
+    runs, under_way = _recalculate_network_dates(
+        since=start_date, reason=f"{pcn.code} nominated {payee.code} as its payee from {_day(start_date)}"
+    )
+    return Nomination(nomination=nomination, runs=runs, under_way=under_way)

@@ -1,4 +1,5 @@
 import datetime as dt
+from contextlib import suppress
 
 from django import forms
 
@@ -93,3 +94,34 @@ class PcnMembershipForm(forms.Form):
             ("none", "None: the practice leaves its PCN"),
             *pcns,
         ]
+
+
+class PayeeNominationForm(forms.Form):
+    """The member practice a PCN nominates to declare for it and be paid, from a day. The practices offered
+    are the PCN's members on the day given (today until one is given), by name."""
+
+    start_date = DateField(
+        label="From",
+        help_text="The first day the practice is the PCN's payee; the one in force ends the day before.",
+    )
+    payee = forms.ChoiceField(
+        label="Payee practice",
+        help_text="A member practice of the PCN on that day.",
+        widget=forms.Select(attrs={"class": "nhsuk-select"}),
+        error_messages={
+            "required": "Choose the practice the PCN nominates.",
+            "invalid_choice": "Choose a practice that is a member of the PCN on that day.",
+        },
+    )
+
+    field_order = ["start_date", "payee"]
+
+    def __init__(self, *args, members_on, today: dt.date, **kwargs):
+        """`members_on(day)`: the PCN's members on that day as (code, name)."""
+        super().__init__(*args, **kwargs)
+        on = today
+        if self.is_bound:
+            with suppress(forms.ValidationError):  # reported by the form's own validation
+                on = self.fields["start_date"].clean(self["start_date"].value()) or today
+            self.fields["start_date"].widget.parts_in_error = set()
+        self.fields["payee"].choices = [("", "Choose a practice"), *members_on(on)]

@@ -5,14 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from accounts.models import Organisation, OrganisationType, PcnMembership
 from accounts.permissions import Permission, may, may_nationally
+from accounts.selectors import organisation_for
 from extracts.models import Extract
-from participation.models import ServiceYear
+from participation.models import NominatedPayee, Participation, ServiceYear
 
 from .models import (
     CalculationRun,
@@ -183,3 +184,89 @@ def pcn_choices() -> list[tuple[str, str]]:
         .order_by("code")
         .values_list("code", "name")
     ]
+
+
+def network_participation_of(practice: Organisation) -> QuerySet[Participation]:
+    """The practice's participation in the network years (paid by capitation), newest first: with its PCN
+    membership on a date, what says whether it is paid for that date (ADR 0018, "Participation")."""
+    return (
+        Participation.objects.filter(
+            practice=practice, service_year__payment_kind=ServiceYear.PaymentKind.CAPITATION
+        )
+        .select_related("service_year")
+        .order_by("-service_year__financial_year", "-start_date")
+    )
+
+
+# ---- A PCN's nominated payee (docs/adr/0018-network-declarations.md) -------------------------------------
+
+
+def pcn_for(user, code: str) -> Organisation:
+    """A PCN the user sees (its commissioners, their ancestors, national), else 404."""
+    pcn = organisation_for(user, code)
+    if pcn.type != OrganisationType.PCN:
+        raise Http404
+    return pcn
+
+
+def may_nominate_payee(user, pcn: Organisation) -> bool:
+    """The PCN's commissioner, or national Service Management (the action checks again)."""
+    return may(user, Permission.COMMISSION_SERVICES, pcn) or may_nationally(user, Permission.MANAGE_SERVICES)
+
+
+def payee_nominations_of(pcn: Organisation) -> QuerySet[NominatedPayee]:
+    return NominatedPayee.objects.filter(pcn=pcn).select_related("payee").order_by("-start_date")
+
+
+def _members_on(pcn: Organisation, on: dt.date) -> QuerySet[Organisation]:
+    return Organisation.objects.filter(
+        Q(pcn_memberships__end_date__isnull=True) | Q(pcn_memberships__end_date__gte=on),
+        pcn_memberships__pcn=pcn,
+        pcn_memberships__start_date__lte=on,
+    ).order_by("name", "code")
+
+
+def pcn_member_choices(pcn: Organisation, on: dt.date) -> list[tuple[str, str]]:
+    """The PCN's member practices on `on`, by name (the code is the value sent)."""
+    return list(_members_on(pcn, on).values_list("code", "name"))
+
+
+@dataclass(frozen=True)
+class MemberTakingPart:
+    practice: Organisation
+    taking_part: bool
+
+
+@dataclass(frozen=True)
+class NetworkMembers:
+    """The PCN's members on `on` and whether each takes part in `year` then; `year` is the network year
+    covering `on`, else the latest before it (None: no network year yet)."""
+
+    year: ServiceYear | None
+    on: dt.date
+    members: list[MemberTakingPart]
+
+
+def network_members(pcn: Organisation, today: dt.date) -> NetworkMembers:
+    """Two or three queries: the year, the members, the participating ones among them."""
+    year = (
+        ServiceYear.objects.filter(
+            payment_kind=ServiceYear.PaymentKind.CAPITATION, financial_year__lte=_financial_year(today)
+        )
+        .order_by("-financial_year")
+        .first()
+    )
+    on = today if year is None else min(today, year.end_date)
+    members = list(_members_on(pcn, on))
+    taking_part = set()
+    if year is not None and members:
+        taking_part = set(
+            Participation.objects.filter(
+                service_year=year, practice__in=members, start_date__lte=on, end_date__gte=on
+            ).values_list("practice_id", flat=True)
+        )
+    return NetworkMembers(year, on, [MemberTakingPart(m, m.pk in taking_part) for m in members])
+
+
+def _financial_year(on: dt.date) -> int:
+    return on.year if on.month >= 4 else on.year - 1

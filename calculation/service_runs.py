@@ -23,7 +23,7 @@ from participation.selectors import capitation_rates_frame, fees_frame
 
 from .models import CalculationRun, PracticeListSize, PracticeResult, ServiceLine
 from .pipeline import CalculationInputError, cpi_list_date, insert_frame, latest_list_sizes
-from .services import memberships_frame, payees_frame
+from .services import taking_part_on
 
 Kind = ServiceYear.PaymentKind
 
@@ -121,22 +121,23 @@ def populations_frame(year: ServiceYear, practice_codes) -> pd.DataFrame:
 
 
 def capitation_lines(run: CalculationRun) -> pd.DataFrame:
-    """One month of the Network Contract DES as at the run's date: each member practice's own components,
-    and each PCN's on its members' summed lists as at the date, to the payee nominated on that date."""
+    """One month of the Network Contract DES as at the run's date: each participating member practice's own
+    components, and each PCN's on its participating members' summed lists as at the date, to the payee
+    nominated on that date (if it takes part)."""
     year, on = run.service_year, run.achievement_date
     rates, _ = capitation_rates_frame(year)
-    memberships = memberships_frame(on)
+    memberships, payees = taking_part_on(year, on)
     members = memberships[
         (pd.to_datetime(memberships["start_date"]) <= pd.Timestamp(on))
         & (memberships["end_date"].isna() | (pd.to_datetime(memberships["end_date"]) >= pd.Timestamp(on)))
     ]
     if members.empty:
-        raise CalculationInputError(f"no practice is in a PCN on {on:%-d %B %Y}")
+        raise CalculationInputError(f"no member of a PCN takes part in {year.code} on {on:%-d %B %Y}")
     try:
         paid = network_contract_month(
             practices=populations_frame(year, sorted(set(members["practice_code"]))),
             memberships=memberships,
-            payees=payees_frame(on),
+            payees=payees,
             rates=rates,
             as_at=on,
             month=month_of_year(year.financial_year, on),

@@ -17,4 +17,5 @@ urlpatterns = [
         name="recalculate_practice",
     ),
     path("calculation/practices/<str:code>/pcn-membership/", views.pcn_membership, name="pcn_membership"),
+    path("calculation/pcns/<str:code>/payee/", views.pcn_payee, name="pcn_payee"),
 ]

@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_safe
 from django_tables2 import RequestConfig
 
@@ -10,7 +11,13 @@ from accounts.permissions import Permission
 from accounts.selectors import practice_for
 
 from . import actions, selectors, tasks
-from .forms import PcnMembershipForm, PrevalenceDecisionForm, RecalculationForm, YearEndRunForm
+from .forms import (
+    PayeeNominationForm,
+    PcnMembershipForm,
+    PrevalenceDecisionForm,
+    RecalculationForm,
+    YearEndRunForm,
+)
 from .publication import rerun_consequences
 from .tables import RunTable
 
@@ -182,9 +189,7 @@ def pcn_membership(request, code):
         else:
             for run in change.runs:
                 tasks.queue_run(run)
-            recalculated = ", ".join(
-                f"{r.service_year.code} {r.achievement_date:%-d %B %Y}" for r in change.runs
-            )
+            recalculated = _recalculating(change.runs)
             messages.success(
                 request,
                 "Membership recorded."
@@ -200,5 +205,53 @@ def pcn_membership(request, code):
         "memberships": selectors.pcn_memberships_of(practice),
         "form": form,
         "may_change": selectors.may_change_pcn_membership(request.user, practice),
+        "network_participation": selectors.network_participation_of(practice),
     }
     return render(request, "calculation/pcn_membership.html", context)
+
+
+def _recalculating(runs) -> str:
+    return ", ".join(f"{r.service_year.code} {r.achievement_date:%-d %B %Y}" for r in runs)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def pcn_payee(request, code):
+    """A PCN's nominated payees over time, its members and whether each takes part in the Network Contract
+    DES, and for its commissioner (or Service Management) the form nominating a payee from a day: the
+    network dates already published after it are recalculated (docs/adr/0018-network-declarations.md)."""
+    pcn = selectors.pcn_for(request.user, code)
+    today = timezone.localdate()
+    form = PayeeNominationForm(
+        request.POST or None, members_on=lambda on: selectors.pcn_member_choices(pcn, on), today=today
+    )
+    if request.method == "POST" and form.is_valid():
+        payee = Organisation.objects.get(code=form.cleaned_data["payee"], type=OrganisationType.PRACTICE)
+        try:
+            nominated = actions.nominate_payee(
+                pcn=pcn, payee=payee, start_date=form.cleaned_data["start_date"], by=request.user
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            for run in nominated.runs:
+                tasks.queue_run(run)
+            recalculated = _recalculating(nominated.runs)
+            messages.success(
+                request,
+                f"{payee.name} is the PCN's payee from {nominated.nomination.start_date:%-d %B %Y}."
+                + (
+                    f" Recalculating {recalculated}."
+                    if recalculated
+                    else " No published network date follows it."
+                ),
+            )
+            return redirect("calculation:pcn_payee", code=pcn.code)
+    context = {
+        "pcn": pcn,
+        "nominations": selectors.payee_nominations_of(pcn),
+        "network": selectors.network_members(pcn, today),
+        "form": form,
+        "may_nominate": selectors.may_nominate_payee(request.user, pcn),
+    }
+    return render(request, "calculation/pcn_payee.html", context)

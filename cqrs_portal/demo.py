@@ -568,6 +568,10 @@ def run_demo_services(icb: Organisation, *, journey_practice: str) -> None:
     )
     _demo_participate_all(ld_year, practices)
     _demo_ld_claims(ld_year, practices)
+    # A practice is paid the Network Contract DES only while in a PCN and taking part in the year (ADR
+    # 0018): every member of the demo's PCNs has signed up.
+    in_a_pcn = set(PcnMembership.objects.filter(practice__in=practices).values_list("practice_id", flat=True))
+    _demo_participate_all(network_year, [practice for practice in practices if practice.pk in in_a_pcn])
     _demo_network_inputs(network_year, practices, journey_practice)
     _publish_unpublished(ld_year, ld_year.achievement_dates)
     _publish_unpublished(network_year, DEMO_NETWORK_MONTHS)
@@ -666,7 +670,11 @@ def _demo_network_inputs(year: ServiceYear, practices: list[Organisation], journ
         if NominatedPayee.objects.filter(pcn=pcn).exists():
             continue
         payee = next((p for p in in_pcn if p.code == journey_practice), in_pcn[0])
-        participation_actions.nominate_payee(pcn=pcn, payee=payee, start_date=DEMO_SERVICES_START, by=None)
+        nominated = calculation_actions.nominate_payee(
+            pcn=pcn, payee=payee, start_date=DEMO_SERVICES_START, by=None
+        )
+        for run in nominated.runs:  # none on a first load: no network date is published yet
+            calculation_actions.calculate_in_process(run=run)
 
 
 # --- A run to watch (docs/adr/0017-service-management-and-charts.md) -------------------------------------

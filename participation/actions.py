@@ -1,7 +1,7 @@
 """Every write to quality services, service years and their rulesets. Keyword-only, atomic, audited."""
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -10,7 +10,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts import audit
-from accounts.models import Organisation, OrganisationType, PcnMembership
+from accounts.models import Organisation, OrganisationType
 from accounts.permissions import (
     ANCESTOR_LOOKUPS,
     Permission,
@@ -31,7 +31,6 @@ from .models import (
     TRANSITIONS,
     Indicator,
     Milestone,
-    NominatedPayee,
     Offer,
     Participation,
     Provenance,
@@ -810,42 +809,3 @@ def load_ruleset_file(*, service_year: ServiceYear, path, file_name: str, by) ->
         after={"file_name": file_name, "indicators": [i.code for i in indicators], "points": str(total)},
     )
     return indicators
-
-
-# ---- A PCN's nominated payee (docs/adr/0015-service-kinds.md) --------------------------------------------
-
-
-@guarded(either(at(Permission.COMMISSION_SERVICES, "pcn"), nationally(Permission.MANAGE_SERVICES)))
-@transaction.atomic
-def nominate_payee(*, pcn: Organisation, payee: Organisation, start_date: date, by) -> NominatedPayee:
-    """Record the member practice a PCN nominated to be paid and to declare for it from `start_date`; the
-    nomination in force ends the day before. Dated, so runs of earlier dates still pay the earlier payee,
-    and a nomination back-dated behind one already made is refused (correct that one instead)."""
-    if pcn.type != OrganisationType.PCN:
-        raise ValidationError(f"{pcn.code} is not a primary care network.")
-    member = PcnMembership.objects.filter(pcn=pcn, practice=payee, start_date__lte=start_date).filter(
-        Q(end_date__isnull=True) | Q(end_date__gte=start_date)
-    )
-    if not member.exists():
-        raise ValidationError(f"{payee.code} is not a member of {pcn.code} on {_day(start_date)}.")
-    Organisation.objects.select_for_update().filter(pk=pcn.pk).first()  # one nomination at a time per PCN
-    current = NominatedPayee.objects.filter(pcn=pcn, end_date__isnull=True).first()
-    if current is not None and current.start_date >= start_date:
-        raise ValidationError(
-            f"{pcn.code} already has a nomination from {_day(current.start_date)}: a new one must "
-            "start later."
-        )
-    before = None
-    if current is not None:
-        before = {"payee": current.payee.code, "start_date": current.start_date.isoformat()}
-        current.end_date = start_date - timedelta(days=1)
-        current.save(update_fields=["end_date"])
-    nomination = NominatedPayee.objects.create(pcn=pcn, payee=payee, start_date=start_date)
-    audit.record(
-        actor=by,
-        action="participation.nominate_payee",
-        obj=nomination,
-        before=before,
-        after={"pcn": pcn.code, "payee": payee.code, "start_date": start_date.isoformat()},
-    )
-    return nomination

@@ -94,7 +94,7 @@ PROBES = {
     "accounts.actions.import_organisations": lambda w, tmp: {
         "mapping": parse_mapping(mapping_csv()), "effective_date": timezone.localdate(),
     },
-    "participation.actions.nominate_payee": lambda w, tmp: {
+    "calculation.actions.nominate_payee": lambda w, tmp: {
         "pcn": w.tree["U00001"], "payee": w.tree["A00001"], "start_date": timezone.localdate(),
     },
     "calculation.actions.change_pcn_membership": lambda w, tmp: {

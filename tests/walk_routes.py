@@ -450,6 +450,27 @@ def membership_change(world: World, walker: Walker, target: Target) -> dict:
     return {"pcn": other.code, **date_fields(start_date=tomorrow)}
 
 
+def payee_nomination_expect(walker: Walker, target: Target) -> int:
+    """Anyone who sees the PCN (its commissioners, their ancestors, national) sees its nominations; its
+    commissioner or national Service Management nominates, and the action refuses everyone else."""
+    pcn = target.organisation
+    if pcn.type != T.PCN or not walker.may(P.VIEW_ORGANISATION, pcn):
+        return NOT_FOUND
+    allowed = walker.may(P.COMMISSION_SERVICES, pcn) or walker.nationally(P.MANAGE_SERVICES)
+    return REDIRECT if allowed else DENIED
+
+
+def payee_nomination(world: World, walker: Walker, target: Target) -> dict:
+    """A member of the PCN on the day, its payee from tomorrow (after the memberships the import began)."""
+    from django.utils import timezone
+
+    from accounts.models import PcnMembership
+
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+    member = PcnMembership.objects.filter(pcn=target.organisation).order_by("practice__code").first()
+    return {"payee": member.practice.code if member else "", **date_fields(start_date=tomorrow)}
+
+
 def prevalence_decision_expect(walker: Walker, target: Target) -> int:
     if not (walker.nationally(P.SUPPORT) or walker.nationally(P.MANAGE_SERVICES)):
         return NOT_FOUND
@@ -771,6 +792,12 @@ ROUTES = [
         each_organisation("calculation:pcn_membership"),
         organisation_page(P.VIEW_ORGANISATION, {T.PRACTICE}),
         [Post(membership_change_expect, membership_change, "calculation.actions.change_pcn_membership")],
+    ),
+    Route(
+        "calculation:pcn_payee",
+        each_organisation("calculation:pcn_payee"),
+        organisation_page(P.VIEW_ORGANISATION, {T.PCN}),
+        [Post(payee_nomination_expect, payee_nomination, "calculation.actions.nominate_payee")],
     ),
     # reports
     # payments

@@ -180,11 +180,20 @@ def test_a_service_paid_by_item_is_calculated_nationally(ld_year, tree, tmp_path
 SEPTEMBER, OCTOBER = dt.date(2024, 9, 30), dt.date(2024, 10, 31)
 
 
+EVERY_PRACTICE = ("A00001", "A00002", "A00003", "B00001")
+
+
 @pytest.fixture
 def network(rulesets):
     """NCD2425 with every practice's 1 January 2024 lists, U00001 paid through A00001 and U00002 through
-    A00003 from the start; A00002 leaves U00001 for U00002 on 1 October 2024."""
-    tree = rulesets
+    A00003 from the start; every practice takes part in the year."""
+    return build_network(rulesets, taking_part=EVERY_PRACTICE)
+
+
+def build_network(tree, *, taking_part):
+    """The practices `taking_part` have their NCD2425 participation offered, accepted and approved for the
+    whole year (ADR 0018: paid only while a PCN member *and* participating)."""
+    participate(list(taking_part), ServiceYear.objects.get(code="NCD2425"))
     PcnMembership.objects.update(start_date=dt.date(2019, 7, 1))
     populations = {"A00001": (10000, "10234.5", 9000), "A00002": (5000, "4800.25", 5200),
                    "A00003": (3000, "3000", 2800), "B00001": (2000, "2100", 1900)}  # fmt: skip
@@ -307,7 +316,7 @@ def test_a_pcn_without_a_nominated_payee_on_the_date_is_published_without_its_ag
 def test_a_new_nomination_ends_the_last_and_each_month_pays_the_payee_nominated_then(
     network, django_capture_on_commit_callbacks
 ):
-    from participation.actions import nominate_payee
+    from calculation.actions import nominate_payee
 
     with pytest.raises(ValidationError, match="B00001 is not a member of U00001"):
         nominate_payee(pcn=network["U00001"], payee=network["B00001"], start_date=OCTOBER, by=None)
@@ -436,11 +445,12 @@ def test_a_network_declaration_waits_for_the_pcn_then_its_payee_declares_and_the
 
     from accounts.models import AuditEvent
     from accounts.roles import Role
+    from calculation import tasks
+    from calculation.actions import nominate_payee
     from declarations import actions as declaration_actions
     from declarations.models import Declaration
     from declarations.selectors import declaration_for
     from notifications.models import Notification
-    from participation.actions import nominate_payee
     from payments import actions as payment_actions
     from payments import selectors as payment_selectors
     from payments.models import PaymentLine
@@ -471,12 +481,15 @@ def test_a_network_declaration_waits_for_the_pcn_then_its_payee_declares_and_the
     assert "Awaiting Network Achievement" in page.content.decode()
     assert 'data-testid="awaiting-network"' in page.content.decode()
 
-    # The PCN nominates A00001 from 1 September; the month is run again and the aggregate is published.
-    nominate_payee(pcn=network["U00001"], payee=network["A00001"], start_date=dt.date(2024, 9, 1), by=None)
-    second = run_to_the_end(
-        django_capture_on_commit_callbacks, service_year=year, achievement_date=SEPTEMBER,
-        kind=CalculationRun.Kind.RECALCULATION, reason="U00001 nominated its payee",
-    )  # fmt: skip
+    # The PCN nominates A00001 from 1 September: the published month is run again, and the aggregate is
+    # published.
+    with django_capture_on_commit_callbacks(execute=True):
+        nominated = nominate_payee(
+            pcn=network["U00001"], payee=network["A00001"], start_date=dt.date(2024, 9, 1), by=None
+        )
+        assert [(run.achievement_date, run.kind) for run in nominated.runs] == [(SEPTEMBER, "recalculation")]
+        tasks.queue_run(nominated.runs[0])
+    second = CalculationRun.objects.get(pk=nominated.runs[0].pk)
 
     assert second.status == CalculationRun.Status.PUBLISHED, second.error
     states = dict(Declaration.objects.filter(service_year=year).values_list("practice__code", "state"))
@@ -640,3 +653,104 @@ def test_a_network_date_recalculated_after_payment_is_adjusted_by_a_signed_line_
             declaration.payment
         )
     assert adjustments["U00001"].amount < 0 < adjustments["U00002"].amount
+
+
+# ---- Who takes part: PCN membership and participation (ADR 0018, "Participation") -------------------------
+
+
+def test_a_member_not_taking_part_in_the_network_contract_des_is_neither_paid_nor_counted(
+    rulesets, client, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    from accounts.roles import Role
+    from declarations.models import Declaration
+    from tests.factories import user_with_roles
+
+    tree = build_network(rulesets, taking_part=["A00001", "A00003", "B00001"])  # A00002 never signed up
+    year = ServiceYear.objects.get(code="NCD2425")
+
+    run = run_to_the_end(django_capture_on_commit_callbacks, service_year=year, achievement_date=SEPTEMBER)
+
+    assert run.status == CalculationRun.Status.PUBLISHED, run.error
+    assert PcnMembership.objects.filter(practice__code="A00002", pcn__code="U00001", end_date=None).exists()
+    assert not ServiceLine.objects.filter(run=run, practice__code="A00002").exists()
+    assert not PracticeResult.objects.filter(run=run, practice__code="A00002").exists()
+    assert not Declaration.objects.filter(practice__code="A00002").exists()
+    # U00001 is paid on its participating member's list alone: A00001's 10,000, not 15,000.
+    assert pcn_populations(run, "core_pcn_funding_registered")["U00001"] == Decimal("10000")
+    # Shown as such on the PCN's page and on the practice's membership page.
+    client.force_login(user_with_roles(tree["QAA"], Role.COMMISSIONING_MANAGEMENT))
+    page = client.get(reverse("calculation:pcn_payee", args=["U00001"]))
+    members = {row.practice.code: row.taking_part for row in page.context["network"].members}
+    assert members == {"A00001": True, "A00002": False}
+    assert "Not taking part: not paid" in page.content.decode()
+    page = client.get(reverse("calculation:pcn_membership", args=["A00002"]))
+    assert "No participation recorded" in page.content.decode()
+
+
+def test_a_payee_not_taking_part_is_no_payee_so_its_pcns_members_wait(
+    rulesets, django_capture_on_commit_callbacks
+):
+    from declarations.models import Declaration
+
+    build_network(rulesets, taking_part=["A00002", "A00003", "B00001"])  # U00001's payee A00001 is not in
+    year = ServiceYear.objects.get(code="NCD2425")
+
+    run = run_to_the_end(django_capture_on_commit_callbacks, service_year=year, achievement_date=SEPTEMBER)
+
+    assert run.status == CalculationRun.Status.PUBLISHED, run.error
+    assert not ServiceLine.objects.filter(run=run, practice__isnull=True, pcn__code="U00001").exists()
+    assert not ServiceLine.objects.filter(run=run, payee__code="A00001").exists()
+    waiting = Declaration.objects.get(service_year=year, practice__code="A00002")
+    assert waiting.state == Declaration.State.AWAITING_NETWORK
+
+
+def test_a_practice_leaving_its_pcn_mid_year_is_not_paid_for_the_months_after(
+    network, django_capture_on_commit_callbacks
+):
+    from accounts.models import AuditEvent
+    from accounts.roles import Role
+    from calculation import tasks
+    from declarations.models import Declaration
+    from participation.models import Participation
+    from tests.factories import user_with_roles
+
+    year = ServiceYear.objects.get(code="NCD2425")
+    commissioner = user_with_roles(network["QAA"], Role.COMMISSIONING_MANAGEMENT)
+    september = run_to_the_end(
+        django_capture_on_commit_callbacks, service_year=year, achievement_date=SEPTEMBER
+    )
+    run_to_the_end(django_capture_on_commit_callbacks, service_year=year, achievement_date=OCTOBER)
+
+    # A00002 leaves U00001 for no PCN on 1 October (ODS dates).
+    with django_capture_on_commit_callbacks(execute=True):
+        change = actions.change_pcn_membership(
+            practice=network["A00002"], pcn=None, start_date=dt.date(2024, 10, 1), by=commissioner
+        )
+        for run in change.runs:
+            tasks.queue_run(run)
+    november = run_to_the_end(
+        django_capture_on_commit_callbacks, service_year=year, achievement_date=dt.date(2024, 11, 30)
+    )
+
+    # Its participation in the year ends on its last day in a PCN, by the commissioner, audited.
+    participation = Participation.objects.get(service_year=year, practice__code="A00002")
+    assert (participation.end_date, participation.ended_by) == (dt.date(2024, 9, 30), commissioner)
+    assert AuditEvent.objects.filter(action="participation.ended", actor=commissioner).exists()
+    october = CalculationRun.objects.get(pk=change.runs[0].pk)
+    assert october.status == CalculationRun.Status.PUBLISHED, october.error
+    for run in (october, november):
+        assert not ServiceLine.objects.filter(run=run, practice__code="A00002").exists()
+        assert pcn_populations(run, "core_pcn_funding_registered")["U00001"] == Decimal("10000")
+    # October's declaration of it, made before it left, is withdrawn; September's is untouched and paid.
+    states = dict(
+        Declaration.objects.filter(service_year=year, practice__code="A00002").values_list(
+            "achievement_date", "state"
+        )
+    )
+    assert states == {SEPTEMBER: Declaration.State.AWAITING_PRACTICE, OCTOBER: Declaration.State.WITHDRAWN}
+    assert Publication.objects.get(service_year=year, achievement_date=SEPTEMBER).run == september
+    assert ServiceLine.objects.get(
+        run=september, practice__code="A00002", component="network_participation"
+    ).amount == Decimal("704.43")

@@ -3,10 +3,14 @@ behind, and that loading it again changes nothing."""
 
 from decimal import Decimal
 
-from calculation.models import CalculationRun, PracticeResult, Publication
+from django.db.models import Q
+
+from accounts.models import PcnMembership
+from calculation.models import CalculationRun, PracticeResult, Publication, ServiceLine
 from cqrs_portal.demo import DEMO_NETWORK_MONTHS, DEMO_NETWORK_YEAR, load_demo
 from declarations.models import Declaration
-from participation.models import NominatedPayee
+from participation.models import NominatedPayee, ServiceYear
+from participation.selectors import participating_practice_codes
 from payments import selectors
 from payments.models import PaymentBatch, PaymentLine
 from tests.calculation.helpers import YEAR_END
@@ -70,6 +74,19 @@ def test_the_demo_loads_its_story_once_and_a_second_load_changes_nothing(db):
         assert (line.component, line.payee, line.amount) == (
             L.Component.NETWORK_PAYMENT, payee, declaration.payment,
         )  # fmt: skip
+
+    # Every member of the demo's PCNs takes part in the Network Contract DES (ADR 0018: paid only while a
+    # member and taking part), so each is paid its own Network Participation Payment every month.
+    network_year = ServiceYear.objects.get(code=DEMO_NETWORK_YEAR)
+    for month in DEMO_NETWORK_MONTHS:
+        in_force = PcnMembership.objects.filter(
+            Q(end_date__isnull=True) | Q(end_date__gte=month), start_date__lte=month
+        )
+        members = set(in_force.values_list("practice__code", flat=True))
+        assert members and members <= participating_practice_codes(network_year, on=month)
+        run = Publication.objects.get(service_year=network_year, achievement_date=month).run
+        paid = ServiceLine.objects.filter(run=run, component="network_participation")
+        assert set(paid.values_list("practice__code", flat=True)) == members
 
     runs = CalculationRun.objects.count()
     load_demo()
