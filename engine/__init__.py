@@ -13,7 +13,7 @@ from .aspiration import (
     year_end_balance,
 )
 from .errors import InputError, Problem
-from .extract import Extract, parse_extract, reduce_fields
+from .extract import ROLE_TOTALS, Extract, parse_extract, reduce_fields, reduce_role_totals, role_totals
 from .pcn import calculate_pcn_payments
 from .qof import QofResult, YearParameters, calculate_qof, national_prevalence
 from .rounding import hundredths_to_decimal, round_half_up_quotient
@@ -22,6 +22,7 @@ from .ruleset import validate_ruleset
 __all__ = [
     "MONEY_BASE",
     "POINTS_CPI",
+    "ROLE_TOTALS",
     "Extract",
     "InputError",
     "Problem",
@@ -35,6 +36,8 @@ __all__ = [
     "national_prevalence",
     "parse_extract",
     "reduce_fields",
+    "reduce_role_totals",
+    "role_totals",
     "round_half_up_quotient",
     "split_into_instalments",
     "validate_ruleset",

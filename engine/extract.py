@@ -184,6 +184,60 @@ def reduce_fields(
     return values
 
 
+# What a calculation reads of a submission: the total of its fields of each role, missing where it has none.
+ROLE_TOTALS = ("register", "numerator", "denominator", "pcas", "answer")
+_ROLE_OF_TOTAL = dict(zip(ROLE_TOTALS, (_REGISTER, _NUMERATOR, _DENOMINATOR, _PCA, _YES_NO), strict=True))
+
+
+def role_totals(
+    field_names: pd.Categorical, values: np.ndarray, starts: np.ndarray, pca_codes: set[str] | frozenset[str]
+) -> dict[str, pd.arrays.IntegerArray]:
+    """Per group of consecutive field rows (a submission, `starts` its first rows), the total of its fields of
+    each role in ROLE_TOTALS: stored with the submission when it is loaded, so that a calculation reads five
+    numbers per submission instead of unnesting its fields (docs/adr/0010)."""
+    role = np.append(_field_roles(pd.Index(field_names.categories.astype(str)), pca_codes), _OTHER)[
+        field_names.codes
+    ]
+    totals = {}
+    for column, wanted in _ROLE_OF_TOTAL.items():
+        hit = role == wanted
+        if len(starts):
+            count = np.add.reduceat(hit.astype(np.int64), starts)
+            total = np.add.reduceat(np.where(hit, values, 0).astype(np.int64), starts)
+        else:
+            count = total = np.zeros(0, dtype=np.int64)
+        totals[column] = pd.arrays.IntegerArray(total, count == 0)
+    return totals
+
+
+def reduce_role_totals(totals: pd.DataFrame, *, ruleset: pd.DataFrame) -> pd.DataFrame:
+    """Reduce current submissions' role totals (practice_code, indicator_code and ROLE_TOTALS, one row per
+    submission) to the values layout of ``Extract.values``, exactly as ``reduce_fields`` does from their field
+    rows: each total stands for its fields as one row (a submission holds one field of each role but PCAs,
+    which are summed anyway), and each submission has one more row of no role, so that a submission with no
+    fields of any role is kept as it would be. Same checks; a problem names the row position."""
+    problems = ProblemCollector("stored extract values")
+    practice = _sorted_categorical(totals["practice_code"])
+    ruleset_codes = pd.Index(ruleset["indicator_code"])
+    indicator = _sorted_categorical(totals["indicator_code"])
+    submission_indicator = np.append(ruleset_codes.get_indexer(indicator.categories), -1)[indicator.codes]
+    submissions, roles, values = [np.arange(len(totals))], [np.full(len(totals), _OTHER, np.int8)], []
+    values.append(np.zeros(len(totals), dtype=np.int64))
+    for column, wanted in _ROLE_OF_TOTAL.items():
+        present = np.flatnonzero(totals[column].notna().to_numpy())
+        submissions.append(present)
+        roles.append(np.full(len(present), wanted, np.int8))
+        values.append(totals[column].to_numpy(dtype=np.int64, na_value=0)[present])
+    submission, role, value = (np.concatenate(parts) for parts in (submissions, roles, values))
+    row_indicator = submission_indicator[submission]
+    pair = practice.codes[submission].astype(np.int64) * len(ruleset_codes) + row_indicator
+    values_layout = _reduce(
+        pair, role, value, row_indicator >= 0, pd.Index(practice.categories), ruleset, problems
+    )
+    problems.raise_if_any()
+    return values_layout
+
+
 def _sorted_categorical(column: pd.Series) -> pd.Categorical:
     """The column as a categorical of text with sorted categories. A categorical column is recoded through
     its few categories: converting millions of rows to text first takes seconds at national scale."""

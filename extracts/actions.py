@@ -148,7 +148,9 @@ def _store(
         indicator_count=fields["indicator_code"].nunique(),
         warnings=list(parsed.warnings),
     )
-    outcome = store_fields(extract=extract, fields=fields, practice_ids=practice_ids)
+    outcome = store_fields(
+        extract=extract, fields=fields, practice_ids=practice_ids, pca_codes=shipped_pca_codes()
+    )
     warnings = list(parsed.warnings)
     if outcome.older_submission_count:
         warnings.append(

@@ -36,6 +36,21 @@ class Extract(models.Model):
         return f"{self.service_year.code} {self.achievement_date:%Y-%m-%d} {self.file_name}"
 
 
+class JSONTextField(models.JSONField):
+    """JSON kept as the text it was written: PostgreSQL's `json`, checked on the way in but not converted to
+    `jsonb`'s binary form. Submissions' fields are written half a million at a time and read as a whole (the
+    calculation reads the totals beside them), so the conversion cost a third of a national load's COPY for
+    nothing (docs/adr/0010)."""
+
+    def db_type(self, connection):
+        return "json" if connection.vendor == "postgresql" else super().db_type(connection)
+
+    def from_db_value(self, value, expression, connection):
+        if value is not None and not isinstance(value, str):  # psycopg2 decodes `json` itself
+            return value
+        return super().from_db_value(value, expression, connection)
+
+
 class ExtractSubmission(models.Model):
     """One practice × indicator submission of an extract: every field row of it together, with its file line.
 
@@ -65,8 +80,14 @@ class ExtractSubmission(models.Model):
     # The latest SUBMIT_DATE/SUBMIT_TIME of the submission's rows (English wall-clock time, stored as UTC).
     submitted_at = models.DateTimeField(null=True, blank=True)
     last_submission = models.BooleanField(help_text="LAST_SUBMISSION was Y in the file")
-    fields = models.JSONField(help_text="[line, FIELD_NAME, VALUE] of each field row, in file order")
+    fields = JSONTextField(help_text="[line, FIELD_NAME, VALUE] of each field row, in file order")
     field_count = models.PositiveIntegerField()
+    # Its fields totalled by role (engine.ROLE_TOTALS), blank where it has none: what a calculation reads.
+    register = models.BigIntegerField(null=True, blank=True)
+    numerator = models.BigIntegerField(null=True, blank=True)
+    denominator = models.BigIntegerField(null=True, blank=True)
+    pcas = models.BigIntegerField(null=True, blank=True)
+    answer = models.BigIntegerField(null=True, blank=True)
 
     def __str__(self):
         return f"{self.indicator_code}: {self.field_count} field(s)"
@@ -106,6 +127,12 @@ class CurrentSubmission(models.Model):
     )
     submitted_at = models.DateTimeField(null=True, blank=True)
     field_count = models.PositiveIntegerField()
+    # The submission's totals by role, copied with it: a calculation reads these rows and nothing else.
+    register = models.BigIntegerField(null=True, blank=True)
+    numerator = models.BigIntegerField(null=True, blank=True)
+    denominator = models.BigIntegerField(null=True, blank=True)
+    pcas = models.BigIntegerField(null=True, blank=True)
+    answer = models.BigIntegerField(null=True, blank=True)
 
     def __str__(self):
         return f"{self.indicator_code} on {self.achievement_date}: submission {self.submission_id}"

@@ -13,12 +13,12 @@ from django.shortcuts import get_object_or_404
 
 from accounts.models import Organisation
 from accounts.permissions import Permission, may_nationally
-from engine import readers, reduce_fields
+from engine import readers, reduce_role_totals
 from participation.models import ServiceYear
 from participation.selectors import engine_ruleset
 
 from .models import Extract, ExtractSubmission, ExtractUpload
-from .store import current_field_rows
+from .store import current_role_totals
 
 
 def current_extract_values(
@@ -31,12 +31,13 @@ def current_extract_values(
     """The current stored extract values of a year and achievement date in the engine's values layout:
     practice_code, indicator_code, register, numerator, denominator, pcas (nullable Int64), manual_answer
     (nullable boolean), one row per practice × ruleset indicator with values. One query for the values
-    (and one for the year's ruleset when the caller has not read it already)."""
+    (and one for the year's ruleset when the caller has not read it already): the current submissions'
+    totals by role, reduced by the ruleset as their field rows would be."""
     ruleset = engine_ruleset(service_year) if ruleset is None else ruleset
-    fields = current_field_rows(
+    totals = current_role_totals(
         service_year_id=service_year.pk, achievement_date=achievement_date, practice_codes=practice_codes
     )
-    return reduce_fields(fields, ruleset=ruleset, pca_codes=shipped_pca_codes())
+    return reduce_role_totals(totals, ruleset=ruleset)
 
 
 @cache

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
-from engine import reduce_fields
+from engine import reduce_fields, reduce_role_totals, role_totals
 from tests.engine.engine_extract_helpers import extract_row, valid_rows
 
 
@@ -48,6 +48,36 @@ def test_reducing_the_current_fields_gives_the_parsed_values(write_extract, pars
 
     assert_frame_equal(reduced, extract.values)
     assert extract.achievement_date == dt.date(2024, 3, 31)
+
+
+def role_totals_of(fields: pd.DataFrame, pca_codes) -> pd.DataFrame:
+    """The current submissions of `fields` as the loader stores them for a calculation: one row each with
+    its totals by role."""
+    current = fields[fields["last_submission"]].sort_values(
+        ["practice_code", "indicator_code"], kind="stable"
+    )
+    keys = current[["practice_code", "indicator_code"]].astype(str).to_numpy()
+    starts = np.flatnonzero(np.r_[True, (keys[1:] != keys[:-1]).any(axis=1)])
+    totals = role_totals(
+        pd.Categorical(current["field_name"]), current["value"].to_numpy(), starts, pca_codes
+    )
+    return pd.DataFrame({"practice_code": keys[starts, 0], "indicator_code": keys[starts, 1], **totals})
+
+
+def test_the_stored_totals_by_role_reduce_to_the_parsed_values(write_extract, parse, ruleset, pca_codes):
+    rows = [*valid_rows("A10001"), *valid_rows("A10002")]
+    rows.append(extract_row("A10002", "AF006", "Denominator", "99", last="N"))
+    extract = parse(write_extract(rows))
+
+    totals = role_totals_of(extract.fields, pca_codes)
+
+    assert (
+        len(totals)
+        == extract.fields.loc[extract.fields["last_submission"], ["practice_code", "indicator_code"]]
+        .drop_duplicates()
+        .shape[0]
+    )
+    assert_frame_equal(reduce_role_totals(totals, ruleset=ruleset), extract.values)
 
 
 def test_reducing_no_fields_gives_an_empty_values_frame(ruleset, pca_codes):
@@ -97,3 +127,5 @@ def test_reduction_of_stored_rows_matches_the_parser_on_random_extracts(
     reduced = reduce_fields(shuffled, ruleset=ruleset, pca_codes=pca_codes)
 
     assert_frame_equal(reduced, extract.values)
+    totals = role_totals_of(shuffled, pca_codes).sample(frac=1, random_state=len(lines))
+    assert_frame_equal(reduce_role_totals(totals, ruleset=ruleset), extract.values)
