@@ -753,8 +753,9 @@ def change_pcn_membership(
     moved = f"{practice.code} {'joined ' + pcn.code if pcn else 'left ' + current.pcn.code}"
     reason = f"PCN membership change: {moved} from {_day(start_date)}"
     runs, under_way = [], []
+    aggregated = [ServiceYear.PaymentKind.CAPITATION, ServiceYear.PaymentKind.NETWORK_POINTS]
     published = Publication.objects.filter(
-        service_year__payment_kind=ServiceYear.PaymentKind.CAPITATION, achievement_date__gte=start_date
+        service_year__payment_kind__in=aggregated, achievement_date__gte=start_date
     ).select_related("service_year")
     for publication in published.order_by("service_year__code", "achievement_date"):
         try:

@@ -178,3 +178,54 @@ def test_an_iif_run_is_national_and_needs_its_extract(iif, tree):
         )
     with pytest.raises(ValidationError, match="no extract data"):
         actions.start_run(service_year=iif, achievement_date=dt.date(2024, 12, 31), by=None)
+
+
+def test_a_pcn_held_for_want_of_a_payee_is_declared_once_nominated_and_a_move_re_aggregates(
+    iif, tree, django_capture_on_commit_callbacks
+):
+    """U00003 (B00001 alone) has no payee at the year end: held, nobody declares it. Once B00001 is
+    nominated and the date recalculated, U00003 declares its own: 0 points (ACC-08 85% and HI-03 50% are at
+    or below the lower thresholds), and nobody else's figures change, because the national figures always
+    counted it. A00002 then moves back to U00001 from 1 February 2025: the year end is recalculated and
+    both PCNs' declarations follow the new aggregates."""
+    from calculation import actions, tasks
+    from declarations.models import Declaration
+    from participation.actions import nominate_payee
+
+    first = run_to_the_end(django_capture_on_commit_callbacks, service_year=iif, achievement_date=YEAR_END)
+    assert not Declaration.objects.filter(service_year=iif, practice__code="U00003").exists()
+    before = dict(Declaration.objects.filter(service_year=iif).values_list("practice__code", "payment"))
+
+    nominate_payee(pcn=tree["U00003"], payee=tree["B00001"], start_date=dt.date(2025, 3, 1), by=None)
+    second = run_to_the_end(
+        django_capture_on_commit_callbacks, service_year=iif, achievement_date=YEAR_END,
+        kind=CalculationRun.Kind.RECALCULATION, reason="U00003 nominated its payee",
+    )  # fmt: skip
+
+    assert second.status == CalculationRun.Status.PUBLISHED and first.pk != second.pk
+    after = {
+        d.practice.code: d for d in Declaration.objects.filter(service_year=iif).select_related("practice")
+    }
+    assert after["U00003"].payment == 0 and after["U00003"].state == Declaration.State.AWAITING_PRACTICE
+    assert {code: after[code].payment for code in before} == before
+    assert not after["U00001"].revisions.exists()
+
+    commissioner = user_with_roles(tree["01A"], Role.COMMISSIONING_MANAGEMENT)
+    with django_capture_on_commit_callbacks(execute=True):
+        change = actions.change_pcn_membership(
+            practice=tree["A00002"], pcn=tree["U00001"], start_date=dt.date(2025, 2, 1), by=commissioner
+        )
+        assert [(r.service_year.code, r.kind) for r in change.runs] == [("IIF2425", "recalculation")]
+        for run in change.runs:
+            tasks.queue_run(run)
+    rerun = CalculationRun.objects.get(pk=change.runs[0].pk)
+    assert rerun.status == CalculationRun.Status.PUBLISHED, rerun.error
+    acc = dict(
+        ServiceLine.objects.filter(run=rerun, component="ACC-08").values_list("pcn__code", "numerator")
+    )
+    assert acc == {"U00001": 900 + 430, "U00002": 260, "U00003": 170}
+    revised = {
+        d.practice.code: d for d in Declaration.objects.filter(service_year=iif).select_related("practice")
+    }
+    assert revised["U00001"].run_id == rerun.pk and revised["U00001"].payment != before["U00001"]
+    assert revised["U00001"].revisions.count() == 1 and revised["U00002"].revisions.count() == 1
