@@ -64,7 +64,7 @@ def iif(tree, tmp_path):
     return year
 
 
-def test_the_shipped_iif_ruleset_is_58_points_at_198_with_every_indicator_flagged(tree):
+def test_the_shipped_iif_ruleset_is_58_points_at_198_with_every_indicator_flagged(tree, client):
     from django.core.management import call_command
 
     call_command("load_rulesets", verbosity=0)
@@ -74,6 +74,11 @@ def test_the_shipped_iif_ruleset_is_58_points_at_198_with_every_indicator_flagge
     indicators = Indicator.objects.filter(service_year=year)
     assert sum(indicator.points for indicator in indicators) == 58
     assert all(indicator.unconfirmed_values for indicator in indicators), "an invented value is not flagged"
+    client.force_login(user_with_roles(tree["A00001"], Role.VIEW))
+    page = client.get(reverse("participation:ruleset", args=["IIF2425"])).content.decode()
+    assert "Points with thresholds at PCN level; achievement annual" in page
+    assert "58 points available. £198.00 a point" in page
+    assert page.count("Thresholds unconfirmed") == 5 and page.count("Definition unconfirmed") == 5
 
 
 def test_an_iif_year_end_is_declared_by_the_pcns_payee_approved_and_paid_as_a_network_payment(
