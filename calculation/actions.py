@@ -782,8 +782,9 @@ def _recalculate_network_dates(*, since: dt.date, reason: str) -> tuple[list, li
     a membership or a nomination without holding Support's right to start runs by hand), for the caller
     to queue; and the runs of dates already under way, not started again."""
     runs, under_way = [], []
+    aggregated = [ServiceYear.PaymentKind.CAPITATION, ServiceYear.PaymentKind.NETWORK_POINTS]
     published = Publication.objects.filter(
-        service_year__payment_kind=ServiceYear.PaymentKind.CAPITATION, achievement_date__gte=since
+        service_year__payment_kind__in=aggregated, achievement_date__gte=since
     ).select_related("service_year")
     for publication in published.order_by("service_year__code", "achievement_date"):
         try:

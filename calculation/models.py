@@ -439,7 +439,9 @@ class RunInput(models.Model):
 class ServiceLine(models.Model):
     """One payment line of a run of a service paid by item of service or by capitation (ADR 0015): a
     practice's claim of a component at the achievement date (count × fee), a practice's capitation, or a
-    PCN's capitation paid to the practice nominated as its payee on the date. The run's `PracticeResult`
+    PCN's capitation paid to the practice nominated as its payee on the date; or, for points at PCN level
+    (the IIF, ADR 0019), one PCN × indicator (component = the indicator's code, its summed numerator and
+    denominator, points, population = the PCN's list) paid to the payee. The run's `PracticeResult`
     rows hold each payee's total (no points), so publication, declarations and reports see one shape."""
 
     run = models.ForeignKey(CalculationRun, on_delete=models.CASCADE, related_name="service_lines")
@@ -467,6 +469,13 @@ class ServiceLine(models.Model):
     fee = models.DecimalField(**MONEY, null=True, blank=True)
     population = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     annual = models.DecimalField(**MONEY, null=True, blank=True, help_text="Capitation: the year's amount")
+    numerator = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Points at PCN level: the members' numerators summed as at the date"
+    )
+    denominator = models.PositiveIntegerField(null=True, blank=True, help_text="… and their denominators")
+    points = models.DecimalField(
+        max_digits=7, decimal_places=2, null=True, blank=True, help_text="Points at PCN level (the IIF)"
+    )
     amount = models.DecimalField(**MONEY)
 
     class Meta:

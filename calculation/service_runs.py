@@ -14,16 +14,18 @@ from accounts.models import Organisation, OrganisationType
 from engine.capitation import network_contract_month, population_to_decimal
 from engine.claims import claims_from_fields
 from engine.item_of_service import calculate_items
+from engine.network_points import calculate_network_points
 from engine.periods import month_of_year
 from engine.rounding import format_hundredths
 from extracts.models import Extract
+from extracts.selectors import current_extract_values
 from extracts.store import current_field_rows
 from participation.models import ServiceYear
-from participation.selectors import capitation_rates_frame, fees_frame
+from participation.selectors import capitation_rates_frame, engine_ruleset, fees_frame
 
 from .models import CalculationRun, PracticeListSize, PracticeResult, ServiceLine
-from .pipeline import CalculationInputError, cpi_list_date, insert_frame, latest_list_sizes
-from .services import taking_part_on
+from .pipeline import CalculationInputError, cpi_list_date, insert_frame, latest_list_sizes, practices_frame
+from .services import memberships_frame, payees_frame, taking_part_on
 
 Kind = ServiceYear.PaymentKind
 
@@ -40,11 +42,13 @@ def calculate_service_run(run: CalculationRun) -> int:
         lines = item_of_service_lines(run)
     elif kind == Kind.CAPITATION:
         lines = capitation_lines(run)
+    elif kind == Kind.NETWORK_POINTS:
+        lines = network_points_lines(run)
     else:  # participation only: nothing is paid, so nothing to write
         return 0
     ServiceLine.objects.filter(run=run).delete()
     PracticeResult.objects.filter(run=run).delete()
-    insert_frame(ServiceLine, lines.drop(columns="amount_pence"))
+    insert_frame(ServiceLine, lines.drop(columns=["amount_pence", "points_hundredths"], errors="ignore"))
     insert_frame(PracticeResult, _declarer_totals(run, lines))
     return len(lines)
 
@@ -164,13 +168,74 @@ def capitation_lines(run: CalculationRun) -> pd.DataFrame:
     )
 
 
+def network_points_lines(run: CalculationRun) -> pd.DataFrame:
+    """Points at PCN level (the Investment and Impact Fund, ADR 0019): the members' current extract values
+    summed to the PCN each was in on the run's date, points per PCN × indicator and their money, paid to
+    the payee nominated on that date. A PCN with no payee on the date is held back (Awaiting Network
+    Achievement, ADR 0018); the national figures of the adjustments still count it."""
+    year, on = run.service_year, run.achievement_date
+    ruleset = engine_ruleset(year)
+    values = current_extract_values(service_year=year, achievement_date=on, ruleset=ruleset)
+    if values.empty:
+        raise CalculationInputError(f"no extract values for {year.code} on {on}")
+    memberships = memberships_frame(on)
+    in_force = memberships[
+        (pd.to_datetime(memberships["start_date"]) <= pd.Timestamp(on))
+        & (memberships["end_date"].isna() | (pd.to_datetime(memberships["end_date"]) >= pd.Timestamp(on)))
+    ]
+    codes = sorted(set(values["practice_code"]) & set(in_force["practice_code"]))
+    if not codes:
+        raise CalculationInputError(f"no practice with extract values is in a PCN on {on:%-d %B %Y}")
+    practices = practices_frame(run, codes).rename(columns={"list_size_cpi": "list_size"})
+    try:
+        result = calculate_network_points(
+            ruleset=ruleset,
+            values=values[values["practice_code"].isin(codes)],
+            practices=practices,
+            memberships=memberships,
+            payees=payees_frame(on),
+            point_value=year.point_value,
+            as_at=on,
+            hold_without_payee=True,
+        )
+    except ValueError as error:
+        raise CalculationInputError(str(error)) from error
+    paid = result.lines
+    ids = _organisation_ids([OrganisationType.PRACTICE, OrganisationType.PCN])
+    return pd.DataFrame(
+        {
+            "run_id": run.pk,
+            "payee_id": paid["payee_code"].map(ids).to_numpy(dtype=np.int64),
+            "practice_id": pd.array([None] * len(paid), dtype="Int64"),
+            "pcn_id": paid["pcn_code"].map(ids).to_numpy(dtype=np.int64),
+            "component": paid["indicator_code"].to_numpy(dtype=object),
+            "count": None,
+            "fee": None,
+            "population": paid["list_size"].astype(str).to_numpy(dtype=object),
+            "annual": None,
+            "numerator": paid["numerator"].to_numpy(dtype=np.int64),
+            "denominator": paid["denominator"].to_numpy(dtype=np.int64),
+            "points": format_hundredths(paid["points_hundredths"].to_numpy(dtype=np.int64)),
+            "amount": format_hundredths(paid["payment_pence"].to_numpy(dtype=np.int64)),
+            "amount_pence": paid["payment_pence"].to_numpy(dtype=np.int64),
+            "points_hundredths": paid["points_hundredths"].to_numpy(dtype=np.int64),
+        }
+    )
+
+
 def _declarer_totals(run: CalculationRun, lines: pd.DataFrame) -> pd.DataFrame:
     """One PracticeResult per organisation that declares: each practice for its own lines, and each PCN for
     its aggregate (the lines paid to its nominated payee), so that the PCN's declaration is its own and a
     change to the aggregate reverts it without touching its members' (ADR 0018). No points, the sum of the
     lines, and the registered lists where held (a PCN has none: 0)."""
     declarer = lines["practice_id"].astype("Int64").fillna(lines["pcn_id"].astype("Int64"))
-    pence = lines.assign(declarer_id=declarer.astype(np.int64)).groupby("declarer_id")["amount_pence"].sum()
+    by_declarer = lines.assign(declarer_id=declarer.astype(np.int64)).groupby("declarer_id")
+    pence = by_declarer["amount_pence"].sum()
+    points = (
+        by_declarer["points_hundredths"].sum().reindex(pence.index).to_numpy(dtype=np.int64)
+        if "points_hundredths" in lines.columns
+        else np.zeros(len(pence), dtype=np.int64)
+    )
     codes = dict(Organisation.objects.filter(pk__in=pence.index.tolist()).values_list("pk", "code"))
     sizes = latest_list_sizes(
         {"cpi": cpi_list_date(run.service_year), "on": run.achievement_date}, list(codes.values())
@@ -190,7 +255,7 @@ def _declarer_totals(run: CalculationRun, lines: pd.DataFrame) -> pd.DataFrame:
             # A list the service does not pay on is shown when held, else 0 (the column is required).
             "list_size_cpi": size("cpi"),
             "list_size_prevalence": size("on"),
-            "points": "0.00",
+            "points": format_hundredths(points),
             "payment": format_hundredths(pence.to_numpy()),
             "aspiration_annual": None,
             "aspiration_monthly": None,

@@ -594,6 +594,68 @@ def run_demo_services(icb: Organisation, *, journey_practice: str) -> None:
             declaration_actions.financially_approve(declaration=approved, by=None)
     # Their payment lines wait for the next release on each practice's statement.
     payment_actions.pay_approved_declarations()
+    run_demo_network_points(practices)
+
+
+DEMO_IIF_YEAR = "IIF2425"
+# The demo extract's IIF indicators: (indicator, share of the list in the denominator, lowest and highest
+# achievement in percent across the practices). HI-03's denominator is the practice's LD register.
+DEMO_IIF_INDICATORS = [
+    ("ACC-08", Decimal("0.4"), 82, 93),
+    ("HI-03", None, 50, 88),
+    ("VI-01", Decimal("0.18"), 72, 89),
+    ("VI-02", Decimal("0.1"), 45, 85),
+    ("VI-03", Decimal("0.025"), 35, 80),
+]
+
+
+def run_demo_network_points(practices: list[Organisation]) -> None:
+    """The Investment and Impact Fund 2024/25 (ADR 0019): a year-end extract of the five IIF indicators for
+    every practice, summed to its PCN by a national run and published, so each PCN's declaration waits
+    for its nominated payee (the practice manager's practice for its PCN) to declare. Idempotent."""
+    year = ServiceYear.objects.filter(code=DEMO_IIF_YEAR).first()
+    if year is None or Publication.objects.filter(service_year=year).exists():
+        return
+    _demo_participate_all(year, practices)
+    codes = [practice.code for practice in practices]
+    cpi_on, end = cpi_list_date(year), year.end_date
+    held = dict(
+        PracticeListSize.objects.filter(practice__code__in=codes, list_date__lte=cpi_on)
+        .order_by("list_date")
+        .values_list("practice__code", "registered_patients")
+    )
+    lists = {code: held.get(code, 4000 + 97 * position) for position, code in enumerate(codes)}
+    missing_cpi = set(codes) - set(
+        PracticeListSize.objects.filter(practice__code__in=codes, list_date=cpi_on).values_list(
+            "practice__code", flat=True
+        )
+    )
+    if missing_cpi:
+        rows = [(code, lists[code], lists[code]) for code in sorted(missing_cpi)]
+        calculation_actions.load_list_sizes(service_year=year, rows=rows, by=None)
+    if not Extract.objects.filter(service_year=year, achievement_date=end).exists():
+        rows = []
+        head = [year.code, year.name]
+        submitted = [f"{end + dt.timedelta(days=2):%d/%m/%Y}", "09:00:00", "Y"]
+        for position, code in enumerate(codes):
+            register = 20 + (position * 37) % 60
+            for number, (indicator, share, low, high) in enumerate(DEMO_IIF_INDICATORS):
+                denominator = register if share is None else int(lists[code] * share)
+                percent = low + (position * 7 + number * 11) % (high - low + 1)
+                fields = [("Numerator", denominator * percent // 100), ("Denominator", denominator)]
+                if share is None:
+                    fields.append(("LD register", register))
+                for field, value in fields:
+                    where = [code, f"{end:%Y%m%d}", indicator, field, str(value)]
+                    rows.append([*head, *where, "", "DEMO", *submitted])
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / f"{year.code}_{end:%Y%m%d}.csv"
+            with path.open("w", newline="") as handle:
+                writer = csv.writer(handle, lineterminator="\r\n")
+                writer.writerow(EXTRACT_COLUMNS)
+                writer.writerows(rows)
+            load_extract(path=path, file_name=path.name, by=None, service_year=year)
+    _publish_unpublished(year, [end])
 
 
 def _demo_participate_all(year: ServiceYear, practices: list[Organisation]) -> None:

@@ -147,8 +147,9 @@ def follows_declarations(run: CalculationRun) -> bool:
     end and every recalculation of it). In-year runs are previews, never declared, even one made of the
     last day. A service paid by item of service or capitation is paid for each achievement date (a month's
     doses, a quarter's health checks, a month's capitation), so each of its publications is declared (ADR
-    0015); a PCN's money is declared by its nominated payee, whose figures carry it."""
-    if run.service_year.payment_kind != ServiceYear.PaymentKind.POINTS:
+    0015); a PCN's money is declared by its nominated payee, whose figures carry it. Points at PCN level
+    (the IIF) are declared at the year end, as QOF (ADR 0019)."""
+    if not run.service_year.paid_in_points:
         return run.service_year.payment_kind != ServiceYear.PaymentKind.PARTICIPATION_ONLY
     return run.kind != CalculationRun.Kind.IN_YEAR and run.achievement_date == run.service_year.end_date
 

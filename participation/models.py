@@ -54,6 +54,9 @@ class ServiceYear(models.Model):
         POINTS = "points", "Points with thresholds"
         ITEM_OF_SERVICE = "item_of_service", "Item of service (count × fee)"
         CAPITATION = "capitation", "Capitation (rate × list size)"
+        # The Investment and Impact Fund: the members' figures summed to their PCN, points with thresholds
+        # per PCN × indicator, paid to the PCN's nominated payee (ADR 0019).
+        NETWORK_POINTS = "network_points", "Points with thresholds at PCN level"
         PARTICIPATION_ONLY = "participation_only", "Participation only (no payment)"
 
     class Period(models.TextChoices):
@@ -127,8 +130,12 @@ class ServiceYear(models.Model):
                 condition=Q(end_date__gt=F("start_date")), name="service_year_ends_after_start"
             ),
             models.CheckConstraint(
-                condition=(Q(payment_kind="points") & Q(point_value__isnull=False) & Q(point_value__gt=0))
-                | (~Q(payment_kind="points") & Q(point_value__isnull=True)),
+                condition=(
+                    Q(payment_kind__in=["points", "network_points"])
+                    & Q(point_value__isnull=False)
+                    & Q(point_value__gt=0)
+                )
+                | (~Q(payment_kind__in=["points", "network_points"]) & Q(point_value__isnull=True)),
                 name="service_year_point_value_only_for_points",
             ),
             models.CheckConstraint(
@@ -165,6 +172,11 @@ class ServiceYear(models.Model):
     @property
     def parameters_confirmed(self) -> bool:
         return self.parameters_confidence == Provenance.CONFIRMED
+
+    @property
+    def paid_in_points(self) -> bool:
+        """Points with thresholds, at practice (QOF) or PCN level (the IIF): a £ per point and indicators."""
+        return self.payment_kind in (self.PaymentKind.POINTS, self.PaymentKind.NETWORK_POINTS)
 
     @property
     def achievement_dates(self) -> list[date]:

@@ -545,8 +545,13 @@ def _mark_declarations_sent(batch: PaymentBatch) -> int:
 def adjust_for_recalculation(*, run, replaced_run_id) -> int:
     """A year end republished after practices' balances were approved: each changed practice gets an
     adjustment line (awaiting finance's approval) for the difference, so the ledger again adds up to the
-    latest achievement payment."""
-    if run.achievement_date != run.service_year.end_date or replaced_run_id is None:
+    latest achievement payment. Points at PCN level (the IIF) are paid per declaration and adjusted by
+    adjust_services_for_recalculation instead."""
+    if (
+        run.achievement_date != run.service_year.end_date
+        or replaced_run_id is None
+        or run.service_year.payment_kind != ServiceYear.PaymentKind.POINTS
+    ):
         return 0
     return _write_against_ledger(
         service_year=run.service_year,

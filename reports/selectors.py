@@ -21,7 +21,17 @@ def publications_for(practice: Organisation | None = None) -> QuerySet[Publicati
     """Published service years and dates, newest first (for a practice: those that calculated it)."""
     publications = Publication.objects.select_related("service_year", "run")
     if practice is not None:
-        publications = publications.filter(run__practice_results__practice=practice)
+        # A PCN's nominated payee also sees the years of points at PCN level it was paid for: it has no
+        # result of its own in them (ADR 0019). Few runs are of such years, so the lines are found by run.
+        paid_as_payee = ServiceLine.objects.filter(
+            payee=practice,
+            practice__isnull=True,
+            run__service_year__payment_kind=ServiceYear.PaymentKind.NETWORK_POINTS,
+        ).values("run_id")
+        publications = publications.filter(
+            Q(run__in=PracticeResult.objects.filter(practice=practice).values("run_id"))
+            | Q(run__in=paid_as_payee)
+        )
     return publications.order_by("-service_year__financial_year", "service_year__code", "-achievement_date")
 
 
@@ -130,6 +140,15 @@ def practice_summary(practice: Organisation, publication: Publication) -> Practi
         .select_related("indicator_run")
         .first()
     )
+    if totals is None and publication.service_year.payment_kind == ServiceYear.PaymentKind.NETWORK_POINTS:
+        # Points at PCN level: the payee has no result of its own; it sees its PCN's (ADR 0019).
+        pcn_ids = ServiceLine.objects.filter(run_id=publication.run_id, payee=practice).values("pcn_id")
+        totals = (
+            PracticeResult.objects.filter(run_id=publication.run_id, practice_id__in=pcn_ids)
+            .select_related("indicator_run")
+            .order_by("practice__code")
+            .first()
+        )
     if totals is None:
         return None
     if publication.service_year.payment_kind != ServiceYear.PaymentKind.POINTS:
@@ -189,13 +208,24 @@ def _service_summary(
     """The summary of a service with no points (ADR 0015): the practice's payment lines — counts × fees, or
     capitation on a population, its own and, as a PCN's nominated payee, the PCN's."""
     lines = list(
-        ServiceLine.objects.filter(run_id=totals.indicator_run_id, payee=practice)
-        .select_related("practice", "pcn")
+        ServiceLine.objects.filter(
+            Q(payee=practice) | Q(pcn=practice, practice__isnull=True), run_id=totals.indicator_run_id
+        )
+        .select_related("payee", "practice", "pcn")
         .order_by("pcn__code", "practice__code", "component")
     )
     service = Subtotal(publication.service_year.code, publication.service_year.name)
+    available = {}
+    if publication.service_year.payment_kind == ServiceYear.PaymentKind.NETWORK_POINTS:
+        available = dict(
+            Indicator.objects.filter(service_year_id=publication.service_year_id).values_list(
+                "code", "points"
+            )
+        )
     for line in lines:
-        service.add(Decimal(0), Decimal(0), line.amount)
+        # Points at PCN level (the IIF) carry points per indicator; other kinds none.
+        line.available = available.get(line.component)
+        service.add(line.points or Decimal(0), line.available or Decimal(0), line.amount)
     return PracticeSummary(
         practice=practice, publication=publication, totals=totals, service=service, domains=[],
         prevalence={}, trend=practice_trend(practice, publication), lines=lines,

@@ -7,7 +7,7 @@ from django.db.models import Q
 
 from accounts.models import PcnMembership
 from calculation.models import CalculationRun, PracticeResult, Publication, ServiceLine
-from cqrs_portal.demo import DEMO_NETWORK_MONTHS, DEMO_NETWORK_YEAR, load_demo
+from cqrs_portal.demo import DEMO_IIF_YEAR, DEMO_NETWORK_MONTHS, DEMO_NETWORK_YEAR, load_demo
 from declarations.models import Declaration
 from participation.models import NominatedPayee, ServiceYear
 from participation.selectors import participating_practice_codes
@@ -88,9 +88,20 @@ def test_the_demo_loads_its_story_once_and_a_second_load_changes_nothing(db):
         paid = ServiceLine.objects.filter(run=run, component="network_participation")
         assert set(paid.values_list("practice__code", flat=True)) == members
 
+    # Investment and Impact Fund 2024/25: each PCN's points and money at the year end, paid to its payee and
+    # declared by the PCN through it (ADR 0019).
+    iif = Declaration.objects.filter(service_year__code=DEMO_IIF_YEAR).select_related("practice")
+    assert iif and {d.practice.type for d in iif} == {"pcn"}
+    assert {d.state for d in iif} == {Declaration.State.AWAITING_PRACTICE}
+    assert all(0 < d.points <= 58 and d.payment > 0 for d in iif)
+    for declaration in iif:
+        lines = ServiceLine.objects.filter(run=declaration.run, pcn=declaration.practice)
+        assert {line.payee for line in lines} == {NominatedPayee.objects.get(pcn=declaration.practice).payee}
+        assert sum(line.points for line in lines) == declaration.points
+
     runs = CalculationRun.objects.count()
     load_demo()
     # 3 runs of 2023/24, 2 of 2024/25, the declarations demo's recalculation of a practice already sent for
     # payment, the payments demo's 2 practice recalculations after payment; then the services demo's four
-    # LD health check quarters and three Network Contract DES months.
-    assert CalculationRun.objects.count() == runs == 8 + 4 + 3
+    # LD health check quarters and three Network Contract DES months; the IIF 2024/25 year end.
+    assert CalculationRun.objects.count() == runs == 8 + 4 + 3 + 1

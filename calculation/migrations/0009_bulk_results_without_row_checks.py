@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0004_audit_hash_chain"),
-        ("calculation", "0007_service_lines"),
+        ("calculation", "0008_network_points"),
     ]
 
     operations = [
