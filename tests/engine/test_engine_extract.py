@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
+from pandas.testing import assert_frame_equal
 
-from engine import InputError
+from engine import InputError, readers
 from engine.errors import MAX_PROBLEMS
 from tests.engine.engine_extract_helpers import HEADER, extract_row, valid_rows
 
@@ -210,3 +212,22 @@ def test_row_with_too_many_fields_is_rejected_with_its_line(write_extract, parse
         parse(write_extract(rows))
 
     assert problems_of(excinfo) == [(10, "(row)")]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252"])
+def test_the_quick_reader_reads_what_pandas_reads_or_leaves_the_file_to_it(write_extract, encoding):
+    rows = [row.replace("Quality and Outcomes", "Qualité and Outcomes") for row in valid_rows()]
+    rows.append(extract_row("A10002", "AF006", "Numerator", ""))
+    path = write_extract(rows, encoding=encoding)
+
+    quick = readers._read_extract_quickly(path)
+
+    if encoding == "cp1252":
+        assert quick is None  # not UTF-8: pandas reads it, in its own encoding
+        return
+    slow = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig")
+    assert list(quick.columns) == list(slow.columns)
+    assert all(isinstance(quick[name].dtype, pd.CategoricalDtype) for name in quick.columns)
+    assert_frame_equal(quick.astype(str), slow)
+    broken = write_extract([*valid_rows(), '"A10001,AF006\n"', extract_row("A10001", "AF006", "x", "1,2")])
+    assert readers._read_extract_quickly(broken) is None  # pandas names the line and field
