@@ -405,6 +405,11 @@ def publish_run(*, run_id: int, attempt: int) -> CalculationRun | None:
     # knows whose figures changed; in-year recalculations are told here.
     if run.kind in NOTIFYING_KINDS and run.achievement_date != run.service_year.end_date:
         notify_declarers(run=run)
+    if run.scope == CalculationRun.Scope.NATIONAL:
+        # The hooks look up each practice's new figures; planned on statistics from before the chunks wrote
+        # 6,410 of them, each lookup scanned the table (reverting a national year end's declarations took 9
+        # to 19 s instead of 0.3 s).
+        pipeline.refresh_planner_statistics(PracticeResult)
     run_publication_hooks(run=run, replaced_run_id=replaced_run_id)
     return run
 

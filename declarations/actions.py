@@ -583,7 +583,9 @@ def follow_publication(*, run: CalculationRun, replaced_run_id: int | None) -> C
     DeclarationRevision.objects.bulk_create(revisions, batch_size=BULK_ROWS)
     reverted_ids = [r.declaration_id for r in revisions if r.outcome == DeclarationRevision.Outcome.REVERTED]
     flagged_ids = [r.declaration_id for r in revisions if r.outcome == DeclarationRevision.Outcome.FLAGGED]
-    new_figures = PracticeResult.objects.filter(run=run, practice_id=OuterRef("practice_id"))
+    # One row per run and practice (a unique constraint): the model's default ordering would join the
+    # organisations and sort for each row.
+    new_figures = PracticeResult.objects.filter(run=run, practice_id=OuterRef("practice_id")).order_by()
     new_points, new_payment = (
         Subquery(new_figures.values("points")[:1]),
         Subquery(new_figures.values("payment")[:1]),
