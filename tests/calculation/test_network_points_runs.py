@@ -195,17 +195,20 @@ def test_a_pcn_held_for_want_of_a_payee_is_declared_once_nominated_and_a_move_re
     both PCNs' declarations follow the new aggregates."""
     from calculation import actions, tasks
     from declarations.models import Declaration
-    from participation.actions import nominate_payee
 
     first = run_to_the_end(django_capture_on_commit_callbacks, service_year=iif, achievement_date=YEAR_END)
     assert not Declaration.objects.filter(service_year=iif, practice__code="U00003").exists()
     before = dict(Declaration.objects.filter(service_year=iif).values_list("practice__code", "payment"))
 
-    nominate_payee(pcn=tree["U00003"], payee=tree["B00001"], start_date=dt.date(2025, 3, 1), by=None)
-    second = run_to_the_end(
-        django_capture_on_commit_callbacks, service_year=iif, achievement_date=YEAR_END,
-        kind=CalculationRun.Kind.RECALCULATION, reason="U00003 nominated its payee",
-    )  # fmt: skip
+    # The nomination recalculates the published year end itself (ADR 0018).
+    with django_capture_on_commit_callbacks(execute=True):
+        nomination = actions.nominate_payee(
+            pcn=tree["U00003"], payee=tree["B00001"], start_date=dt.date(2025, 3, 1), by=None
+        )
+        assert [(r.service_year.code, r.kind) for r in nomination.runs] == [("IIF2425", "recalculation")]
+        for run in nomination.runs:
+            tasks.queue_run(run)
+    second = CalculationRun.objects.get(pk=nomination.runs[0].pk)
 
     assert second.status == CalculationRun.Status.PUBLISHED and first.pk != second.pk
     after = {
