@@ -238,7 +238,7 @@ def materialise_inputs(run: CalculationRun, chunks: list[list[int]]) -> None:
                 run=run,
                 commissioner_id=pk,
                 chunk=lead[pk],
-                values=slices.get(pk, empty).to_csv(index=False),
+                values=_arrow_bytes(slices.get(pk, empty)),
                 prepared=prepared.get(pk),
             )
             for pk in lead
@@ -247,15 +247,12 @@ def materialise_inputs(run: CalculationRun, chunks: list[list[int]]) -> None:
     )
 
 
-_INPUT_DTYPES = {
-    "practice_code": str,
-    "indicator_code": str,
-    "register": "Int64",
-    "numerator": "Int64",
-    "denominator": "Int64",
-    "pcas": "Int64",
-    "manual_answer": "boolean",
-}
+def _arrow_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.reset_index(drop=True).to_feather(buffer, compression="zstd")
+    return buffer.getvalue()
+
+
 BASE_POINTS_COLUMNS = [
     "practice_code",
     "indicator_code",
@@ -416,10 +413,7 @@ def chunk_inputs(run: CalculationRun, practice_codes: list[str], rules: pd.DataF
             practice_codes=practice_codes,
         )
         return ChunkInputs(values=values, prepared=None)
-    frames = [
-        pd.read_csv(io.StringIO(text), dtype=_INPUT_DTYPES, keep_default_na=False, na_values=[""])
-        for text, _ in rows
-    ]
+    frames = [pd.read_feather(io.BytesIO(blob)) for blob, _ in rows]
     if len(frames) == 1:
         values = frames[0]
     else:  # practices of several commissioners: in practice order, as the extract reduces them

@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,26 +69,63 @@ def store_fields(
     year and date cannot interleave.
     """
     postgres = connection.vendor == "postgresql"
-    submissions = submissions_frame(fields, practice_ids, pca_codes)
+    submissions, fields_json = submissions_frame(fields, practice_ids, pca_codes)
     incoming_current = int(submissions["last_submission"].sum())
     with connection.cursor() as cursor:
         if postgres:
             # No wait for the WAL flush at commit: a load lost to a crash in that instant is simply loaded
             # again (same checksum).
             cursor.execute("SET LOCAL synchronous_commit = off")
-            _copy_submissions(cursor, extract, submissions)
+            copy_frame(
+                cursor,
+                ExtractSubmission._meta.db_table,
+                _stored_frame(extract, submissions, POSTGRES_DATETIME_FORMAT),
+                fields=fields_json.texts(for_copy=True),
+            )
         else:
-            _insert_submissions(cursor, extract, submissions)
-        del submissions
+            stored = _stored_frame(extract, submissions, SQLITE_DATETIME_FORMAT)
+            stored["fields"] = list(fields_json.texts(for_copy=False))
+            _insert_submissions(cursor, stored)
+        del submissions, fields_json
         return _make_current(cursor, extract=extract, incoming_current=incoming_current)
+
+
+@dataclass(frozen=True)
+class FieldsJSON:
+    """The submissions' field rows, sorted by submission (`bounds`: where each starts, then the end), as the
+    JSON text of each submission's [line, FIELD_NAME, VALUE] rows (names already JSON-encoded). Built a
+    slice of submissions at a time as they are written, so that COPY stores one slice while the next is
+    built."""
+
+    lines: list[int]
+    names: list[str]
+    values: list[int]
+    bounds: list[int]
+
+    def texts(self, *, for_copy: bool) -> Iterator[str]:
+        names = self.names
+        if for_copy and any("\\" in name for name in set(names)):  # COPY's text format doubles backslashes
+            names = [name.replace("\\", "\\\\") for name in names]
+        submissions = len(self.bounds) - 1
+        for first in range(0, submissions, COPY_SLICE_ROWS):
+            bounds = self.bounds[first : min(first + COPY_SLICE_ROWS, submissions) + 1]
+            start, stop = bounds[0], bounds[-1]
+            elements = [
+                f"[{line},{name},{value}]"
+                for line, name, value in zip(
+                    self.lines[start:stop], names[start:stop], self.values[start:stop], strict=True
+                )
+            ]
+            for a, b in itertools.pairwise(bounds):
+                yield "[" + ",".join(elements[a - start : b - start]) + "]"
 
 
 def submissions_frame(
     fields: pd.DataFrame, practice_ids: dict[str, int], pca_codes: frozenset[str]
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, FieldsJSON]:
     """One row per submission: practice_id, indicator_code, submitted_at (aware UTC), last_submission,
-    fields (JSON text of [line, FIELD_NAME, VALUE] in file order), field_count, and the totals of its
-    fields by role (engine.ROLE_TOTALS), which are what a calculation reads.
+    field_count, and the totals of its fields by role (engine.ROLE_TOTALS), which are what a calculation
+    reads; and, in the same order, their fields as JSON text of [line, FIELD_NAME, VALUE] in file order.
 
     A practice × indicator has one current submission (its LAST_SUBMISSION = Y rows, dated by the latest of
     their times) and any number of older ones (N rows), told apart by their submission time. The JSON is
@@ -119,18 +157,12 @@ def submissions_frame(
     sorted_values = fields["value"].to_numpy(dtype=np.int64)[order]
     sorted_names = pd.Categorical.from_codes(name.codes[order], dtype=name.dtype)
     totals = role_totals(sorted_names, sorted_values, starts, pca_codes)
-    elements = [
-        f"[{line},{encoded},{value}]"
-        for line, encoded, value in zip(
-            lines[order].tolist(),
-            encoded_names[name.codes[order]].tolist(),
-            sorted_values.tolist(),
-            strict=True,
-        )
-    ]
-    bounds = np.r_[starts, count].tolist()
-    joined = ["[" + ",".join(elements[a:b]) + "]" for a, b in itertools.pairwise(bounds)]
-    del elements
+    fields_json = FieldsJSON(
+        lines=lines[order].tolist(),
+        names=encoded_names[name.codes[order]].tolist(),
+        values=sorted_values.tolist(),
+        bounds=np.r_[starts, count].tolist(),
+    )
     first = order[starts]
     submission_times = (
         np.maximum.reduceat(times.view(np.int64)[order], starts).view("datetime64[ns]")
@@ -143,11 +175,10 @@ def submissions_frame(
             "indicator_code": indicator.categories.to_numpy(dtype=object)[indicator.codes[first]],
             "submitted_at": submission_times,
             "last_submission": current[first],
-            "fields": pd.Series(joined, dtype=object),
             "field_count": np.diff(np.r_[starts, count]).astype(np.int64),
             **totals,
         }
-    )
+    ), fields_json
 
 
 def _aware_submission_times(naive: pd.Series) -> pd.Series:
@@ -215,37 +246,27 @@ def _stored_frame(extract: Extract, submissions: pd.DataFrame, datetime_format: 
             "indicator_code": submissions["indicator_code"].to_numpy(),
             "submitted_at": _formatted_once(submissions["submitted_at"], datetime_format),
             "last_submission": submissions["last_submission"].to_numpy(),
-            "fields": submissions["fields"].to_numpy(),
             "field_count": submissions["field_count"].to_numpy(),
             **{name: submissions[name].array for name in ROLE_TOTALS},
         },
-        columns=list(_STORED_COLUMNS),
     )
 
 
-def _copy_submissions(cursor, extract: Extract, submissions: pd.DataFrame) -> None:
-    copy_frame(
-        cursor,
-        ExtractSubmission._meta.db_table,
-        _stored_frame(extract, submissions, POSTGRES_DATETIME_FORMAT),
-    )
-
-
-def copy_frame(cursor, table: str, frame: pd.DataFrame) -> None:
+def copy_frame(cursor, table: str, frame: pd.DataFrame, **lazy: Iterator[str]) -> None:
     """Write a frame whose columns are `table`'s column names with one `COPY … FROM STDIN` in PostgreSQL's
-    text format.
+    text format; `lazy` names further columns whose COPY text is produced as it is sent.
 
     Each column becomes text in one vectorised step (pandas' CSV writer formats value by value, and took
     most of a result chunk's write), and the lines are joined a slice at a time as the database reads them,
     so that building the next slice overlaps the database storing the last (two processes, two cores)."""
     columns = [_copy_text(frame[name]) for name in frame.columns]
-    rows = zip(*columns, strict=True)
+    rows = zip(*columns, *lazy.values(), strict=True)
 
     class Slices:
         def read(self, size=-1):  # psycopg2 sends whatever one read returns, and stops at ""
             return "".join("\t".join(row) + "\n" for row in itertools.islice(rows, COPY_SLICE_ROWS))
 
-    sql = f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN"
+    sql = f"COPY {table} ({', '.join([*frame.columns, *lazy])}) FROM STDIN"
     cursor.cursor.copy_expert(sql, Slices())  # Django's wrapper hides psycopg2's copy_expert
 
 
@@ -277,9 +298,9 @@ def _copy_text(column: pd.Series) -> list[str]:
     return text.tolist()
 
 
-def _insert_submissions(cursor, extract: Extract, submissions: pd.DataFrame) -> None:
+def _insert_submissions(cursor, stored: pd.DataFrame) -> None:
     # Django stores SQLite datetimes as naive UTC text, booleans as 0/1 and JSON as text.
-    stored = _stored_frame(extract, submissions, SQLITE_DATETIME_FORMAT)
+    stored = stored[list(_STORED_COLUMNS)].copy()
     stored["last_submission"] = stored["last_submission"].astype(int)
     stored = stored.astype(object).where(stored.notna(), None)
     placeholders = ", ".join(["%s"] * len(_STORED_COLUMNS))
@@ -340,7 +361,12 @@ def current_role_totals(*, service_year_id: int, achievement_date, practice_code
     if not buffer.tell():
         return pd.DataFrame({column: pd.Series(dtype=object) for column in columns}).astype(dtypes)
     buffer.seek(0)
-    return pd.read_csv(buffer, names=columns, dtype=dtypes, keep_default_na=False, na_values=[""])
+    # Read as floats (exact: every total is far below 2**53) and made nullable integers in one step each:
+    # pandas parses nullable integers value by value.
+    frame = pd.read_csv(
+        buffer, names=columns, dtype={"practice_code": "category", "indicator_code": "category"}
+    )
+    return frame.astype(dtypes)
 
 
 def _copied_out(selected) -> io.BytesIO:

@@ -284,3 +284,16 @@ def test_postgresql_supersedes_some_pairs_and_keeps_newer_held_ones_in_one_load(
     assert field_count(extract=first, current__isnull=True) == 7
     assert field_count(extract=first, current__isnull=False, practice__code="A00001") == 7
     assert second.superseded_row_count == 7 and "older than the values already held" in second.warnings[-1]
+
+
+def test_postgresql_stores_a_field_name_with_json_and_copy_escapes_as_it_was(postgresql, qof2324, tmp_path):
+    # A backslash and a double quote: JSON escapes both, and COPY's text format doubles the backslash.
+    odd = 'Note \\ "seen"'
+    rows = [
+        *practice_rows("A00001"),
+        extract_row("A00001", "AF006", f'"{odd.replace(chr(34), chr(34) * 2)}"', "1"),
+    ]
+    extract = load(write_extract(tmp_path, rows)).extract
+
+    assert stored_field(odd, extract=extract, indicator_code="AF006")[1] == 1
+    assert current(qof2324).loc[("A00001", "AF006"), "numerator"] == 30
