@@ -369,27 +369,23 @@ def current_role_totals(*, service_year_id: int, achievement_date, practice_code
     return frame.astype(dtypes)
 
 
-def _copied_out(selected) -> io.BytesIO:
+def _copied_out(selected, wrap: str = "{}") -> io.BytesIO:
+    """A values_list query's rows as CSV, streamed out by `COPY (…) TO STDOUT`; `wrap` places the query's SQL
+    inside a larger one."""
     sql, params = selected.query.sql_with_params()
     with connection.cursor() as cursor:
         buffer = io.BytesIO()
-        cursor.cursor.copy_expert(
-            f"COPY ({cursor.cursor.mogrify(sql, params).decode()}) TO STDOUT WITH (FORMAT csv)", buffer
-        )
+        query = wrap.format(cursor.cursor.mogrify(sql, params).decode())
+        cursor.cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", buffer)
     return buffer
 
 
 def _unnested_on_postgres(rows) -> pd.DataFrame:
-    sql, params = rows.values_list("practice__code", "indicator_code", "fields").query.sql_with_params()
-    with connection.cursor() as cursor:
-        raw = cursor.cursor
-        selected = raw.mogrify(sql, params).decode()
-        unnested = (
-            f"SELECT s.col1, s.col2, f.field ->> 1, f.field ->> 2 FROM ({selected}) AS s (col1, col2, col3) "  # noqa: S608
-            "CROSS JOIN LATERAL json_array_elements(s.col3) AS f (field)"
-        )
-        buffer = io.BytesIO()
-        raw.copy_expert(f"COPY ({unnested}) TO STDOUT WITH (FORMAT csv)", buffer)
+    buffer = _copied_out(
+        rows.values_list("practice__code", "indicator_code", "fields"),
+        "SELECT s.col1, s.col2, f.field ->> 1, f.field ->> 2 FROM ({}) AS s (col1, col2, col3) "
+        "CROSS JOIN LATERAL json_array_elements(s.col3) AS f (field)",
+    )
     if not buffer.tell():
         return pd.DataFrame({column: pd.Series(dtype=object) for column in FIELD_ROW_COLUMNS}).astype(
             {"value": np.int64}
