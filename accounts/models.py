@@ -54,6 +54,14 @@ class Organisation(models.Model):
         return self.type in {OrganisationType.ICB, OrganisationType.SUB_ICB}
 
 
+def in_force_on(on, via: str = "") -> Q:
+    """A dated record (start_date, end_date, both days included, no end: open) in force on `on`: a date or a
+    reference to one; `via` names the relation leading to the record ("pcn_memberships__")."""
+    return Q(**{f"{via}start_date__lte": on}) & (
+        Q(**{f"{via}end_date__isnull": True}) | Q(**{f"{via}end_date__gte": on})
+    )
+
+
 class PcnMembership(models.Model):
     practice = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="pcn_memberships")
     pcn = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="practice_memberships")

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import audit
-from accounts.models import Organisation, OrganisationType, PcnMembership
+from accounts.models import Organisation, OrganisationType, PcnMembership, in_force_on
 from accounts.permissions import Permission, at, either, guarded, nationally, system_step
 from accounts.roles import Role
 from accounts.selectors import current_holders
@@ -825,9 +825,7 @@ def nominate_payee(*, pcn: Organisation, payee: Organisation, start_date: dt.dat
     payee and its members' declarations waiting for it move on (ADR 0018)."""
     if pcn.type != OrganisationType.PCN:
         raise ValidationError(f"{pcn.code} is not a primary care network.")
-    member = PcnMembership.objects.filter(pcn=pcn, practice=payee, start_date__lte=start_date).filter(
-        Q(end_date__isnull=True) | Q(end_date__gte=start_date)
-    )
+    member = PcnMembership.objects.filter(in_force_on(start_date), pcn=pcn, practice=payee)
     if not member.exists():
         raise ValidationError(f"{payee.code} is not a member of {pcn.code} on {_day(start_date)}.")
     Organisation.objects.select_for_update().filter(pk=pcn.pk).first()  # one nomination at a time per PCN

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, QuerySet, Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from accounts.models import Organisation, OrganisationType, PcnMembership
+from accounts.models import Organisation, OrganisationType, PcnMembership, in_force_on
 from accounts.permissions import Permission, may, may_nationally
 from accounts.selectors import organisation_for
 from extracts.models import Extract
@@ -220,9 +220,7 @@ def payee_nominations_of(pcn: Organisation) -> QuerySet[NominatedPayee]:
 
 def _members_on(pcn: Organisation, on: dt.date) -> QuerySet[Organisation]:
     return Organisation.objects.filter(
-        Q(pcn_memberships__end_date__isnull=True) | Q(pcn_memberships__end_date__gte=on),
-        pcn_memberships__pcn=pcn,
-        pcn_memberships__start_date__lte=on,
+        in_force_on(on, via="pcn_memberships__"), pcn_memberships__pcn=pcn
     ).order_by("name", "code")
 
 

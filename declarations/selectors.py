@@ -12,7 +12,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from accounts.models import Organisation, OrganisationType
+from accounts.models import Organisation, OrganisationType, in_force_on
 from accounts.permissions import (
     Permission,
     may,
@@ -32,17 +32,12 @@ State = Declaration.State
 READERS = (Permission.VIEW_ACHIEVEMENT, Permission.VIEW_FINANCE)
 
 
-def _nominated_on(on) -> Q:
-    """A nomination in force on `on` (a date, or a reference to the declaration's achievement date)."""
-    return Q(start_date__lte=on) & (Q(end_date__isnull=True) | Q(end_date__gte=on))
-
-
 def declared_by_payee_in(practices: QuerySet) -> Exists:
     """A PCN's declaration whose payee nominated on its achievement date is one of these practices: its
     users declare it and see it as their own (ADR 0018)."""
     return Exists(
         NominatedPayee.objects.filter(
-            _nominated_on(OuterRef("achievement_date")),
+            in_force_on(OuterRef("achievement_date")),
             pcn_id=OuterRef("practice_id"),
             payee__in=practices.values("pk"),
         )
@@ -56,7 +51,7 @@ def declaring_practice(declaration: Declaration) -> Organisation | None:
         return declaration.practice
     nomination = (
         NominatedPayee.objects.filter(
-            _nominated_on(declaration.achievement_date), pcn_id=declaration.practice_id
+            in_force_on(declaration.achievement_date), pcn_id=declaration.practice_id
         )
         .select_related("payee")
         .first()
