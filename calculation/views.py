@@ -187,18 +187,7 @@ def pcn_membership(request, code):
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            for run in change.runs:
-                tasks.queue_run(run)
-            recalculated = _recalculating(change.runs)
-            messages.success(
-                request,
-                "Membership recorded."
-                + (
-                    f" Recalculating {recalculated}."
-                    if recalculated
-                    else " No published network date follows it."
-                ),
-            )
+            messages.success(request, "Membership recorded." + _queue_recalculations(change.runs))
             return redirect("calculation:pcn_membership", code=practice.code)
     context = {
         "practice": practice,
@@ -210,8 +199,14 @@ def pcn_membership(request, code):
     return render(request, "calculation/pcn_membership.html", context)
 
 
-def _recalculating(runs) -> str:
-    return ", ".join(f"{r.service_year.code} {r.achievement_date:%-d %B %Y}" for r in runs)
+def _queue_recalculations(runs) -> str:
+    """Queue the recalculations a network change started; what to add to its message about them."""
+    for run in runs:
+        tasks.queue_run(run)
+    if not runs:
+        return " No published network date follows it."
+    recalculated = ", ".join(f"{r.service_year.code} {r.achievement_date:%-d %B %Y}" for r in runs)
+    return f" Recalculating {recalculated}."
 
 
 @login_required
@@ -234,17 +229,10 @@ def pcn_payee(request, code):
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            for run in nominated.runs:
-                tasks.queue_run(run)
-            recalculated = _recalculating(nominated.runs)
             messages.success(
                 request,
                 f"{payee.name} is the PCN's payee from {nominated.nomination.start_date:%-d %B %Y}."
-                + (
-                    f" Recalculating {recalculated}."
-                    if recalculated
-                    else " No published network date follows it."
-                ),
+                + _queue_recalculations(nominated.runs),
             )
             return redirect("calculation:pcn_payee", code=pcn.code)
     context = {
