@@ -51,7 +51,21 @@ class JSONTextField(models.JSONField):
         return super().from_db_value(value, expression, connection)
 
 
-class ExtractSubmission(models.Model):
+class RoleTotals(models.Model):
+    """A submission's fields totalled by role (engine.ROLE_TOTALS), blank where it has none: what a
+    calculation reads. Kept on the submission, and copied onto its current row, which is all a run reads."""
+
+    register = models.BigIntegerField(null=True, blank=True)
+    numerator = models.BigIntegerField(null=True, blank=True)
+    denominator = models.BigIntegerField(null=True, blank=True)
+    pcas = models.BigIntegerField(null=True, blank=True)
+    answer = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class ExtractSubmission(RoleTotals):
     """One practice × indicator submission of an extract: every field row of it together, with its file line.
 
     A national extract is 3.5 million field rows but under half a million submissions, and supersession
@@ -82,18 +96,12 @@ class ExtractSubmission(models.Model):
     last_submission = models.BooleanField(help_text="LAST_SUBMISSION was Y in the file")
     fields = JSONTextField(help_text="[line, FIELD_NAME, VALUE] of each field row, in file order")
     field_count = models.PositiveIntegerField()
-    # Its fields totalled by role (engine.ROLE_TOTALS), blank where it has none: what a calculation reads.
-    register = models.BigIntegerField(null=True, blank=True)
-    numerator = models.BigIntegerField(null=True, blank=True)
-    denominator = models.BigIntegerField(null=True, blank=True)
-    pcas = models.BigIntegerField(null=True, blank=True)
-    answer = models.BigIntegerField(null=True, blank=True)
 
     def __str__(self):
         return f"{self.indicator_code}: {self.field_count} field(s)"
 
 
-class CurrentSubmission(models.Model):
+class CurrentSubmission(RoleTotals):
     """The submission in force for a service year, achievement date, practice and indicator: one narrow row
     per key, pointed at the incoming submission when a later extract replaces it (docs/adr/0010).
 
@@ -127,12 +135,6 @@ class CurrentSubmission(models.Model):
     )
     submitted_at = models.DateTimeField(null=True, blank=True)
     field_count = models.PositiveIntegerField()
-    # The submission's totals by role, copied with it: a calculation reads these rows and nothing else.
-    register = models.BigIntegerField(null=True, blank=True)
-    numerator = models.BigIntegerField(null=True, blank=True)
-    denominator = models.BigIntegerField(null=True, blank=True)
-    pcas = models.BigIntegerField(null=True, blank=True)
-    answer = models.BigIntegerField(null=True, blank=True)
 
     def __str__(self):
         return f"{self.indicator_code} on {self.achievement_date}: submission {self.submission_id}"
