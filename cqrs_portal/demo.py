@@ -648,13 +648,7 @@ def run_demo_network_points(practices: list[Organisation]) -> None:
                 for field, value in fields:
                     where = [code, f"{end:%Y%m%d}", indicator, field, str(value)]
                     rows.append([*head, *where, "", "DEMO", *submitted])
-        with tempfile.TemporaryDirectory() as directory:
-            path = Path(directory) / f"{year.code}_{end:%Y%m%d}.csv"
-            with path.open("w", newline="") as handle:
-                writer = csv.writer(handle, lineterminator="\r\n")
-                writer.writerow(EXTRACT_COLUMNS)
-                writer.writerows(rows)
-            load_extract(path=path, file_name=path.name, by=None, service_year=year)
+        _load_demo_rows(year, end, rows)
     _publish_unpublished(year, [end])
 
 
@@ -673,6 +667,17 @@ def _demo_participate_all(year: ServiceYear, practices: list[Organisation]) -> N
     participation_actions.approve_offers(offers=summary.offers, by=None)
 
 
+def _load_demo_rows(year: ServiceYear, achievement_date: dt.date, rows: list[list[str]]) -> None:
+    """Load rows in the extract layout as the file a GP system would send for this year and date."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / f"{year.code}_{achievement_date:%Y%m%d}.csv"
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\r\n")
+            writer.writerow(EXTRACT_COLUMNS)
+            writer.writerows(rows)
+        load_extract(path=path, file_name=path.name, by=None, service_year=year)
+
+
 def _demo_ld_claims(year: ServiceYear, practices: list[Organisation]) -> None:
     """Each practice's quarterly health checks: a register of 20 to 79 and a quarter of it checked each
     quarter but the last, which checks what remains, so the year's checks never pass the register."""
@@ -688,13 +693,7 @@ def _demo_ld_claims(year: ServiceYear, practices: list[Organisation]) -> None:
             for field, value in (("Count", checks), ("LD register", register)):
                 where = [practice.code, f"{achievement_date:%Y%m%d}", "health_check", field, str(value)]
                 rows.append([*head, *where, "", "DEMO", *submitted])
-        with tempfile.TemporaryDirectory() as directory:
-            path = Path(directory) / f"{year.code}_{achievement_date:%Y%m%d}.csv"
-            with path.open("w", newline="") as handle:
-                writer = csv.writer(handle, lineterminator="\r\n")
-                writer.writerow(EXTRACT_COLUMNS)
-                writer.writerows(rows)
-            load_extract(path=path, file_name=path.name, by=None, service_year=year)
+        _load_demo_rows(year, achievement_date, rows)
 
 
 def _demo_network_inputs(year: ServiceYear, practices: list[Organisation], journey_practice: str) -> None:
