@@ -16,14 +16,16 @@ Submissions marked LAST_SUBMISSION = N are stored and never current.
 
 from __future__ import annotations
 
+import functools
 import io
-import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from django.conf import settings
 from django.db import connection
 
@@ -32,7 +34,7 @@ from engine import ROLE_TOTALS, role_totals
 from .models import CurrentSubmission, Extract, ExtractSubmission
 
 # Table names below are Django's own db_table, never input: hence the S608 waivers.
-COPY_SLICE_ROWS = 5_000
+COPY_SLICE_ROWS = 20_000
 INSERT_BATCH_ROWS = 5_000
 SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 POSTGRES_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S+00"
@@ -80,11 +82,11 @@ def store_fields(
                 cursor,
                 ExtractSubmission._meta.db_table,
                 _stored_frame(extract, submissions, POSTGRES_DATETIME_FORMAT),
-                fields=fields_json.texts(for_copy=True),
+                fields=functools.partial(fields_json.text, for_copy=True),
             )
         else:
             stored = _stored_frame(extract, submissions, SQLITE_DATETIME_FORMAT)
-            stored["fields"] = list(fields_json.texts(for_copy=False))
+            stored["fields"] = fields_json.texts()
             _insert_submissions(cursor, stored)
         del submissions, fields_json
         return _make_current(cursor, extract=extract, incoming_current=incoming_current)
@@ -93,31 +95,41 @@ def store_fields(
 @dataclass(frozen=True)
 class FieldsJSON:
     """The submissions' field rows, sorted by submission (`bounds`: where each starts, then the end), as the
-    JSON text of each submission's [line, FIELD_NAME, VALUE] rows (names already JSON-encoded). Built a
-    slice of submissions at a time as they are written, so that COPY stores one slice while the next is
-    built."""
+    JSON text of each submission's [line, FIELD_NAME, VALUE] rows. Built by Arrow's string kernels a slice of
+    submissions at a time as they are written (`text`), so that COPY stores one slice while the next is
+    built and no Python string is made per field."""
 
-    lines: list[int]
-    names: list[str]
-    values: list[int]
-    bounds: list[int]
+    lines: np.ndarray  # int64, sorted by submission
+    name_codes: np.ndarray  # positions in `encoded_names`
+    encoded_names: list[str]  # each distinct FIELD_NAME as JSON, once
+    values: np.ndarray  # int64
+    bounds: np.ndarray  # int64, len = submissions + 1
 
-    def texts(self, *, for_copy: bool) -> Iterator[str]:
-        names = self.names
-        if for_copy and any("\\" in name for name in set(names)):  # COPY's text format doubles backslashes
-            names = [name.replace("\\", "\\\\") for name in names]
-        submissions = len(self.bounds) - 1
-        for first in range(0, submissions, COPY_SLICE_ROWS):
-            bounds = self.bounds[first : min(first + COPY_SLICE_ROWS, submissions) + 1]
-            start, stop = bounds[0], bounds[-1]
-            elements = [
-                f"[{line},{name},{value}]"
-                for line, name, value in zip(
-                    self.lines[start:stop], names[start:stop], self.values[start:stop], strict=True
-                )
-            ]
-            for a, b in itertools.pairwise(bounds):
-                yield "[" + ",".join(elements[a - start : b - start]) + "]"
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
+
+    def text(self, start: int, stop: int, *, for_copy: bool) -> pa.StringArray:
+        """Submissions start…stop - 1 as JSON text; doubled backslashes for COPY's text format."""
+        names = pa.array(self.encoded_names, type=pa.string())
+        if for_copy:
+            names = pc.replace_substring(names, "\\", "\\\\")
+        first, last = int(self.bounds[start]), int(self.bounds[stop])
+        elements = pc.binary_join_element_wise(
+            "[",
+            pa.array(self.lines[first:last]).cast(pa.string()),
+            ",",
+            names.take(pa.array(self.name_codes[first:last])),
+            ",",
+            pa.array(self.values[first:last]).cast(pa.string()),
+            "]",
+            "",
+        )
+        offsets = pa.array(self.bounds[start : stop + 1] - first, type=pa.int32())
+        joined = pc.binary_join(pa.ListArray.from_arrays(offsets, elements), ",")
+        return pc.binary_join_element_wise("[", joined, "]", "")
+
+    def texts(self) -> list[str]:
+        return self.text(0, len(self), for_copy=False).to_pylist()
 
 
 def submissions_frame(
@@ -153,15 +165,16 @@ def submissions_frame(
     )
 
     name = pd.Categorical(fields["field_name"])
-    encoded_names = np.array([json.dumps(str(n)) for n in name.categories], dtype=object)
     sorted_values = fields["value"].to_numpy(dtype=np.int64)[order]
-    sorted_names = pd.Categorical.from_codes(name.codes[order], dtype=name.dtype)
+    sorted_name_codes = name.codes[order]
+    sorted_names = pd.Categorical.from_codes(sorted_name_codes, dtype=name.dtype)
     totals = role_totals(sorted_names, sorted_values, starts, pca_codes)
     fields_json = FieldsJSON(
-        lines=lines[order].tolist(),
-        names=encoded_names[name.codes[order]].tolist(),
-        values=sorted_values.tolist(),
-        bounds=np.r_[starts, count].tolist(),
+        lines=lines[order],
+        name_codes=sorted_name_codes,
+        encoded_names=[json.dumps(str(n)) for n in name.categories],
+        values=sorted_values,
+        bounds=np.r_[starts, count].astype(np.int64),
     )
     first = order[starts]
     submission_times = (
@@ -252,50 +265,54 @@ def _stored_frame(extract: Extract, submissions: pd.DataFrame, datetime_format: 
     )
 
 
-def copy_frame(cursor, table: str, frame: pd.DataFrame, **lazy: Iterator[str]) -> None:
+def copy_frame(cursor, table: str, frame: pd.DataFrame, **lazy: Callable[[int, int], pa.Array]) -> None:
     """Write a frame whose columns are `table`'s column names with one `COPY … FROM STDIN` in PostgreSQL's
-    text format; `lazy` names further columns whose COPY text is produced as it is sent.
+    text format; `lazy` names further columns by a function giving the COPY text of rows start…stop - 1,
+    called as those rows are sent.
 
-    Each column becomes text in one vectorised step (pandas' CSV writer formats value by value, and took
-    most of a result chunk's write), and the lines are joined a slice at a time as the database reads them,
-    so that building the next slice overlaps the database storing the last (two processes, two cores)."""
+    Each column becomes text in one step of Arrow's kernels, and the lines of a slice of rows are joined
+    there too, so Python makes no string per value or per row (pandas' CSV writer formats value by value,
+    and took most of a result chunk's write); a slice is built while the database stores the last one (two
+    processes, two cores)."""
     columns = [_copy_text(frame[name]) for name in frame.columns]
-    rows = zip(*columns, *lazy.values(), strict=True)
+    count = len(frame)
+    starts = iter(range(0, count, COPY_SLICE_ROWS))
 
     class Slices:
-        def read(self, size=-1):  # psycopg2 sends whatever one read returns, and stops at ""
-            return "".join("\t".join(row) + "\n" for row in itertools.islice(rows, COPY_SLICE_ROWS))
+        def read(self, size=-1):  # psycopg2 sends whatever one read returns, and stops at b""
+            start = next(starts, None)
+            if start is None:
+                return b""
+            stop = min(start + COPY_SLICE_ROWS, count)
+            parts = [column.slice(start, stop - start) for column in columns]
+            parts += [text(start, stop) for text in lazy.values()]
+            return _joined_lines(pc.binary_join_element_wise(*parts, "\t"))
 
     sql = f"COPY {table} ({', '.join([*frame.columns, *lazy])}) FROM STDIN"
     cursor.cursor.copy_expert(sql, Slices())  # Django's wrapper hides psycopg2's copy_expert
 
 
-def _copy_text(column: pd.Series) -> list[str]:
-    """A column as COPY text values: \\N for missing, t/f for booleans, numbers as Python writes them (exact
-    for floats), anything else as str() with its backslashes doubled (JSON escapes). No value holds a raw
-    tab or line break: JSON escapes them, and codes are the ruleset's.
+def _joined_lines(lines: pa.StringArray) -> bytes:
+    """The strings followed each by a line break, as one block of UTF-8: Arrow keeps them end to end."""
+    lines = pc.binary_join_element_wise(lines, "\n", "")
+    _, offsets, data = lines.buffers()
+    offsets = np.frombuffer(offsets, dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
+    return memoryview(data)[offsets[0] : offsets[-1]].tobytes()
 
-    Numbers and booleans are formatted once per distinct value (a run's ids, a practice's CPI and most
-    achievements repeat; a float's text costs a microsecond), with Python's own conversions, which are
-    several times faster than numpy's to fixed-width text."""
-    kind = column.dtype.kind
-    if kind in "biuf":
-        codes, distinct = pd.factorize(column, use_na_sentinel=True)
-        if kind == "b":
-            text = ["t" if value else "f" for value in distinct.tolist()]
-        elif kind == "f":
-            text = list(map(repr, np.asarray(distinct, dtype=float).tolist()))
-        else:
-            text = list(map(str, np.asarray(distinct, dtype=np.int64).tolist()))
-        # The sentinel -1 takes the last entry: missing.
-        return np.array([*text, "\\N"], dtype=object)[codes].tolist()
-    missing = column.isna().to_numpy()
-    strings = list(map(str, column.tolist()))
-    if any("\\" in value for value in strings):
-        strings = [value.replace("\\", "\\\\") for value in strings]
-    text = np.array(strings, dtype=object)
-    text[missing] = "\\N"
-    return text.tolist()
+
+def _copy_text(column: pd.Series) -> pa.StringArray:
+    """A column as COPY text values: \\N for missing, true/false for booleans, numbers as their shortest
+    exact text (Arrow's, which round-trips every float), anything else as text with its backslashes doubled
+    (JSON escapes). No value holds a raw tab or line break: JSON escapes them, and codes are the ruleset's."""
+    if column.dtype.kind in "biuf":
+        text = pa.array(column, from_pandas=True).cast(pa.string())
+    else:
+        try:
+            text = pa.array(column, from_pandas=True).cast(pa.string())
+        except (pa.ArrowException, TypeError):  # mixed kinds of object: each written as str() writes it
+            text = pa.array([None if pd.isna(value) else str(value) for value in column], type=pa.string())
+        text = pc.replace_substring(text, "\\", "\\\\")
+    return pc.fill_null(text, "\\N")
 
 
 def _insert_submissions(cursor, stored: pd.DataFrame) -> None:
