@@ -72,6 +72,23 @@ class Workers:
             if time.monotonic() > deadline:
                 sys.exit("workers did not start")
 
+    def wait_until_idle(self, timeout: float = 600) -> None:
+        """Until no task waits in the queue and every worker answers a ping (a solo worker answers only
+        between tasks), twice in a row."""
+        from cqrs_portal.celery import app
+
+        nodes = [node for node, _ in self.processes]
+        deadline, idle_in_a_row = time.monotonic() + timeout, 0
+        with app.connection_for_write() as connection:
+            client = connection.default_channel.client
+            while idle_in_a_row < 2:
+                if time.monotonic() > deadline:
+                    sys.exit("workers did not become idle")
+                waiting = client.llen(self.queue)
+                answered = len(app.control.ping(destination=nodes, timeout=0.5)) if not waiting else 0
+                idle_in_a_row = idle_in_a_row + 1 if answered == len(nodes) else 0
+                time.sleep(0.1)
+
     def peak_bytes(self) -> int:
         """The largest high-water mark of resident memory (VmHWM) among the running workers."""
         peaks = [0]
