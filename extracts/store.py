@@ -289,7 +289,9 @@ def copy_frame(cursor, table: str, frame: pd.DataFrame, **lazy: Callable[[int, i
             return _joined_lines(pc.binary_join_element_wise(*parts, "\t"))
 
     sql = f"COPY {table} ({', '.join([*frame.columns, *lazy])}) FROM STDIN"
-    cursor.cursor.copy_expert(sql, Slices())  # Django's wrapper hides psycopg2's copy_expert
+    # Django's wrapper hides psycopg2's copy_expert; its errors are made Django's (IntegrityError and so on).
+    with connection.wrap_database_errors:
+        cursor.cursor.copy_expert(sql, Slices())
 
 
 def _joined_lines(lines: pa.StringArray) -> bytes:

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from calculation import actions, pipeline, tasks
@@ -152,6 +153,16 @@ def test_a_stale_chunk_of_an_earlier_attempt_writes_nothing(example, django_capt
     run = run_to_the_end(django_capture_on_commit_callbacks, service_year=year)
     before = IndicatorResult.objects.count()
     actions.calculate_commissioner(run_id=run.pk, attempt=run.attempt - 1 or 99, commissioner_id=1)
+    assert IndicatorResult.objects.count() == before
+
+
+def test_a_chunk_written_twice_is_refused_and_adds_nothing(example, django_capture_on_commit_callbacks):
+    _, year = example
+    run = run_to_the_end(django_capture_on_commit_callbacks, service_year=year)
+    before = IndicatorResult.objects.count()
+    results = pipeline.calculate_practices(run, ["Z73000", "Z92001"])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        pipeline.write_results(results)
     assert IndicatorResult.objects.count() == before
 
 
