@@ -52,6 +52,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.urls import reverse  # noqa: E402
+from signed_in import signed_in_client  # noqa: E402
 
 from accounts import actions as account_actions  # noqa: E402
 from accounts.models import Organisation, OrganisationType, User  # noqa: E402
@@ -156,8 +157,7 @@ def main() -> None:
         support = User.objects.create_user(email="bench.support@nhs.net", full_name="Bench Support")
         national = Organisation.objects.get(type=OrganisationType.NATIONAL)
         account_actions.grant_role(user=support, organisation=national, role=Role.SUPPORT, by=None)
-    client = Client(SERVER_NAME="localhost")
-    client.force_login(support)
+    client = signed_in_client(support, SERVER_NAME="localhost")
     largest = max(
         Organisation.objects.filter(type=OrganisationType.ICB),
         key=lambda icb: Organisation.objects.filter(

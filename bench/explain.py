@@ -69,8 +69,8 @@ def main() -> None:
     django.setup()
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-    from django.test import Client
     from django.urls import reverse
+    from signed_in import signed_in_client
 
     from accounts import actions as account_actions
     from accounts.models import Organisation, OrganisationType, User
@@ -99,8 +99,7 @@ def main() -> None:
     for role in (Role.VIEW, Role.FINANCE_VIEW):
         account_actions.grant_role(user=commissioner, organisation=largest, role=role, by=None)
 
-    client = Client(SERVER_NAME="localhost")
-    client.force_login(support)
+    client = signed_in_client(support, SERVER_NAME="localhost")
     lines = list(
         IndicatorResult.objects.filter(run=publication.run).values_list("practice__code", "indicator_code")
     )
@@ -115,7 +114,7 @@ def main() -> None:
         )
         summary_times.append(timed_get(client, reverse("reports:practice_summary", kwargs={"code": code})))
 
-    client.force_login(commissioner)
+    client = signed_in_client(commissioner, SERVER_NAME="localhost")
     opportunities_url = reverse("reports:commissioner_opportunities", kwargs={"code": largest.code})
     provider_url = reverse("reports:provider_report", kwargs={"code": largest.code})
     opportunities = median_get(client, opportunities_url)
