@@ -156,7 +156,11 @@ def prepare(practices_csv: Path) -> tuple[ServiceYear, User]:
     return year, support
 
 
-def wait_for(predicate, poll: float = 0.02):
+# Often enough for a tenth of a second; rarely enough not to take the worker's and database's CPU (2 cores).
+POLL_SECONDS = 0.05
+
+
+def wait_for(predicate, poll: float = POLL_SECONDS):
     while True:
         result = predicate()
         if result:
@@ -201,7 +205,7 @@ def year_end(path: Path, year: ServiceYear, support: User, worker: Workers) -> d
             CalculationRun.Status.HELD,
         }:
             break
-        time.sleep(0.02)
+        time.sleep(POLL_SECONDS)
     end = time.perf_counter()
     run.refresh_from_db()
     if run.status != CalculationRun.Status.PUBLISHED:
