@@ -306,13 +306,11 @@ def _copy_text(column: pd.Series) -> pa.StringArray:
     """A column as COPY text values: \\N for missing, true/false for booleans, numbers as their shortest
     exact text (Arrow's, which round-trips every float), anything else as text with its backslashes doubled
     (JSON escapes). No value holds a raw tab or line break: JSON escapes them, and codes are the ruleset's."""
-    if column.dtype.kind in "biuf":
+    try:
         text = pa.array(column, from_pandas=True).cast(pa.string())
-    else:
-        try:
-            text = pa.array(column, from_pandas=True).cast(pa.string())
-        except (pa.ArrowException, TypeError):  # mixed kinds of object: each written as str() writes it
-            text = pa.array([None if pd.isna(value) else str(value) for value in column], type=pa.string())
+    except (pa.ArrowException, TypeError):  # objects of mixed kinds: each written as str() writes it
+        text = pa.array([None if pd.isna(value) else str(value) for value in column], type=pa.string())
+    if column.dtype.kind not in "biuf":
         text = pc.replace_substring(text, "\\", "\\\\")
     return pc.fill_null(text, "\\N")
 
