@@ -14,6 +14,7 @@ from accounts.models import Organisation, OrganisationType
 from engine.capitation import network_contract_month, population_to_decimal
 from engine.claims import claims_from_fields
 from engine.item_of_service import calculate_items
+from engine.network import members_as_at
 from engine.network_points import calculate_network_points
 from engine.periods import month_of_year
 from engine.rounding import format_hundredths
@@ -179,15 +180,11 @@ def network_points_lines(run: CalculationRun) -> pd.DataFrame:
     if values.empty:
         raise CalculationInputError(f"no extract values for {year.code} on {on}")
     memberships = memberships_frame(on)
-    in_force = memberships[
-        (pd.to_datetime(memberships["start_date"]) <= pd.Timestamp(on))
-        & (memberships["end_date"].isna() | (pd.to_datetime(memberships["end_date"]) >= pd.Timestamp(on)))
-    ]
-    codes = sorted(set(values["practice_code"]) & set(in_force["practice_code"]))
-    if not codes:
-        raise CalculationInputError(f"no practice with extract values is in a PCN on {on:%-d %B %Y}")
-    practices = practices_frame(run, codes).rename(columns={"list_size_cpi": "list_size"})
     try:
+        codes = sorted(set(values["practice_code"]) & set(members_as_at(memberships, on)["practice_code"]))
+        if not codes:
+            raise CalculationInputError(f"no practice with extract values is in a PCN on {on:%-d %B %Y}")
+        practices = practices_frame(run, codes).rename(columns={"list_size_cpi": "list_size"})
         result = calculate_network_points(
             ruleset=ruleset,
             values=values[values["practice_code"].isin(codes)],
