@@ -59,6 +59,9 @@ class ServiceYear(models.Model):
         NETWORK_POINTS = "network_points", "Points with thresholds at PCN level"
         PARTICIPATION_ONLY = "participation_only", "Participation only (no payment)"
 
+    # Paid in points with thresholds, at practice (QOF) or PCN level (the IIF): a £ per point and indicators.
+    POINTS_KINDS = (PaymentKind.POINTS, PaymentKind.NETWORK_POINTS)
+
     class Period(models.TextChoices):
         MONTHLY = "monthly", "Monthly"
         QUARTERLY = "quarterly", "Quarterly"
@@ -175,8 +178,7 @@ class ServiceYear(models.Model):
 
     @property
     def paid_in_points(self) -> bool:
-        """Points with thresholds, at practice (QOF) or PCN level (the IIF): a £ per point and indicators."""
-        return self.payment_kind in (self.PaymentKind.POINTS, self.PaymentKind.NETWORK_POINTS)
+        return self.payment_kind in self.POINTS_KINDS
 
     @property
     def achievement_dates(self) -> list[date]:

@@ -320,10 +320,7 @@ def offers_answerable_by(user, offers) -> set[int]:
 def years_without_a_ruleset() -> QuerySet[ServiceYear]:
     """Points years with no indicators yet; years paid by item or capitation have rates, not a ruleset."""
     return (
-        ServiceYear.objects.filter(
-            indicators__isnull=True,
-            payment_kind__in=[ServiceYear.PaymentKind.POINTS, ServiceYear.PaymentKind.NETWORK_POINTS],
-        )
+        ServiceYear.objects.filter(indicators__isnull=True, payment_kind__in=ServiceYear.POINTS_KINDS)
         .select_related("service")
         .order_by("-financial_year", "service__code")
     )
