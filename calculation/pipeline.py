@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Q, Subquery
 
+from accounts.bulk import copy_frame
 from accounts.models import Organisation, OrganisationType
 from engine import (
     MONEY_BASE,
@@ -32,7 +33,7 @@ from engine.rounding import format_hundredths
 from engine.ruleset import register_source_indicators
 from extracts.models import CurrentSubmission
 from extracts.selectors import current_extract_values
-from extracts.store import copy_frame, current_field_rows
+from extracts.store import current_field_rows
 from manual_entry.selectors import manual_answers_frame
 from participation.models import Indicator, ServiceYear
 from participation.selectors import engine_ruleset

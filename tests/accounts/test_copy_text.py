@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from extracts.store import _copy_text
+from accounts.bulk import _copy_text
 
 MISSING = "\\N"
 
