@@ -409,9 +409,8 @@ class RunInput(models.Model):
     values layout (an Arrow IPC file, which keeps the nullable types and reads back in milliseconds: CSV
     cost a national run about 3 s to write and read), and the run's other inputs for them prepared once
     (list sizes, manual answers, base-year points, the frozen prevalence, next year's list sizes). A run's
-    first stage reads and reduces
-    the current extract once for its whole scope and leaves one of these per commissioner, so that a chunk
-    makes no query of its own for any of them (docs/adr/0010-year-end-speed.md).
+    first stage reads and reduces the current extract once for its whole scope and leaves one of these per
+    commissioner, so that a chunk makes no query of its own for any of them (docs/adr/0010-year-end-speed.md).
 
     A chunk calculates several commissioners together (CALCULATION_CHUNK_PRACTICES), named by its first
     commissioner: `chunk`. Working data, not a record: the extract submissions stay the audit trail. A run's
