@@ -49,7 +49,7 @@ def calculate_service_run(run: CalculationRun) -> int:
         return 0
     ServiceLine.objects.filter(run=run).delete()
     PracticeResult.objects.filter(run=run).delete()
-    insert_frame(ServiceLine, lines.drop(columns=["amount_pence", "points_hundredths"], errors="ignore"))
+    insert_frame(ServiceLine, lines.drop(columns=["amount_pence", "points_hundredths"]))
     insert_frame(PracticeResult, _declarer_totals(run, lines))
     return len(lines)
 
@@ -101,6 +101,7 @@ def item_of_service_lines(run: CalculationRun) -> pd.DataFrame:
             "annual": None,
             "amount": format_hundredths(paid["amount_pence"].to_numpy(dtype=np.int64)),
             "amount_pence": paid["amount_pence"].to_numpy(dtype=np.int64),
+            "points_hundredths": 0,  # no points: for the declarer's total, as network_points_lines
         }
     )
 
@@ -165,6 +166,7 @@ def capitation_lines(run: CalculationRun) -> pd.DataFrame:
             "annual": format_hundredths(paid["annual_pence"].to_numpy(dtype=np.int64)),
             "amount": format_hundredths(paid["amount_pence"].to_numpy(dtype=np.int64)),
             "amount_pence": paid["amount_pence"].to_numpy(dtype=np.int64),
+            "points_hundredths": 0,  # no points: for the declarer's total, as network_points_lines
         }
     )
 
@@ -223,16 +225,13 @@ def network_points_lines(run: CalculationRun) -> pd.DataFrame:
 def _declarer_totals(run: CalculationRun, lines: pd.DataFrame) -> pd.DataFrame:
     """One PracticeResult per organisation that declares: each practice for its own lines, and each PCN for
     its aggregate (the lines paid to its nominated payee), so that the PCN's declaration is its own and a
-    change to the aggregate reverts it without touching its members' (ADR 0018). No points, the sum of the
-    lines, and the registered lists where held (a PCN has none: 0)."""
+    change to the aggregate reverts it without touching its members' (ADR 0018). The sums of the lines'
+    points (the IIF's; none for other kinds) and money, and the registered lists where held (a PCN has
+    none: 0)."""
     declarer = lines["practice_id"].astype("Int64").fillna(lines["pcn_id"].astype("Int64"))
     by_declarer = lines.assign(declarer_id=declarer.astype(np.int64)).groupby("declarer_id")
     pence = by_declarer["amount_pence"].sum()
-    points = (
-        by_declarer["points_hundredths"].sum().reindex(pence.index).to_numpy(dtype=np.int64)
-        if "points_hundredths" in lines.columns
-        else np.zeros(len(pence), dtype=np.int64)
-    )
+    points = by_declarer["points_hundredths"].sum().to_numpy(dtype=np.int64)
     codes = dict(Organisation.objects.filter(pk__in=pence.index.tolist()).values_list("pk", "code"))
     sizes = latest_list_sizes(
         {"cpi": cpi_list_date(run.service_year), "on": run.achievement_date}, list(codes.values())
