@@ -26,6 +26,8 @@ def on_starting(server):
     """Remove what a killed server left behind before serving again."""
     import django
 
+    # Before the WSGI module (which sets the same default) is imported: `make serve` sets nothing itself.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cqrs_portal.settings")
     django.setup()
     from cqrs_portal.housekeeping import tidy_up
 

@@ -69,7 +69,8 @@ def _serve(**extra):
     database = connection.settings_dict
     port = free_port()
     environment = {
-        **{key: value for key, value in os.environ.items() if key != "DEBUG"},
+        # As a person's shell has it: no DEBUG, and no DJANGO_SETTINGS_MODULE (pytest-django sets one).
+        **{key: value for key, value in os.environ.items() if key not in {"DEBUG", "DJANGO_SETTINGS_MODULE"}},
         "DEBUG": "false",
         "SECRET_KEY": "a-long-random-secret-for-the-serve-test-0123456789-abcdefghijklmnopqrstuvwxyz",
         "ALLOWED_HOSTS": "127.0.0.1",
