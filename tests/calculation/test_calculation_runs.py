@@ -63,6 +63,19 @@ def test_year_end_run_reproduces_the_worked_example_and_publishes(
     assert run.prevalence_run == run and PrevalenceResult.objects.filter(run=run).exists()
 
 
+def test_a_runs_page_counts_its_batches_of_commissioners_not_commissioners(
+    client, example, django_capture_on_commit_callbacks, settings
+):
+    """A national run calculates its 106 commissioners in a few batches: the page must not call 7 batches
+    "7 commissioners"."""
+    settings.CALCULATION_CHUNK_PRACTICES = 100  # every commissioner in one batch
+    tree, year = example
+    run = run_to_the_end(django_capture_on_commit_callbacks, service_year=year)
+    client.force_login(user_with_roles(tree["ENG"], "support"))
+    html = client.get(reverse("calculation:run_detail", kwargs={"pk": run.pk})).content.decode()
+    assert run.progress_total == 1 and "1 of 1 batch of commissioners calculated" in html
+
+
 def test_results_are_typed_and_protect_nothing_in_a_year_without_income_protection(
     example, django_capture_on_commit_callbacks
 ):
