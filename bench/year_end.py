@@ -28,6 +28,10 @@ page's first change logged whole) is still timed.
 
 Targets (2 cores, PostgreSQL, one worker): total < 45 s and < 4× the floor; first load < 20 s; superseding
 reload no slower than the first; peak memory < 2 GB in any process.
+
+With `--prepare` it times nothing: it sets the same database up, writes the two files, lets the Support user
+sign in to the portal (the demo's password and authenticator key, so DEBUG only) and prints the steps to run
+the same year end by hand, through the portal or the command line (docs/year-end-by-hand.md).
 """
 
 from __future__ import annotations
@@ -271,7 +275,47 @@ def report(name: str, times: dict[str, float]) -> None:
           f"planner statistics, {times['follow-up']:.1f} s)")  # fmt: skip
 
 
+def prepare_by_hand() -> None:
+    """The year end's world, ready for a person: the Support user can sign in (DEBUG only: the key is
+    published), and the steps are printed."""
+    from django.conf import settings
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from cqrs_portal.demo import DEMO_PASSWORD, DEMO_TOTP_KEY
+
+    if not settings.DEBUG:
+        sys.exit("--prepare gives the Support user the demo's published password and key: set DEBUG=true")
+    first_file, second_file, practices_csv = national_files()
+    _, support = prepare(practices_csv)
+    support.set_password(DEMO_PASSWORD)
+    support.save(update_fields=["password"])
+    TOTPDevice.objects.filter(user=support).delete()
+    TOTPDevice.objects.create(user=support, name="Demo authenticator", key=DEMO_TOTP_KEY, confirmed=True)
+    environment = f"DEBUG=true DATABASE_URL={os.environ['DATABASE_URL']} REDIS_URL={os.environ['REDIS_URL']}"
+    print(f"""
+Ready: 6,410 practices taking part in QOF2324, their list sizes, no extracts and no runs.
+  first extract:       {first_file}
+  superseding extract: {second_file}
+
+In two terminals:
+  {environment} make serve
+  {environment} make worker
+
+Sign in at http://127.0.0.1:8000 as {support.email}, password {DEMO_PASSWORD}; the security code:
+  {environment} uv run python manage.py demo_code
+
+Then, as Support: Extracts → Load an extract (the first file), until it says "Loaded"; Calculation runs →
+Start a year-end run (QOF 2023/24, 31 March 2024), until "Published". Load the superseding file and start the
+year end again. Or from the command line:
+  {environment} uv run python manage.py import_extract {first_file}
+  {environment} uv run python manage.py run_calculation --service QOF2324 --achievement-date 2024-03-31 --wait
+(docs/year-end-by-hand.md)""")
+
+
 def main() -> None:
+    if "--prepare" in sys.argv[1:]:
+        prepare_by_hand()
+        return
     app.conf.task_default_queue = QUEUE
     first_file, second_file, practices_csv = national_files()
     year, support = prepare(practices_csv)
