@@ -89,7 +89,7 @@ bench: export DEBUG = true
 bench: install
 	$(PYTHON) bench/engine.py
 	$(PYTHON) bench/services.py
-	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cqrs_bench} $(PYTHON) bench/organisations.py
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cqrs_bench_organisations} $(PYTHON) bench/organisations.py
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cqrs_bench} $(PYTHON) bench/extract_load.py
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cqrs_bench_runs} \
 		REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/3} $(PYTHON) bench/calculation_run.py
