@@ -30,7 +30,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from accounts import actions  # noqa: E402
-from accounts.models import Organisation, PcnMembership  # noqa: E402
+from accounts.models import Organisation  # noqa: E402
 from accounts.organisation_import import read_mapping  # noqa: E402
 
 MAPPING = REPO / "fixtures" / "organisations" / "qof_manual_mappings_2023_24.csv"
@@ -39,9 +39,9 @@ TARGET_SECONDS = 30
 
 def main() -> None:
     call_command("migrate", verbosity=0)
-    # The scratch database is the benchmark's own: start from no organisations, whatever an earlier run left
-    # (deleting them row by row breaks the rule that every organisation below national has a parent).
-    PcnMembership.objects.all().delete()
+    # The scratch database is the benchmark's own: start from no organisations (and, by CASCADE, no PCN
+    # memberships), whatever an earlier run left; deleting them row by row breaks the rule that every
+    # organisation below national has a parent.
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {Organisation._meta.db_table} CASCADE")
     print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
