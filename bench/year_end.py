@@ -282,9 +282,8 @@ def prepare_by_hand() -> None:
     """The year end's world, ready for a person: the Support user can sign in (DEBUG only: the key is
     published), and the steps are printed."""
     from django.conf import settings
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from cqrs_portal.demo import DEMO_PASSWORD, DEMO_TOTP_KEY
+    from cqrs_portal.demo import DEMO_PASSWORD, give_demo_authenticator
 
     if not settings.DEBUG:
         sys.exit("--prepare gives the Support user the demo's published password and key: set DEBUG=true")
@@ -292,8 +291,7 @@ def prepare_by_hand() -> None:
     _, support = prepare(practices_csv)
     support.set_password(DEMO_PASSWORD)
     support.save(update_fields=["password"])
-    TOTPDevice.objects.filter(user=support).delete()
-    TOTPDevice.objects.create(user=support, name="Demo authenticator", key=DEMO_TOTP_KEY, confirmed=True)
+    give_demo_authenticator(support)
     environment = f"DEBUG=true DATABASE_URL={os.environ['DATABASE_URL']} REDIS_URL={os.environ['REDIS_URL']}"
     print(f"""
 Ready: 6,410 practices taking part in QOF2324, their list sizes, no extracts and no runs.

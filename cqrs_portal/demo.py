@@ -157,9 +157,14 @@ def _ensure_user(login: DemoLogin) -> None:
     for role in login.roles:
         actions.grant_role(user=user, organisation=organisation, role=role, by=None)
     if needs_second_factor(user):
-        TOTPDevice.objects.filter(user=user).delete()
-        TOTPDevice.objects.create(user=user, name="Demo authenticator", key=DEMO_TOTP_KEY, confirmed=True)
+        give_demo_authenticator(user)
         new_backup_codes(user, list(DEMO_BACKUP_CODES))
+
+
+def give_demo_authenticator(user) -> None:
+    """The demo's published key as the user's only authenticator: `manage.py demo_code` prints its code."""
+    TOTPDevice.objects.filter(user=user).delete()
+    TOTPDevice.objects.create(user=user, name="Demo authenticator", key=DEMO_TOTP_KEY, confirmed=True)
 
 
 def demo_totp_secret() -> str:
