@@ -107,8 +107,8 @@ class CurrentSubmission(RoleTotals):
 
     A reload changes only these rows, in place: no column a reload changes is indexed (the key is the
     primary key, and the key never changes), so PostgreSQL rewrites each on its own page without touching
-    an index (a HOT update). That still costs a little more than inserting the row did (the upsert locks
-    each held row first, and after a checkpoint each page's first change is logged whole: docs/adr/0010).
+    an index (a HOT update). That costs about what inserting the row did: the upsert also locks each held
+    row, and after a checkpoint each page's first change is logged whole (measured: docs/adr/0010).
     A submission with no row here is superseded, or was marked LAST_SUBMISSION = N, or was older than the
     one held when it came in; it stays for audit. The submission's extract, time and size are repeated
     here, written from the submission in the same statement, so that deciding what an incoming extract
