@@ -51,12 +51,14 @@ def test_a_worker_killed_mid_run_is_failed_once_its_lease_expires_and_the_retry_
         # The chunk's heartbeat keeps its lease alive while it is blocked: a slow chunk is not a lost one.
         lease = RunLease.objects.get(run=run, stage__startswith="commissioner")
         assert lease.holder.endswith(f":{worker.pid}") and lease.expires_at > timezone.now()
+        # A small run's first chunk may commit before the hold is taken, so count what had committed.
+        done_when_killed = CalculationRun.objects.get(pk=run.pk).progress_done
         os.kill(worker.pid, signal.SIGKILL)
         killed_at = time.monotonic()
         worker.wait(timeout=20)
 
     run.refresh_from_db()
-    assert run.status == Status.RUNNING and run.progress_done == 0
+    assert run.status == Status.RUNNING and run.progress_done == done_when_killed < run.progress_total
     assert not Publication.objects.exists()
     assert actions.fail_stalled_runs(stalled_for=dt.timedelta(0)) == []  # it holds a lease, for now
     # Once the lease has expired, the next worker to start notices the lost run itself, without beat.

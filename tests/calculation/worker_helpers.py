@@ -27,8 +27,9 @@ def published_totals(run):
 
 @contextmanager
 def a_chunk_held_before_it_commits(run):
-    """Hold the run's row from another connection once the run is under way: the first chunk then computes,
-    writes its results and blocks on the lock before it can commit, so a fault lands mid-chunk every time.
+    """Hold the run's row from another connection once the run is under way: the next chunk to finish then
+    computes, writes its results and blocks on the lock before it can commit, so a fault lands mid-chunk every
+    time. (A chunk may already have committed before the hold was taken.)
     Yields the process id of the chunk's blocked database backend; the lock is let go on leaving."""
     settings = connection.settings_dict
     blocker = psycopg2.connect(
