@@ -46,14 +46,14 @@ def portal(request):
 
 
 def _portal(request):
-    held, unread, frozen, noticed = _permissions_held(request)
+    held, organisation_types, unread, frozen, noticed = _permissions_held(request)
     return {
         "service_name": settings.SERVICE_NAME,
         "navigation": _navigation(request, held),
         "unread_notifications": unread,
         "freezes": _freezes_affecting(held) if frozen else [],
         # The audience is checked only when some notice is undismissed: most pages pay nothing for it.
-        "banner_notices": list(banner_notices_for(request.user)) if noticed else [],
+        "banner_notices": list(banner_notices_for(request.user, organisation_types)) if noticed else [],
     }
 
 
@@ -75,13 +75,13 @@ def _freezes_affecting(held: set[Held]) -> list:
     return standing_freezes(None)
 
 
-def _permissions_held(request) -> tuple[set[Held], int, bool, bool]:
-    """The signed-in user's permissions from their current roles, their unread notifications, whether
-    anything is frozen and whether a service notice is undismissed (all ride along as subqueries, so every
-    page costs one query here)."""
+def _permissions_held(request) -> tuple[set[Held], set[str], int, bool, bool]:
+    """The signed-in user's permissions from their current roles, the kinds of organisation they hold them
+    at, their unread notifications, whether anything is frozen and whether a service notice is undismissed
+    (all ride along as subqueries, so every page costs one query here)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return set(), 0, False, False
+        return set(), set(), 0, False, False
     unread = unread_notifications(OuterRef("user")).values("user").annotate(count=Count("pk")).values("count")
     rows = (
         user.memberships.filter(ended_at__isnull=True)
@@ -92,11 +92,12 @@ def _permissions_held(request) -> tuple[set[Held], int, bool, bool]:
         )
         .values_list("organisation__type", "organisation__code", "role", "unread", "frozen", "noticed")
     )
-    held, count, frozen, noticed = set(), 0, False, False
+    held, organisation_types, count, frozen, noticed = set(), set(), 0, False, False
     for organisation_type, code, role, unread_count, anything_frozen, anything_noticed in rows:
         count, frozen, noticed = unread_count or 0, anything_frozen, anything_noticed
+        organisation_types.add(organisation_type)
         held |= {Held(p, organisation_type, code) for p in CATALOGUE[role].all_permissions()}
-    return held, count, frozen, noticed
+    return held, organisation_types, count, frozen, noticed
 
 
 def _navigation(request, held: set[Held]) -> list[dict]:

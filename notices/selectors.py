@@ -23,8 +23,10 @@ def in_force(now=None) -> Q:
     return Q(archived_at__isnull=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
 
 
-def _roles(user, types) -> Exists:
-    return Exists(Membership.objects.filter(user=user, ended_at__isnull=True, organisation__type__in=types))
+def organisation_types_of(user) -> set[str]:
+    """The kinds of organisation at which the user holds a current role."""
+    current = Membership.objects.filter(user=user, ended_at__isnull=True)
+    return set(current.values_list("organisation__type", flat=True))
 
 
 def _practices_taking_part(user) -> Q:
@@ -43,37 +45,38 @@ def _practices_taking_part(user) -> Q:
     return Q(Exists(taking_part)) | Q(Exists(offered))
 
 
-def notices_read_by(user) -> QuerySet[Notice]:
-    """Every notice addressed to `user`, in force or not (one query)."""
+def notices_read_by(user, organisation_types=None) -> QuerySet[Notice]:
+    """Every notice addressed to `user`, in force or not. `organisation_types` (from organisation_types_of),
+    when the caller has them already, saves a query; deciding them here rather than in SQL keeps the query
+    small, which every page's banner pays for."""
     if not user.is_authenticated:
         return Notice.objects.none()
+    if organisation_types is None:
+        organisation_types = organisation_types_of(user)
+    notices = Notice.objects.select_related("service")
+    if OrganisationType.NATIONAL in organisation_types:
+        return notices.all()
+    addressed = Q(pk__in=[])
+    if organisation_types & set(COMMISSIONER_TYPES):
+        addressed |= Q(audience__in=TO_COMMISSIONERS)
+    if OrganisationType.PRACTICE in organisation_types:
+        addressed |= Q(audience__in=TO_PRACTICES) & (Q(service__isnull=True) | _practices_taking_part(user))
+    return notices.filter(addressed)
+
+
+def notices_in_force_for(user, organisation_types=None) -> QuerySet[Notice]:
+    """For the home page: in force, dismissed or not, urgent first."""
     return (
-        Notice.objects.annotate(
-            national=_roles(user, [OrganisationType.NATIONAL]),
-            commissioner=_roles(user, COMMISSIONER_TYPES),
-            practice=_roles(user, [OrganisationType.PRACTICE]),
-        )
-        .filter(
-            Q(national=True)
-            | Q(audience__in=TO_COMMISSIONERS, commissioner=True)
-            | (
-                Q(audience__in=TO_PRACTICES, practice=True)
-                & (Q(service__isnull=True) | _practices_taking_part(user))
-            )
-        )
-        .select_related("service")
+        notices_read_by(user, organisation_types)
+        .filter(in_force())
+        .order_by("-urgent", "-published_at", "-id")
     )
 
 
-def notices_in_force_for(user) -> QuerySet[Notice]:
-    """For the home page: in force, dismissed or not, urgent first."""
-    return notices_read_by(user).filter(in_force()).order_by("-urgent", "-published_at", "-id")
-
-
-def banner_notices_for(user) -> QuerySet[Notice]:
+def banner_notices_for(user, organisation_types=None) -> QuerySet[Notice]:
     """For every page: in force and not dismissed by this user."""
     dismissed = Dismissal.objects.filter(notice=OuterRef("pk"), user=user)
-    return notices_in_force_for(user).exclude(Exists(dismissed))
+    return notices_in_force_for(user, organisation_types).exclude(Exists(dismissed))
 
 
 def anything_to_show(user_field: str) -> Exists:

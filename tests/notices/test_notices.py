@@ -8,8 +8,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import actions as account_actions
 from accounts.models import AuditEvent
-from notices import actions
+from notices import actions, selectors
 from notices.models import Audience, Dismissal, Notice
 from notifications.actions import send_pending_emails
 from notifications.models import Notification
@@ -74,6 +75,38 @@ def test_a_notice_about_one_service_reaches_only_the_practices_taking_part(clien
     assert f'data-testid="notice-{notice.pk}"' in banner(client, user_with_roles(tree["A00002"], "view"))
     assert f'data-testid="notice-{notice.pk}"' not in banner(client, user_with_roles(tree["A00001"], "view"))
     assert f'data-testid="notice-{notice.pk}"' not in banner(client, user_with_roles(tree["01A"], "view"))
+
+
+def test_each_reader_reads_the_notices_addressed_to_the_kinds_of_organisation_they_work_at(tree, manager):
+    service = other_service_offered_to(tree["A00002"])
+    titles = {publish(manager, title=kind, audience=kind).pk: kind for kind in Audience.values}
+    titles[publish(manager, title="LDHC", audience=Audience.PRACTICES, service=service).pk] = "LDHC"
+    both = user_with_roles(tree["A00001"], "view")
+    readers = {
+        "national": user_with_roles(tree["ENG"], "support"),
+        "commissioner": user_with_roles(tree["01A"], "view"),
+        "practice taking part": user_with_roles(tree["A00002"], "view"),
+        "practice not taking part": user_with_roles(tree["A00001"], "view"),
+        "practice and commissioner": both,
+        "no current role": user_with_roles(tree["A00001"]),
+    }
+    account_actions.grant_role(user=both, organisation=tree["01A"], role="view", by=None)
+    read = {
+        who: sorted(titles[pk] for pk in selectors.notices_read_by(user).values_list("pk", flat=True))
+        for who, user in readers.items()
+    }
+    assert read == {
+        "national": ["LDHC", "commissioners", "everyone", "practices"],
+        "commissioner": ["commissioners", "everyone"],
+        "practice taking part": ["LDHC", "everyone", "practices"],
+        "practice not taking part": ["everyone", "practices"],
+        "practice and commissioner": ["commissioners", "everyone", "practices"],
+        "no current role": [],
+    }
+    # The banner's shortcut (the kinds already read with the menu) reads the same.
+    for user in readers.values():
+        kinds = selectors.organisation_types_of(user)
+        assert set(selectors.notices_read_by(user, kinds)) == set(selectors.notices_read_by(user))
 
 
 def test_dismissing_hides_the_banner_for_that_reader_only_and_keeps_it_on_their_home_page(
