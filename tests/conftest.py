@@ -38,6 +38,12 @@ def require_service(name: str, available: bool, how: str) -> None:
     pytest.skip(f"{name} is not available here ({how}); CI runs this test")
 
 
+def pytest_collection_modifyitems(items):
+    # The longest tests start first (a stable sort keeps the rest in order): started late, a five-minute
+    # test runs on alone while the other test process has nothing left to do.
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 def pytest_sessionstart(session):
     if IN_CI:
         from django.conf import settings

@@ -217,6 +217,7 @@ def signed_in(chromium, live_server, user) -> tuple[Client, object]:
     return client, context
 
 
+@pytest.mark.long
 def test_every_page_as_every_role_fits_both_widths_and_passes_axe(chromium, live_server, world):
     started = time.monotonic()
     shapes, defects = set(), []
