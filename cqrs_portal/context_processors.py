@@ -46,7 +46,9 @@ def portal(request):
 
 
 def _portal(request):
-    held, organisation_types, unread, frozen, noticed = _permissions_held(request)
+    held, unread, frozen, noticed = _permissions_held(request)
+    # Every role grants some permission, so these are all the kinds of organisation the user works at.
+    organisation_types = {h.organisation_type for h in held}
     return {
         "service_name": settings.SERVICE_NAME,
         "navigation": _navigation(request, held),
@@ -75,13 +77,13 @@ def _freezes_affecting(held: set[Held]) -> list:
     return standing_freezes(None)
 
 
-def _permissions_held(request) -> tuple[set[Held], set[str], int, bool, bool]:
-    """The signed-in user's permissions from their current roles, the kinds of organisation they hold them
-    at, their unread notifications, whether anything is frozen and whether a service notice is undismissed
-    (all ride along as subqueries, so every page costs one query here)."""
+def _permissions_held(request) -> tuple[set[Held], int, bool, bool]:
+    """The signed-in user's permissions from their current roles, their unread notifications, whether
+    anything is frozen and whether a service notice is undismissed (all ride along as subqueries, so every
+    page costs one query here)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return set(), set(), 0, False, False
+        return set(), 0, False, False
     unread = unread_notifications(OuterRef("user")).values("user").annotate(count=Count("pk")).values("count")
     rows = (
         user.memberships.filter(ended_at__isnull=True)
@@ -92,12 +94,11 @@ def _permissions_held(request) -> tuple[set[Held], set[str], int, bool, bool]:
         )
         .values_list("organisation__type", "organisation__code", "role", "unread", "frozen", "noticed")
     )
-    held, organisation_types, count, frozen, noticed = set(), set(), 0, False, False
+    held, count, frozen, noticed = set(), 0, False, False
     for organisation_type, code, role, unread_count, anything_frozen, anything_noticed in rows:
         count, frozen, noticed = unread_count or 0, anything_frozen, anything_noticed
-        organisation_types.add(organisation_type)
         held |= {Held(p, organisation_type, code) for p in CATALOGUE[role].all_permissions()}
-    return held, organisation_types, count, frozen, noticed
+    return held, count, frozen, noticed
 
 
 def _navigation(request, held: set[Held]) -> list[dict]:
