@@ -37,18 +37,14 @@ class Extract(models.Model):
 
 
 class JSONTextField(models.JSONField):
-    """JSON kept as the text it was written: PostgreSQL's `json`, checked on the way in but not converted to
-    `jsonb`'s binary form. Submissions' fields are written half a million at a time and read as a whole (the
-    calculation reads the totals beside them), so the conversion cost a third of a national load's COPY for
-    nothing (docs/adr/0010)."""
+    """JSON kept as plain text. Submissions' fields are written half a million at a time by the loader, which
+    builds the JSON itself from validated numbers and JSON-encoded names (extracts/store.py), and read whole
+    (the calculation reads the totals beside them). PostgreSQL's `jsonb` cost a third of a national load's
+    COPY converting it, and `json` still a quarter of it checking it (docs/adr/0010), so the database stores
+    the text and the explain query casts what it unnests."""
 
     def db_type(self, connection):
-        return "json" if connection.vendor == "postgresql" else super().db_type(connection)
-
-    def from_db_value(self, value, expression, connection):
-        if value is not None and not isinstance(value, str):  # psycopg2 decodes `json` itself
-            return value
-        return super().from_db_value(value, expression, connection)
+        return "text"
 
 
 class RoleTotals(models.Model):

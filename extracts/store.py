@@ -350,7 +350,7 @@ def _unnested_on_postgres(rows) -> pd.DataFrame:
     buffer = _copied_out(
         rows.values_list("practice__code", "indicator_code", "fields"),
         "SELECT s.col1, s.col2, f.field ->> 1, f.field ->> 2 FROM ({}) AS s (col1, col2, col3) "
-        "CROSS JOIN LATERAL json_array_elements(s.col3) AS f (field)",
+        "CROSS JOIN LATERAL json_array_elements(s.col3::json) AS f (field)",
     )
     if not buffer.tell():
         return pd.DataFrame({column: pd.Series(dtype=object) for column in FIELD_ROW_COLUMNS}).astype(
