@@ -57,7 +57,7 @@ def main() -> None:
     from accounts.organisation_import import parse_mapping
     from engine import synthetic
     from extracts.actions import load_extract
-    from extracts.models import CurrentSubmission, Extract, ExtractSubmission
+    from extracts.models import CurrentSubmission, CurrentSubmissionSet, Extract, ExtractSubmission
     from participation.actions import load_rulesets
     from participation.models import Participation, ServiceYear
     from participation.ruleset_files import RULESETS_DIR, read_rulesets
@@ -75,7 +75,10 @@ def main() -> None:
     practices = practices[: arguments.practices]
     # The scratch database is the benchmark's own: start every run from no extracts and full participation.
     with connection.cursor() as cursor:
-        tables = [model._meta.db_table for model in (CurrentSubmission, ExtractSubmission, Extract)]
+        tables = [
+            model._meta.db_table
+            for model in (CurrentSubmission, CurrentSubmissionSet, ExtractSubmission, Extract)
+        ]
         cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
     missing = {p.pk for p in practices} - set(
         Participation.objects.filter(service_year=year).values_list("practice_id", flat=True)

@@ -115,7 +115,13 @@ from calculation.models import CalculationRun, FrozenPrevalence, IndicatorResult
 from cqrs_portal.celery import app  # noqa: E402
 from extracts import actions as extract_actions  # noqa: E402
 from extracts import tasks as extract_tasks  # noqa: E402
-from extracts.models import CurrentSubmission, Extract, ExtractSubmission, ExtractUpload  # noqa: E402
+from extracts.models import (  # noqa: E402
+    CurrentSubmission,
+    CurrentSubmissionSet,
+    Extract,
+    ExtractSubmission,
+    ExtractUpload,
+)
 from participation.models import ServiceYear  # noqa: E402
 
 MAPPING = REPO / "fixtures" / "organisations" / "qof_manual_mappings_2023_24.csv"
@@ -158,6 +164,7 @@ def start_empty() -> None:
         model._meta.db_table
         for model in (
             CurrentSubmission,
+            CurrentSubmissionSet,
             ExtractSubmission,
             ExtractUpload,
             Extract,

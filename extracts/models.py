@@ -138,6 +138,38 @@ class CurrentSubmission(RoleTotals):
         return f"{self.indicator_code} on {self.achievement_date}: submission {self.submission_id}"
 
 
+class CurrentSubmissionSet(models.Model):
+    """What the current submissions of a service year and achievement date are, in a few numbers, so that a
+    load can tell without a join whether it replaces every one of them (docs/adr/0010).
+
+    On PostgreSQL each year and date's current submissions are a partition of their own, rebuilt by each load
+    and swapped in. When the incoming file's current submissions have exactly the keys held (the SHA-256 of
+    the sorted keys, as a duplicate file is recognised by its SHA-256) and none is older than the latest held,
+    the new partition is the file's submissions alone; otherwise the load merges the held ones in. Written in
+    the load's transaction, with the partition.
+    """
+
+    service_year = models.ForeignKey(ServiceYear, on_delete=models.PROTECT, related_name="+")
+    achievement_date = models.DateField()
+    extract = models.ForeignKey(Extract, on_delete=models.PROTECT, related_name="+")
+    key_digest = models.CharField(
+        "SHA-256 of the keys", max_length=64, help_text="Of each practice id and indicator code, sorted"
+    )
+    latest_submitted_at = models.DateTimeField(null=True, blank=True)
+    submission_count = models.PositiveIntegerField()
+    field_count = models.PositiveBigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service_year", "achievement_date"], name="one_current_set_per_year_and_date"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.submission_count} current submission(s) on {self.achievement_date}"
+
+
 class ExtractUpload(models.Model):
     """An extract file received through the portal, validated and loaded by a worker (not in the request).
 

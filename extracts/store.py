@@ -4,9 +4,14 @@ A submission row holds every field row of one practice × indicator submission (
 JSON), so a national extract is under half a million rows rather than 3.5 million (docs/adr/0010). The rows
 are built in one pass over the sorted field rows and written by `COPY` on PostgreSQL, by batched inserts on
 SQLite (the embedded demo), and never updated. Which submission is current lives in the narrow
-`CurrentSubmission` row of its key; supersession is one upsert of those rows from the incoming current
-submissions, so the number of queries never depends on the number of rows, and a reload rewrites only
-narrow rows, in place.
+`CurrentSubmission` row of its key.
+
+On PostgreSQL the current rows of each service year and achievement date are a partition of their own, and
+a load builds the year and date's new partition in a fresh table and swaps it in: no held row is updated
+or deleted, so a reload writes what a first load writes. When the file's current submissions have exactly
+the held keys and none is older than the latest held (`CurrentSubmissionSet`), the new partition is the
+file's submissions alone; otherwise one statement merges the held rows in. On SQLite one upsert of the rows
+does the same. Either way the number of queries never depends on the number of rows.
 
 Supersession (docs/adr/0005-extracts-and-manual-entry.md): a practice × indicator submission in the new file
 replaces the current submission held for that practice, indicator and achievement date, unless the held one
@@ -16,7 +21,9 @@ Submissions marked LAST_SUBMISSION = N are stored and never current.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import hashlib
 import io
 import json
 from dataclasses import dataclass
@@ -31,7 +38,7 @@ from django.db import connection
 from accounts.bulk import copy_frame
 from engine import ROLE_TOTALS, role_totals
 
-from .models import CurrentSubmission, Extract, ExtractSubmission
+from .models import CurrentSubmission, CurrentSubmissionSet, Extract, ExtractSubmission
 
 # Table names below are Django's own db_table, never input: hence the S608 waivers.
 INSERT_BATCH_ROWS = 5_000
@@ -71,7 +78,7 @@ def store_fields(
     """
     postgres = connection.vendor == "postgresql"
     submissions, fields_json = submissions_frame(fields, practice_ids, pca_codes)
-    incoming_current = int(submissions["last_submission"].sum())
+    incoming = CurrentKeys.of(submissions)
     with connection.cursor() as cursor:
         if postgres:
             # No wait for the WAL flush at commit: a load lost to a crash in that instant is simply loaded
@@ -88,7 +95,59 @@ def store_fields(
             stored["fields"] = fields_json.texts()
             _insert_submissions(cursor, stored)
         del submissions, fields_json
-        return _make_current(cursor, extract=extract, incoming_current=incoming_current)
+        if postgres:
+            return _swap_in_current_partition(cursor, extract=extract, incoming=incoming)
+        return _make_current(cursor, extract=extract, incoming_current=incoming.count)
+
+
+@dataclass(frozen=True)
+class CurrentKeys:
+    """An extract's current (LAST_SUBMISSION = Y) submissions in a few numbers: how many, their fields, the
+    earliest and latest known submission time, and the SHA-256 of their keys."""
+
+    count: int
+    field_count: int
+    earliest: dt.datetime | None
+    latest: dt.datetime | None
+    digest: str
+
+    @classmethod
+    def of(cls, submissions: pd.DataFrame) -> CurrentKeys:
+        current = submissions[submissions["last_submission"]]
+        keys = current[["practice_id", "indicator_code"]].sort_values(["practice_id", "indicator_code"])
+        times = pd.to_datetime(current["submitted_at"]).dropna()
+        return cls(
+            count=len(current),
+            field_count=int(current["field_count"].sum()),
+            earliest=_aware_utc(times.min()) if len(times) else None,
+            latest=_aware_utc(times.max()) if len(times) else None,
+            digest=hashlib.sha256(
+                "\n".join(keys["practice_id"].astype(str) + "\t" + keys["indicator_code"]).encode()
+            ).hexdigest(),
+        )
+
+    def replaces_every_key_of(self, held: CurrentSubmissionSet | None) -> bool:
+        """True when the held current submissions have exactly these keys and none was submitted later than
+        any of these (0005's rule, where an unknown time never keeps a held submission)."""
+        if held is None or held.key_digest != self.digest:
+            return False
+        return (
+            held.latest_submitted_at is None
+            or self.earliest is None
+            or held.latest_submitted_at <= self.earliest
+        )
+
+
+# The SHA-256 of a set of keys, as `CurrentKeys.of` computes it: "practice_id<TAB>indicator_code" lines,
+# sorted by practice id and then code by code point, joined by newlines.
+_KEY_DIGEST_SQL = (
+    "encode(sha256(convert_to(COALESCE(string_agg(practice_id::text || chr(9) || indicator_code, chr(10) "
+    "ORDER BY practice_id, indicator_code COLLATE \"C\"), ''), 'UTF8')), 'hex')"
+)
+
+
+def _aware_utc(naive) -> dt.datetime:
+    return pd.Timestamp(naive).tz_localize("UTC").to_pydatetime()
 
 
 @dataclass(frozen=True)
@@ -207,6 +266,121 @@ def _formatted_once(times, format: str) -> np.ndarray:
     codes, distinct = pd.factorize(pd.Series(times))
     text = np.append(pd.DatetimeIndex(distinct).strftime(format).to_numpy(dtype=object), None)
     return text[codes]
+
+
+def partition_name(service_year_id: int, achievement_date: dt.date) -> str:
+    """The PostgreSQL partition of `CurrentSubmission` that holds a service year and date's current rows."""
+    return f"{CurrentSubmission._meta.db_table}_{service_year_id}_{achievement_date:%Y%m%d}"
+
+
+# A current row's columns after its service year and date.
+_KEPT_COLUMNS = (
+    *("practice_id", "indicator_code", "submission_id", "extract_id", "submitted_at", "field_count"),
+    *ROLE_TOTALS,
+)
+
+
+def _swap_in_current_partition(cursor, *, extract: Extract, incoming: CurrentKeys) -> StoreOutcome:
+    """Build the year and date's current rows into a fresh table and swap it in for the held partition
+    (docs/adr/0010). A fresh table is written like a first load, whether or not rows were held: its pages are
+    new, its primary key is built once at the end, and the held partition is dropped whole, not row by row.
+
+    Loads of every year queue here for the table (SHARE UPDATE EXCLUSIVE: readers carry on), so that no two
+    of them can each hold a lock on it that the other's swap needs. The swap itself takes the table from
+    readers for the moment before commit."""
+    table = CurrentSubmission._meta.db_table
+    year_id, on = extract.service_year_id, extract.achievement_date
+    held_name, fresh = partition_name(year_id, on), f"{table}_{extract.pk}"
+    kept = ", ".join(_KEPT_COLUMNS)
+    cursor.execute(f"LOCK TABLE {table} IN SHARE UPDATE EXCLUSIVE MODE")
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [held_name])
+    (held_exists,) = cursor.fetchone()
+    if held_exists:
+        # An emptied partition (the table truncated) holds nothing to merge, whatever its set row says.
+        cursor.execute(f"SELECT EXISTS (SELECT FROM {held_name})")  # noqa: S608
+        (held_rows,) = cursor.fetchone()
+    else:
+        held_rows = False
+    held_set = CurrentSubmissionSet.objects.filter(service_year_id=year_id, achievement_date=on).first()
+    cursor.execute(
+        f"CREATE TABLE {fresh} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS, "
+        "CONSTRAINT in_scope CHECK (service_year_id = %s AND achievement_date = %s))",
+        [year_id, on],
+    )
+    incoming_rows = (
+        "SELECT practice_id, indicator_code, id AS submission_id, extract_id, submitted_at, field_count, "  # noqa: S608
+        f"{', '.join(ROLE_TOTALS)} FROM {ExtractSubmission._meta.db_table} "
+        "WHERE extract_id = %s AND last_submission"
+    )
+    if not held_rows or incoming.replaces_every_key_of(held_set):
+        held_fields = held_set.field_count if held_rows else 0
+        cursor.execute(
+            f"INSERT INTO {fresh} (service_year_id, achievement_date, {kept}) "  # noqa: S608
+            f"SELECT %s, %s, {kept} FROM ({incoming_rows}) AS i",
+            [year_id, on, extract.pk],
+        )
+        made_current, fields_of_others = incoming.count, 0
+        summary = (incoming.digest, incoming.count, incoming.field_count, incoming.latest)
+    else:
+        cursor.execute(f"SELECT COALESCE(SUM(field_count), 0) FROM {held_name}")  # noqa: S608
+        (held_fields,) = cursor.fetchone()
+        _merge_into(cursor, fresh=fresh, held=held_name, incoming_rows=incoming_rows, extract=extract)
+        cursor.execute(
+            "SELECT count(*) FILTER (WHERE extract_id = %s), "  # noqa: S608
+            "COALESCE(SUM(field_count) FILTER (WHERE extract_id <> %s), 0), "
+            f"{_KEY_DIGEST_SQL}, count(*), COALESCE(SUM(field_count), 0), max(submitted_at) FROM {fresh}",
+            [extract.pk, extract.pk],
+        )
+        made_current, fields_of_others, *summary = cursor.fetchone()
+    cursor.execute(
+        f"ALTER TABLE {fresh} ADD CONSTRAINT {fresh}_pkey PRIMARY KEY "
+        "(service_year_id, achievement_date, practice_id, indicator_code)"
+    )
+    if held_exists:
+        cursor.execute(f"DROP TABLE {held_name}")
+    cursor.execute(f"ALTER TABLE {fresh} RENAME TO {held_name}")
+    # The CHECK above implies the partition's bounds, so attaching does not scan the rows again.
+    cursor.execute(
+        f"ALTER TABLE {table} ATTACH PARTITION {held_name} FOR VALUES FROM (%s, %s) TO (%s, %s)",
+        [year_id, on, year_id, on + dt.timedelta(days=1)],
+    )
+    digest, count, field_count, latest = summary
+    CurrentSubmissionSet.objects.update_or_create(
+        service_year_id=year_id,
+        achievement_date=on,
+        defaults={
+            "extract": extract,
+            "key_digest": digest,
+            "submission_count": count,
+            "field_count": field_count,
+            "latest_submitted_at": latest,
+        },
+    )
+    return StoreOutcome(
+        superseded_row_count=int(held_fields) - int(fields_of_others),
+        older_submission_count=incoming.count - int(made_current),
+    )
+
+
+def _merge_into(cursor, *, fresh: str, held: str, incoming_rows: str, extract: Extract) -> None:
+    """The held current rows and the incoming ones, each key's held row kept where it was submitted later or
+    the file does not have the key, in one statement. A hash join over both: the incoming rows were written
+    moments ago and have no statistics, on which the planner would choose a loop of index probes."""
+    chosen = ", ".join(f"CASE WHEN keep THEN h.{column} ELSE i.{column} END" for column in _KEPT_COLUMNS[2:])
+    cursor.execute("SET LOCAL enable_nestloop = off")
+    cursor.execute("SET LOCAL enable_mergejoin = off")
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    cursor.execute(
+        f"INSERT INTO {fresh} (service_year_id, achievement_date, {', '.join(_KEPT_COLUMNS)}) "  # noqa: S608
+        "SELECT %s, %s, COALESCE(i.practice_id, h.practice_id), "
+        f"COALESCE(i.indicator_code, h.indicator_code), {chosen} FROM ({incoming_rows}) AS i "
+        f"FULL JOIN {held} AS h ON h.practice_id = i.practice_id AND h.indicator_code = i.indicator_code "
+        "CROSS JOIN LATERAL (SELECT i.practice_id IS NULL "
+        "OR COALESCE(h.submitted_at > i.submitted_at, FALSE) AS keep) AS k",
+        [extract.service_year_id, extract.achievement_date, extract.pk],
+    )
+    for setting in ("enable_nestloop", "enable_mergejoin", "work_mem"):
+        cursor.execute(f"RESET {setting}")
 
 
 def _make_current(cursor, *, extract: Extract, incoming_current: int) -> StoreOutcome:

@@ -231,14 +231,64 @@ def test_current_values_read_in_one_query_and_filter_by_practice(
 
 def test_bulk_load_uses_a_fixed_number_of_queries(qof2324, tmp_path, django_assert_max_num_queries):
     load(write_extract(tmp_path, practice_rows("A00001") + practice_rows("A00002"), name="first.csv"))
+    # Both leave a held submission current (A00002's, or A00001's submitted later), so both merge.
     small = write_extract(tmp_path, practice_rows("A00001", submitted="03/04/2024"), name="small.csv")
     rows = practice_rows("A00001", numerator=31, submitted="04/04/2024")
-    large = write_extract(tmp_path, rows + practice_rows("A00002", submitted="04/04/2024"), name="large.csv")
+    large = write_extract(tmp_path, rows + practice_rows("A00002", submitted="01/04/2024"), name="large.csv")
     with django_assert_max_num_queries(40) as small_queries:
         load(small)
     with django_assert_max_num_queries(40) as large_queries:
         load(large)
     assert len(large_queries.captured_queries) == len(small_queries.captured_queries)
+
+
+def merged(queries) -> bool:
+    return any("FULL JOIN" in query["sql"] for query in queries.captured_queries)
+
+
+def test_postgresql_a_later_file_of_every_held_key_replaces_them_without_merging(
+    postgresql, qof2324, tmp_path, django_assert_max_num_queries
+):
+    both = ("A00001", "A00002")
+    first = load(write_extract(tmp_path, [row for code in both for row in practice_rows(code)])).extract
+    # A00002's held submission is later than this file's, so this one merges and keeps it.
+    rows = practice_rows("A00001", numerator=31, submitted="03/04/2024")
+    rows += practice_rows("A00002", numerator=32, submitted="01/04/2024")
+    with django_assert_max_num_queries(40) as partial:
+        load(write_extract(tmp_path, rows, name="partial.csv"))
+    later = [row for code in both for row in practice_rows(code, numerator=34, submitted="05/04/2024")]
+    with django_assert_max_num_queries(40) as whole:
+        third = load(write_extract(tmp_path, later, name="whole.csv")).extract
+
+    assert merged(partial) and not merged(whole)
+    values = current(qof2324)
+    assert list(values.loc[[("A00001", "AF006"), ("A00002", "AF006")], "numerator"]) == [34, 34]
+    assert third.superseded_row_count == 14
+    assert field_count(current__isnull=False) == field_count(extract=third) == 14
+    assert field_count(extract=first, current__isnull=False) == 0
+
+
+def test_postgresql_a_file_of_every_held_key_but_older_than_one_merges_and_keeps_it(
+    postgresql, qof2324, tmp_path, django_assert_max_num_queries
+):
+    load(write_extract(tmp_path, practice_rows("A00001", numerator=33, submitted="05/04/2024")))
+    with django_assert_max_num_queries(40) as queries:
+        late = load(write_extract(tmp_path, practice_rows("A00001"), name="late.csv")).extract
+
+    assert merged(queries)
+    assert current(qof2324).loc[("A00001", "AF006"), "numerator"] == 33
+    assert late.superseded_row_count == 0 and "older than the values already held" in late.warnings[-1]
+
+
+def test_postgresql_each_achievement_date_keeps_its_own_current_submissions(postgresql, qof2324, tmp_path):
+    quarter = [row.replace(",20240331,", ",20231231,") for row in practice_rows("A00001", numerator=20)]
+    load(write_extract(tmp_path, practice_rows("A00001")))
+    load(write_extract(tmp_path, quarter, name="quarter.csv"))
+    load(write_extract(tmp_path, practice_rows("A00001", numerator=31, submitted="05/04/2024"), name="b.csv"))
+
+    assert current(qof2324).loc[("A00001", "AF006"), "numerator"] == 31
+    in_december = current_extract_values(service_year=qof2324, achievement_date=dt.date(2023, 12, 31))
+    assert list(in_december.loc[in_december["indicator_code"] == "AF006", "numerator"]) == [20]
 
 
 def test_postgresql_loads_through_copy_and_supersedes(postgresql, qof2324, tmp_path):
