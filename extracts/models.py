@@ -99,16 +99,14 @@ class ExtractSubmission(RoleTotals):
 
 class CurrentSubmission(RoleTotals):
     """The submission in force for a service year, achievement date, practice and indicator: one narrow row
-    per key, pointed at the incoming submission when a later extract replaces it (docs/adr/0010).
+    per key, pointing at the submission a later extract's load made current (docs/adr/0010).
 
-    A reload changes only these rows, in place: no column a reload changes is indexed (the key is the
-    primary key, and the key never changes), so PostgreSQL rewrites each on its own page without touching
-    an index (a HOT update). That costs about what inserting the row did: the upsert also locks each held
-    row, and after a checkpoint each page's first change is logged whole (measured: docs/adr/0010).
-    A submission with no row here is superseded, or was marked LAST_SUBMISSION = N, or was older than the
-    one held when it came in; it stays for audit. The submission's extract, time and size are repeated
-    here, written from the submission in the same statement, so that deciding what an incoming extract
-    replaces never reads the wide rows.
+    On PostgreSQL each service year and date's rows are a partition of this table, which each load rebuilds
+    in a fresh table and swaps in (extracts/store.py), so no row here is ever updated; on SQLite (the demo)
+    a load upserts them. A submission with no row here is superseded, or was marked LAST_SUBMISSION = N, or
+    was older than the one held when it came in; it stays for audit. The submission's extract, time, size
+    and totals are repeated here, written from the submission in the same statement, so that deciding what
+    an incoming extract replaces, and calculating, never read the wide rows.
     """
 
     pk = models.CompositePrimaryKey("service_year_id", "achievement_date", "practice_id", "indicator_code")
