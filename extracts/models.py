@@ -149,12 +149,10 @@ class CurrentSubmissionSet(models.Model):
 
     service_year = models.ForeignKey(ServiceYear, on_delete=models.PROTECT, related_name="+")
     achievement_date = models.DateField()
-    extract = models.ForeignKey(Extract, on_delete=models.PROTECT, related_name="+")
     key_digest = models.CharField(
         "SHA-256 of the keys", max_length=64, help_text="Of each practice id and indicator code, sorted"
     )
     latest_submitted_at = models.DateTimeField(null=True, blank=True)
-    submission_count = models.PositiveIntegerField()
     field_count = models.PositiveBigIntegerField()
 
     class Meta:
@@ -165,7 +163,7 @@ class CurrentSubmissionSet(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.submission_count} current submission(s) on {self.achievement_date}"
+        return f"Current submissions on {self.achievement_date}: keys {self.key_digest[:12]}"
 
 
 class ExtractUpload(models.Model):

@@ -320,7 +320,7 @@ def _swap_in_current_partition(cursor, *, extract: Extract, incoming: CurrentKey
             [year_id, on, extract.pk],
         )
         made_current, fields_of_others = incoming.count, 0
-        summary = (incoming.digest, incoming.count, incoming.field_count, incoming.latest)
+        summary = (incoming.digest, incoming.field_count, incoming.latest)
     else:
         cursor.execute(f"SELECT COALESCE(SUM(field_count), 0) FROM {held_name}")  # noqa: S608
         (held_fields,) = cursor.fetchone()
@@ -328,7 +328,7 @@ def _swap_in_current_partition(cursor, *, extract: Extract, incoming: CurrentKey
         cursor.execute(
             "SELECT count(*) FILTER (WHERE extract_id = %s), "  # noqa: S608
             "COALESCE(SUM(field_count) FILTER (WHERE extract_id <> %s), 0), "
-            f"{_KEY_DIGEST_SQL}, count(*), COALESCE(SUM(field_count), 0), max(submitted_at) FROM {fresh}",
+            f"{_KEY_DIGEST_SQL}, COALESCE(SUM(field_count), 0), max(submitted_at) FROM {fresh}",
             [extract.pk, extract.pk],
         )
         made_current, fields_of_others, *summary = cursor.fetchone()
@@ -344,14 +344,12 @@ def _swap_in_current_partition(cursor, *, extract: Extract, incoming: CurrentKey
         f"ALTER TABLE {table} ATTACH PARTITION {held_name} FOR VALUES FROM (%s, %s) TO (%s, %s)",
         [year_id, on, year_id, on + dt.timedelta(days=1)],
     )
-    digest, count, field_count, latest = summary
+    digest, field_count, latest = summary
     CurrentSubmissionSet.objects.update_or_create(
         service_year_id=year_id,
         achievement_date=on,
         defaults={
-            "extract": extract,
             "key_digest": digest,
-            "submission_count": count,
             "field_count": field_count,
             "latest_submitted_at": latest,
         },

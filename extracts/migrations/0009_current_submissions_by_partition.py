@@ -73,14 +73,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("latest_submitted_at", models.DateTimeField(blank=True, null=True)),
-                ("submission_count", models.PositiveIntegerField()),
                 ("field_count", models.PositiveBigIntegerField()),
-                (
-                    "extract",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="extracts.extract"
-                    ),
-                ),
                 (
                     "service_year",
                     models.ForeignKey(
