@@ -25,3 +25,33 @@ def follow_menu(page, name: str) -> None:
     if page.get_by_role("link", name=name, exact=True).count() == 0:
         page.locator("#toggle-menu").click()
     page.get_by_role("link", name=name, exact=True).first.click()
+
+
+PAGE_OVERFLOW = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+# The outermost elements that reach past the right edge, to say what made a page scroll.
+TOO_WIDE = """() => Array.from(document.querySelectorAll('body *')).filter(
+    e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1
+      && !(e.parentElement && e.parentElement.getBoundingClientRect().right
+           > document.documentElement.clientWidth + 1)
+    ).slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + (e.textContent || '').trim().slice(0, 40))"""
+# Two frames, for the layout (and the header's menu, which re-measures on resize) to follow a new width.
+SETTLED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+
+def sideways_scroll(page, width: int | None = None) -> str | None:
+    """None if the loaded page fits its width (`width` set first, if given) without scrolling sideways
+    (WCAG 1.4.10 reflow); else how far it scrolls and what reaches past the edge.
+
+    Measured once the layout has followed the width, and again after a moment before it counts: right after
+    a resize the header's menu, and some controls (a file input), are still being laid out for the old one.
+    """
+    if width is not None:
+        page.set_viewport_size({"width": width, "height": page.viewport_size["height"]})
+    page.evaluate(SETTLED)
+    overflow = page.evaluate(PAGE_OVERFLOW)
+    if overflow > 0:
+        page.wait_for_timeout(500)
+        overflow = page.evaluate(PAGE_OVERFLOW)
+    if overflow <= 0:
+        return None
+    return f"scrolls {overflow} px sideways at {page.viewport_size['width']} px: {page.evaluate(TOO_WIDE)}"

@@ -9,7 +9,7 @@ from accounts.roles import Role
 from declarations.models import Declaration
 from tests.declarations.helpers import publish
 from tests.e2e.accessibility import assert_no_serious_accessibility_violations
-from tests.e2e.browser import sign_in
+from tests.e2e.browser import sideways_scroll, sign_in
 from tests.factories import build_organisation_tree, service_year, user_with_roles
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -75,8 +75,8 @@ def test_practice_declares_approver_approves_finance_approves_and_a_recalculatio
     page.get_by_role("heading", name=f"{year.name} declaration").wait_for()
     assert "£84,244.84" in page.content()  # the figures it had, beside the new ones
     assert_no_serious_accessibility_violations(page)
-    page.set_viewport_size({"width": 390, "height": 800})
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    scrolls = sideways_scroll(page, 390)
+    assert not scrolls, scrolls
     page.set_viewport_size({"width": 1280, "height": 800})
     page.locator("a[href*='/declarations/changes/']").first.click()
     page.get_by_role("heading", name="What run").wait_for()

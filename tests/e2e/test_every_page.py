@@ -28,6 +28,7 @@ from openpyxl import load_workbook
 from accounts.roles import CATALOGUE
 from tests.downloads import BOM
 from tests.e2e.accessibility import assert_no_serious_accessibility_violations
+from tests.e2e.browser import sideways_scroll
 from tests.scopes import HOLDER
 from tests.walk_routes import OK, ROUTES, Walker
 
@@ -35,13 +36,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WIDTHS = (1280, 390)
 ROLE_AT_HOLDER = [(role.key, holder) for role in CATALOGUE.values() for holder in sorted(role.holders)]
-PAGE_OVERFLOW = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
-# The outermost elements that reach past the right edge, to say what made a page scroll.
-TOO_WIDE = """() => Array.from(document.querySelectorAll('body *')).filter(
-    e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1
-      && !(e.parentElement && e.parentElement.getBoundingClientRect().right
-           > document.documentElement.clientWidth + 1)
-    ).slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + (e.textContent || '').trim().slice(0, 40))"""
 # Tables reaching past the page's main region, outside a region made to scroll (.portal-table-scroll). The
 # NHS.UK responsive table is 4 px wider than its box by design (its cells' borders).
 TABLE_OVERFLOW = """() => Array.from(document.querySelectorAll('main table'))
@@ -51,8 +45,6 @@ TABLE_OVERFLOW = """() => Array.from(document.querySelectorAll('main table'))
                         Math.round(Math.max(box.right, box.left + t.scrollWidth)
                                    - t.closest('main').getBoundingClientRect().right)])
     .filter(([name, over]) => over > 4)"""
-# Two frames, for the layout (and the header's menu, which re-measures on resize) to follow a new width.
-SETTLED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
 # The page's stylesheets and their rules: without both loaded a layout measure means nothing.
 STYLESHEETS = "() => Array.from(document.styleSheets).map(sheet => [sheet.href, sheet.cssRules.length])"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
@@ -184,15 +176,9 @@ def check_page(page, where: str) -> list[str]:
     """The loaded page's defects at each width (empty: none)."""
     defects = []
     for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 900})
-        page.evaluate(SETTLED)
-        overflow = page.evaluate(PAGE_OVERFLOW)
-        if overflow > 0:
-            # Measured again after a moment: some controls (a file input) are laid out a little later.
-            page.wait_for_timeout(500)
-            overflow = page.evaluate(PAGE_OVERFLOW)
-        if overflow > 0:
-            defects.append(f"{where} scrolls {overflow} px sideways at {width} px: {page.evaluate(TOO_WIDE)}")
+        scrolls = sideways_scroll(page, width)
+        if scrolls:
+            defects.append(f"{where} {scrolls}")
         if width == 1280:
             wide = page.evaluate(TABLE_OVERFLOW)
             if wide:

@@ -15,7 +15,7 @@ from tests.calculation.helpers import (
     load_worked_example,
 )
 from tests.e2e.accessibility import assert_no_serious_accessibility_violations
-from tests.e2e.browser import sign_in
+from tests.e2e.browser import sideways_scroll, sign_in
 from tests.factories import user_with_roles
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -124,7 +124,5 @@ def test_the_new_pages_do_not_scroll_sideways_on_a_phone(page, in_year):
     ):
         page.goto(path)
         page.locator("h1").wait_for()
-        overflow = page.evaluate(
-            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-        )
-        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px"
+        scrolls = sideways_scroll(page)
+        assert not scrolls, f"{path} {scrolls}"

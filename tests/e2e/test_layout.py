@@ -10,18 +10,11 @@ from calculation import actions
 from calculation.models import CalculationRun
 from tests.calculation.helpers import example_tree, load_in_year_extract, load_worked_example
 from tests.e2e.accessibility import assert_no_serious_accessibility_violations
-from tests.e2e.browser import sign_in
+from tests.e2e.browser import sideways_scroll, sign_in
 from tests.factories import user_with_roles
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PAGE_OVERFLOW = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
-# The outermost elements that reach past the right edge, to say what made a page scroll.
-TOO_WIDE = """() => Array.from(document.querySelectorAll('body *')).filter(
-    e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1
-      && !(e.parentElement && e.parentElement.getBoundingClientRect().right
-           > document.documentElement.clientWidth + 1)
-    ).slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + (e.textContent || '').trim().slice(0, 40))"""
 # Each table's own overflow: how far its content is wider than the box it sits in.
 TABLE_OVERFLOW = """() => Array.from(document.querySelectorAll('main table')).map(
     t => [t.querySelector('caption')?.textContent.trim() || t.className,
@@ -42,8 +35,8 @@ def _check(page, path, width):
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(path)
     page.locator("h1").wait_for()
-    overflow = page.evaluate(PAGE_OVERFLOW)
-    assert overflow <= 0, f"{path} scrolls {overflow} px sideways at {width} px: {page.evaluate(TOO_WIDE)}"
+    scrolls = sideways_scroll(page)
+    assert not scrolls, f"{path} {scrolls}"
     assert_no_serious_accessibility_violations(page)
 
 
