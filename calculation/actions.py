@@ -22,7 +22,8 @@ from accounts.permissions import Permission, at, either, guarded, nationally, sy
 from accounts.roles import Role
 from accounts.selectors import current_holders
 from engine import national_prevalence
-from extracts.models import CurrentSubmission, Extract
+from extracts import store
+from extracts.models import Extract
 from notifications.actions import Recipient, notify_each
 from participation.actions import end_participation
 from participation.models import NominatedPayee, Participation, ServiceYear
@@ -169,7 +170,8 @@ def begin_run(*, run_id: int, attempt: int) -> list[int] | None:
     run.status, run.stage, run.started_at, run.heartbeat_at = Status.RUNNING, Stage.PREVALENCE, now, now
     if service_runs.is_service_run(run):
         return _calculate_service_run(run)
-    pipeline.refresh_planner_statistics(CurrentSubmission, PracticeListSize)
+    store.refresh_current_statistics(run.service_year_id, run.achievement_date)
+    pipeline.refresh_planner_statistics(PracticeListSize)
     run.prevalence_run = _frozen_prevalence_run(run)
     if run.prevalence_run is None:
         _hold_for_confirmation(run)

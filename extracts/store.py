@@ -273,6 +273,24 @@ def partition_name(service_year_id: int, achievement_date: dt.date) -> str:
     return f"{CurrentSubmission._meta.db_table}_{service_year_id}_{achievement_date:%Y%m%d}"
 
 
+def refresh_current_statistics(service_year_id: int, achievement_date: dt.date) -> None:
+    """Fresh planner statistics for a service year and date's current rows, before a run reads them
+    (PostgreSQL; nothing on SQLite). A load leaves them to the run: analysing the partition alone takes
+    0.2 s nationally, where analysing the partitioned table sampled every year and date's (0.4–0.7 s).
+
+    Taken under the lock a load takes, so no load swaps the partition away in between; like the ANALYZE of
+    the whole table it replaces, it is held to the end of the caller's transaction."""
+    if connection.vendor != "postgresql":
+        return
+    name = partition_name(service_year_id, achievement_date)
+    with connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {CurrentSubmission._meta.db_table} IN SHARE UPDATE EXCLUSIVE MODE")
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+        (exists,) = cursor.fetchone()
+        if exists:
+            cursor.execute(f"ANALYZE {name}")
+
+
 # A current row's columns after its service year and date.
 _KEPT_COLUMNS = (
     *("practice_id", "indicator_code", "submission_id", "extract_id", "submitted_at", "field_count"),

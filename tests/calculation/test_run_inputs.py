@@ -1,18 +1,22 @@
 """A run reads the extract once, in its first stage, and its chunks calculate from what that stage left."""
 
+import datetime as dt
 from collections import Counter
 
 import pytest
+from django.db import connection
 from pandas.testing import assert_frame_equal
 
 from accounts.models import Organisation, OrganisationType
 from calculation import actions, pipeline
 from calculation.models import CalculationRun, RunInput
 from extracts.selectors import current_extract_values
+from extracts.store import partition_name
 from tests.calculation.helpers import (
     YEAR_END,
     example_tree,
     expected_totals,
+    load_in_year_extract,
     load_worked_example,
     run_to_the_end,
 )
@@ -128,3 +132,22 @@ def test_inputs_of_finished_runs_are_deleted_when_the_next_run_begins(
 
     assert not RunInput.objects.filter(run=first).exists()
     assert RunInput.objects.filter(run=second).exists()
+
+
+def analysed(table: str) -> bool:
+    """Whether PostgreSQL holds planner statistics for `table`'s columns (only ANALYZE writes them)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT FROM pg_stats WHERE tablename = %s)", [table])
+        return cursor.fetchone()[0]
+
+
+def test_postgresql_the_first_stage_analyses_its_own_dates_current_rows_only(postgresql, year, tmp_path):
+    load_in_year_extract(tmp_path, "20231231")
+    this_date, other_date = (partition_name(year.pk, day) for day in (YEAR_END, dt.date(2023, 12, 31)))
+    assert not analysed(this_date) and not analysed(other_date)  # a load leaves it to the run
+
+    run = actions.start_run(service_year=year, achievement_date=YEAR_END, by=None)
+    actions.begin_run(run_id=run.pk, attempt=run.attempt)
+
+    assert analysed(this_date)
+    assert not analysed(other_date)  # analysing the whole partitioned table would have sampled it too
