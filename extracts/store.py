@@ -284,11 +284,17 @@ def refresh_current_statistics(service_year_id: int, achievement_date: dt.date) 
         return
     name = partition_name(service_year_id, achievement_date)
     with connection.cursor() as cursor:
-        cursor.execute(f"LOCK TABLE {CurrentSubmission._meta.db_table} IN SHARE UPDATE EXCLUSIVE MODE")
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
-        (exists,) = cursor.fetchone()
-        if exists:
+        if _lock_and_find_partition(cursor, name):
             cursor.execute(f"ANALYZE {name}")
+
+
+def _lock_and_find_partition(cursor, name: str) -> bool:
+    """Take the lock every load takes on the current submissions' table (SHARE UPDATE EXCLUSIVE: loads queue
+    behind it, readers do not), then say whether the partition `name` exists: no load can swap it away now
+    until the caller's transaction ends."""
+    cursor.execute(f"LOCK TABLE {CurrentSubmission._meta.db_table} IN SHARE UPDATE EXCLUSIVE MODE")
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+    return cursor.fetchone()[0]
 
 
 # A current row's columns after its service year and date.
@@ -310,9 +316,7 @@ def _swap_in_current_partition(cursor, *, extract: Extract, incoming: CurrentKey
     year_id, on = extract.service_year_id, extract.achievement_date
     held_name, fresh = partition_name(year_id, on), f"{table}_{extract.pk}"
     kept = ", ".join(_KEPT_COLUMNS)
-    cursor.execute(f"LOCK TABLE {table} IN SHARE UPDATE EXCLUSIVE MODE")
-    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [held_name])
-    (held_exists,) = cursor.fetchone()
+    held_exists = _lock_and_find_partition(cursor, held_name)
     if held_exists:
         # An emptied partition (the table truncated) holds nothing to merge, whatever its set row says.
         cursor.execute(f"SELECT EXISTS (SELECT FROM {held_name})")  # noqa: S608
